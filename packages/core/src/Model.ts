@@ -1,0 +1,238 @@
+import type { UpdateType } from './Codec.js'
+import { ArgumentError } from './errors.js'
+import type { AnyField, InputOf, OutputOf, ValueOf } from './Field.js'
+import type { IdField } from './fields/scalar.js'
+import { assertPlainObject, describe, type Json } from './json.js'
+import { Update, type UpdateOptions } from './Update.js'
+
+/** The fields of a model: an `id()` field and any others. */
+export type Fields = { readonly id: IdField } & { readonly [name: string]: AnyField }
+
+/** What `Model.create` accepts: the id, and any subset of the other fields' inputs. */
+export type ModelInput<F extends Fields> = { readonly id: string | number } & {
+  readonly [K in Exclude<keyof F, 'id'>]?: InputOf<F[K]>
+}
+
+/** The partial aggregate of a model: each field's value. */
+export type ModelDoc<F extends Fields> = { [K in keyof F]: ValueOf<F[K]> }
+
+/** What a sink sees of a model: each field's output. */
+export type Aggregate<F extends Fields> = { [K in keyof F]: OutputOf<F[K]> }
+
+/** Called with the global aggregate on the last holder (phonon's model `execute`). */
+export type OnComplete<F extends Fields, Args extends unknown[]> = (
+  aggregate: Aggregate<F>,
+  ...args: Args
+) => void | Promise<void>
+
+/** Options of {@link defineModel}. */
+export interface ModelOptions<F extends Fields, Args extends unknown[]> {
+  /** The collection of its updates (default: the model's name). */
+  readonly collection?: string
+  /** The version of its encoded state (default 1); bump it when the fields change. */
+  readonly version?: number
+  /** Writes the aggregate to the sink; `execute(...args)` calls it. */
+  readonly onComplete?: OnComplete<F, Args>
+}
+
+/** Session options for a single `create`. */
+export type CreateOptions = Omit<UpdateOptions, 'id' | 'doc' | 'collection'>
+
+/** An update of a model: merge, state and clear come from the model's fields. */
+export class ModelUpdate<
+  F extends Fields = Fields,
+  Args extends unknown[] = unknown[],
+> extends Update<ModelDoc<F>> {
+  /** The model this update belongs to. */
+  readonly model: Model<F, Args>
+
+  constructor(model: Model<F, Args>, options: UpdateOptions<ModelDoc<F>>) {
+    super({ collection: model.collection, ...options })
+    this.model = model
+    if (options.doc === undefined) this.doc = this.emptyDoc()
+  }
+
+  /**
+   * Combines every field of `other` into this update.
+   * @throws {@link ArgumentError} when `other` is of another model or resource.
+   */
+  merge(other: ModelUpdate<F, Args>): void {
+    if (other.model !== this.model || other.resourceId !== this.resourceId) {
+      throw new ArgumentError(
+        `cannot merge ${other.resourceId} (${other.model.name}) into ${this.resourceId}`,
+      )
+    }
+    const doc = this.doc as Record<string, unknown>
+    const from = other.doc as Record<string, unknown>
+    for (const [name, field] of this.model.valueFields)
+      doc[name] = field.absorb(doc[name], from[name])
+  }
+
+  /** What the sink sees: each field's output. */
+  aggregate(): Aggregate<F> {
+    const aggregate: Record<string, unknown> = {}
+    for (const [name, field] of this.model.allFields)
+      aggregate[name] = field.output(this.docValue(name))
+    return aggregate as Aggregate<F>
+  }
+
+  /** Calls the model's `onComplete` with the aggregate; does nothing without one. */
+  execute(...args: Args): void | Promise<void> {
+    return this.model.onComplete?.(this.aggregate(), ...args)
+  }
+
+  /** Each value field's JSON encoding. */
+  override state(): Json {
+    const state: Record<string, Json> = {}
+    for (const [name, field] of this.model.valueFields)
+      state[name] = field.encode(this.docValue(name))
+    return state
+  }
+
+  /**
+   * Decodes every field; missing fields are empty.
+   * @throws {@link ArgumentError} for unknown fields or values a field rejects.
+   */
+  override restore(state: Json): void {
+    assertPlainObject(state, `${this.model.name} state`)
+    const encoded = state as Record<string, unknown>
+    this.model.checkKnown(encoded, 'state')
+    const doc = this.emptyDoc() as Record<string, unknown>
+    for (const [name, field] of this.model.valueFields) {
+      if (encoded[name] !== undefined)
+        doc[name] = field.decode(encoded[name], `${this.model.name}.${name}`)
+    }
+    this.doc = doc as ModelDoc<F>
+  }
+
+  /** Whether every value field is empty. */
+  isEmpty(): boolean {
+    return this.model.valueFields.every(([name, field]) => field.isEmpty(this.docValue(name)))
+  }
+
+  protected override emptyDoc(): ModelDoc<F> {
+    const doc: Record<string, unknown> = { id: this.id }
+    for (const [name, field] of this.model.valueFields) doc[name] = field.empty()
+    return doc as ModelDoc<F>
+  }
+
+  private docValue(name: string): unknown {
+    return (this.doc as Record<string, unknown>)[name]
+  }
+}
+
+/**
+ * A typed model: its fields, and how to create its updates. Also an {@link UpdateType}, so it can
+ * be registered with a {@link Codec}.
+ */
+export class Model<F extends Fields = Fields, Args extends unknown[] = unknown[]>
+  implements UpdateType<ModelUpdate<F, Args>>
+{
+  /** The collection of its updates. */
+  readonly collection: string
+  /** The version of its encoded state. */
+  readonly version: number
+  /** Called by `execute` with the aggregate. */
+  readonly onComplete: OnComplete<F, Args> | undefined
+  /** Every field but `id`, as [name, field] pairs, in declaration order. */
+  readonly valueFields: ReadonlyArray<readonly [string, AnyField]>
+  /** Every field, as [name, field] pairs. */
+  readonly allFields: ReadonlyArray<readonly [string, AnyField]>
+  /** The class of this model's updates; subclass it to override `execute`. */
+  readonly updateClass: new (
+    options: UpdateOptions<ModelDoc<F>>,
+  ) => ModelUpdate<F, Args>
+
+  constructor(
+    /** The model's name; also its codec type name. */
+    readonly name: string,
+    /** The model's fields. */
+    readonly fields: F,
+    options: ModelOptions<F, Args> = {},
+  ) {
+    this.collection = options.collection ?? name
+    this.version = options.version ?? 1
+    this.onComplete = options.onComplete
+    this.allFields = Object.entries(fields)
+    this.valueFields = this.allFields.filter(([fieldName]) => fieldName !== 'id')
+    const model = this
+    this.updateClass = class extends ModelUpdate<F, Args> {
+      constructor(options: UpdateOptions<ModelDoc<F>>) {
+        super(model, options)
+      }
+    }
+  }
+
+  /** The codec type name: the model's name. */
+  get typeName(): string {
+    return this.name
+  }
+
+  /**
+   * A new update of this model. Fields left out are empty.
+   *
+   * @param input - the id and the fields' inputs.
+   * @param options - session options (`softSessionMs`, `hardSessionMs`, `initCache`, `spec`…).
+   * @throws {@link ArgumentError} for a missing id, an unknown field, or an input a field rejects.
+   */
+  create(input: ModelInput<F>, options?: CreateOptions): ModelUpdate<F, Args> {
+    if (typeof input !== 'object' || input === null) {
+      throw new ArgumentError(`${this.name}.create needs an object, got ${describe(input)}`)
+    }
+    if (input.id === undefined || input.id === null)
+      throw new ArgumentError(`${this.name}.create: id is required`)
+    const values = input as Record<string, unknown>
+    this.checkKnown(values, 'create')
+    const doc: Record<string, unknown> = {}
+    for (const [name, field] of this.valueFields) {
+      const value = values[name]
+      doc[name] = value === undefined ? field.empty() : field.lift(value, `${this.name}.${name}`)
+    }
+    const update = new this.updateClass({ ...options, id: input.id, doc: doc as ModelDoc<F> })
+    doc.id = update.id
+    return update
+  }
+
+  /** Rebuilds an update from its identity and state (codec). */
+  revive(identity: UpdateOptions<never>, state: Json): ModelUpdate<F, Args> {
+    const update = new this.updateClass(identity)
+    update.restore(state)
+    return update
+  }
+
+  /** @throws {@link ArgumentError} naming the first key that is not a field. */
+  checkKnown(values: Record<string, unknown>, where: string): void {
+    for (const key in values) {
+      if (!Object.hasOwn(this.fields, key))
+        throw new ArgumentError(`${this.name}.${where}: unknown field ${key}`)
+    }
+  }
+}
+
+/**
+ * Declares a typed model from mergeable fields. Its updates merge, encode and clear field by
+ * field; `execute(...args)` calls `onComplete(aggregate, ...args)`.
+ *
+ * @param name - the model's name (also its codec type name and default collection).
+ * @param fields - an `id()` field and any others.
+ * @param options - collection, codec version and `onComplete`.
+ * @throws {@link ArgumentError} when `fields.id` is not an `id()` field or a name is invalid.
+ * @example
+ * const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() }, {
+ *   onComplete: async (widget) => db.upsert(widget),
+ * })
+ * const update = Widget.create({ id: 'w1', clicks: 1 })
+ */
+export function defineModel<F extends Fields, Args extends unknown[] = []>(
+  name: string,
+  fields: F,
+  options?: ModelOptions<F, Args>,
+): Model<F, Args> {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ArgumentError(`model name must be a non-empty string, got ${describe(name)}`)
+  }
+  if (typeof fields !== 'object' || fields === null || fields.id?.kind !== 'id') {
+    throw new ArgumentError(`model ${name} needs an id field: { id: id(), ... }`)
+  }
+  return new Model(name, fields, options)
+}

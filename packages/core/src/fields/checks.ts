@@ -1,0 +1,65 @@
+import { ArgumentError } from '../errors.js'
+import { assertPlainObject, assertSafeKey, describe } from '../json.js'
+
+/** @throws {@link ArgumentError} unless `input` is a finite number. */
+export function finiteNumber(input: unknown, path: string): number {
+  if (typeof input !== 'number' || !Number.isFinite(input)) {
+    throw new ArgumentError(`${path} must be a finite number, got ${describe(input)}`)
+  }
+  return input
+}
+
+/** @throws {@link ArgumentError} unless `input` is an integer in ±(2^53 − 1). */
+export function safeInteger(input: unknown, path: string): number {
+  if (typeof input !== 'number' || !Number.isSafeInteger(input)) {
+    throw new ArgumentError(`${path} must be a safe integer, got ${describe(input)}`)
+  }
+  return input
+}
+
+/** @throws {@link ArgumentError} unless `input` is a string. */
+export function string(input: unknown, path: string): string {
+  if (typeof input !== 'string')
+    throw new ArgumentError(`${path} must be a string, got ${describe(input)}`)
+  return input
+}
+
+/** @throws {@link ArgumentError} unless `input` is an array or a Set. */
+export function collection(input: unknown, path: string): Iterable<unknown> {
+  if (Array.isArray(input) || input instanceof Set) return input
+  throw new ArgumentError(`${path} must be an array or a Set, got ${describe(input)}`)
+}
+
+/** The [key, value] pairs of a plain object or a Map, keys checked to be safe strings. */
+export function entries(input: unknown, path: string): Array<[string, unknown]> {
+  let pairs: Array<[unknown, unknown]>
+  if (input instanceof Map) pairs = [...input]
+  else if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    assertPlainObject(input, path)
+    pairs = Object.entries(input)
+  } else throw new ArgumentError(`${path} must be an object or a Map, got ${describe(input)}`)
+  return pairs.map(([key, value]) => {
+    const name = string(key, `${path} key`)
+    assertSafeKey(name, path)
+    return [name, value]
+  })
+}
+
+/** Adds `b` to `a`, rejecting a result that is no longer an exact integer. */
+export function addSafe(a: number, b: number, path = 'sum'): number {
+  const total = a + b
+  if (!Number.isSafeInteger(total)) {
+    throw new ArgumentError(
+      `${path} ${a} + ${b} leaves the exact integer range ±(2^53 − 1); use sum('bigint')`,
+    )
+  }
+  return total
+}
+
+/** @throws {@link ArgumentError} at construction for an option that is not a positive integer. */
+export function positiveIntegerOption(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ArgumentError(`${name} option must be a positive integer, got ${value}`)
+  }
+  return value
+}
