@@ -1,0 +1,7 @@
+/**
+ * `@phonon/testkit` (private): helpers shared by phonon's tests, examples and benchmarks.
+ *
+ * @packageDocumentation
+ */
+export { type Random, seededRandom } from './random.js'
+export { createZipf, type Zipf, type ZipfOptions, zipfSample } from './zipf.js'
