@@ -58,6 +58,11 @@ export interface Field<Input, Value, Output = Value> {
   readonly laws: Laws
   /** How the field folds into Redis. */
   readonly redis: RedisFold
+  /**
+   * Whether `combine` may reject its result (an overflowing sum). A model combines such fields
+   * before applying anything, so a rejected merge changes nothing; the others must never throw.
+   */
+  readonly fallible: boolean
   /** The identity of `combine`: `combine(empty(), x)` equals `x`. A fresh value on every call. */
   empty(): Value
   /** Combines two partial aggregates into a new one; never mutates its arguments. */

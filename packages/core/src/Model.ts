@@ -1,7 +1,8 @@
 import type { UpdateType } from './Codec.js'
+import { type ModelOps, modelOps } from './compile.js'
 import { ArgumentError } from './errors.js'
 import type { AnyField, InputOf, OutputOf, ValueOf } from './Field.js'
-import type { IdField } from './fields/scalar.js'
+import { type IdField, idString } from './fields/scalar.js'
 import { assertPlainObject, describe, type Json } from './json.js'
 import { Update, type UpdateOptions } from './Update.js'
 
@@ -10,6 +11,11 @@ export type Fields = { readonly id: IdField } & { readonly [name: string]: AnyFi
 
 /** What `Model.create` accepts: the id, and any subset of the other fields' inputs. */
 export type ModelInput<F extends Fields> = { readonly id: string | number } & {
+  readonly [K in Exclude<keyof F, 'id'>]?: InputOf<F[K]>
+}
+
+/** What `add` accepts: any subset of the fields' inputs, and optionally the update's own id. */
+export type ModelValues<F extends Fields> = { readonly id?: string | number } & {
   readonly [K in Exclude<keyof F, 'id'>]?: InputOf<F[K]>
 }
 
@@ -38,6 +44,12 @@ export interface ModelOptions<F extends Fields, Args extends unknown[]> {
 /** Session options for a single `create`. */
 export type CreateOptions = Omit<UpdateOptions, 'id' | 'doc' | 'collection'>
 
+/** Options of the {@link Model} constructor beyond {@link ModelOptions}. */
+export interface ModelInternals {
+  /** Compile the per-event operations (default true); false forces the generic loops. */
+  readonly codegen?: boolean
+}
+
 /** An update of a model: merge, state and clear come from the model's fields. */
 export class ModelUpdate<
   F extends Fields = Fields,
@@ -47,32 +59,47 @@ export class ModelUpdate<
   readonly model: Model<F, Args>
 
   constructor(model: Model<F, Args>, options: UpdateOptions<ModelDoc<F>>) {
-    super({ collection: model.collection, ...options })
+    super(options.collection === undefined ? { ...options, collection: model.collection } : options)
     this.model = model
     if (options.doc === undefined) this.doc = this.emptyDoc()
   }
 
   /**
-   * Combines every field of `other` into this update.
-   * @throws {@link ArgumentError} when `other` is of another model or resource.
+   * Combines every field of `other` into this update, atomically: when a field rejects the result
+   * (an integer sum past 2^53 − 1) nothing changes.
+   * @throws {@link ArgumentError} when `other` is of another model or id, or a total overflows.
    */
   merge(other: ModelUpdate<F, Args>): void {
-    if (other.model !== this.model || other.resourceId !== this.resourceId) {
+    if (other.model !== this.model || other.id !== this.id) {
       throw new ArgumentError(
         `cannot merge ${other.resourceId} (${other.model.name}) into ${this.resourceId}`,
       )
     }
-    const doc = this.doc as Record<string, unknown>
-    const from = other.doc as Record<string, unknown>
-    for (const [name, field] of this.model.valueFields)
-      doc[name] = field.absorb(doc[name], from[name])
+    this.model.ops.fold(this.doc, other.doc)
+  }
+
+  /**
+   * Folds raw field inputs into this update: the same as `merge(Model.create({ id, ...input }))`
+   * without building an update, which makes it the fast path for events of a key already held.
+   * Atomic: invalid input or an overflowing total changes nothing.
+   *
+   * @param input - any subset of the fields' inputs; `id`, when given, must be this update's.
+   * @returns this update.
+   * @throws {@link ArgumentError} for another id, an unknown field or an input a field rejects.
+   */
+  add(input: ModelValues<F>): this {
+    if (input.id !== undefined && idString(input.id, `${this.model.name}.id`) !== this.id) {
+      throw new ArgumentError(`cannot add ${this.model.name} ${input.id} to ${this.resourceId}`)
+    }
+    this.model.ops.add(this.doc, input)
+    return this
   }
 
   /** What the sink sees: each field's output. */
   aggregate(): Aggregate<F> {
     const aggregate: Record<string, unknown> = {}
     for (const [name, field] of this.model.allFields)
-      aggregate[name] = field.output(this.docValue(name))
+      aggregate[name] = field.output(this.value(name))
     return aggregate as Aggregate<F>
   }
 
@@ -84,8 +111,7 @@ export class ModelUpdate<
   /** Each value field's JSON encoding. */
   override state(): Json {
     const state: Record<string, Json> = {}
-    for (const [name, field] of this.model.valueFields)
-      state[name] = field.encode(this.docValue(name))
+    for (const [name, field] of this.model.valueFields) state[name] = field.encode(this.value(name))
     return state
   }
 
@@ -107,16 +133,16 @@ export class ModelUpdate<
 
   /** Whether every value field is empty. */
   isEmpty(): boolean {
-    return this.model.valueFields.every(([name, field]) => field.isEmpty(this.docValue(name)))
+    return this.model.valueFields.every(([name, field]) => field.isEmpty(this.value(name)))
   }
 
   protected override emptyDoc(): ModelDoc<F> {
-    const doc: Record<string, unknown> = { id: this.id }
-    for (const [name, field] of this.model.valueFields) doc[name] = field.empty()
+    const doc = this.model.ops.createDoc({})
+    doc.id = this.id
     return doc as ModelDoc<F>
   }
 
-  private docValue(name: string): unknown {
+  private value(name: string): unknown {
     return (this.doc as Record<string, unknown>)[name]
   }
 }
@@ -134,27 +160,36 @@ export class Model<F extends Fields = Fields, Args extends unknown[] = unknown[]
   readonly version: number
   /** Called by `execute` with the aggregate. */
   readonly onComplete: OnComplete<F, Args> | undefined
-  /** Every field but `id`, as [name, field] pairs, in declaration order. */
-  readonly valueFields: ReadonlyArray<readonly [string, AnyField]>
-  /** Every field, as [name, field] pairs. */
+  /** Every field, as [name, field] pairs, in declaration order. */
   readonly allFields: ReadonlyArray<readonly [string, AnyField]>
+  /** Every field but `id`, as [name, field] pairs. */
+  readonly valueFields: ReadonlyArray<readonly [string, AnyField]>
+  /** The per-event operations (create, add, merge), compiled for this model. */
+  readonly ops: ModelOps
   /** The class of this model's updates; subclass it to override `execute`. */
   readonly updateClass: new (
     options: UpdateOptions<ModelDoc<F>>,
   ) => ModelUpdate<F, Args>
 
+  /** Prefer {@link defineModel}, which validates its arguments. */
   constructor(
     /** The model's name; also its codec type name. */
     readonly name: string,
-    /** The model's fields. */
+    /** The model's fields, as declared. */
     readonly fields: F,
-    options: ModelOptions<F, Args> = {},
+    options: ModelOptions<F, Args> & ModelInternals = {},
   ) {
     this.collection = options.collection ?? name
     this.version = options.version ?? 1
     this.onComplete = options.onComplete
     this.allFields = Object.entries(fields)
     this.valueFields = this.allFields.filter(([fieldName]) => fieldName !== 'id')
+    const opFields = this.valueFields.map(([fieldName, field]) => ({
+      name: fieldName,
+      field,
+      path: `${name}.${fieldName}`,
+    }))
+    this.ops = modelOps(opFields, (input) => this.checkKnown(input, 'input'), options.codegen)
     const model = this
     this.updateClass = class extends ModelUpdate<F, Args> {
       constructor(options: UpdateOptions<ModelDoc<F>>) {
@@ -181,14 +216,12 @@ export class Model<F extends Fields = Fields, Args extends unknown[] = unknown[]
     }
     if (input.id === undefined || input.id === null)
       throw new ArgumentError(`${this.name}.create: id is required`)
-    const values = input as Record<string, unknown>
-    this.checkKnown(values, 'create')
-    const doc: Record<string, unknown> = {}
-    for (const [name, field] of this.valueFields) {
-      const value = values[name]
-      doc[name] = value === undefined ? field.empty() : field.lift(value, `${this.name}.${name}`)
-    }
-    const update = new this.updateClass({ ...options, id: input.id, doc: doc as ModelDoc<F> })
+    const doc = this.ops.createDoc(input)
+    const update = new this.updateClass(
+      options === undefined
+        ? { id: input.id, collection: this.collection, doc: doc as ModelDoc<F> }
+        : { ...options, id: input.id, collection: this.collection, doc: doc as ModelDoc<F> },
+    )
     doc.id = update.id
     return update
   }

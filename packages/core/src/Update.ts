@@ -24,8 +24,6 @@ export interface UpdateOptions<Doc = Record<string, unknown>> {
   readonly now?: number
 }
 
-/** Characters a resource id may not contain: braces would break Redis Cluster hash tags. */
-const UNSAFE_ID = /[{}\p{Cc}]/u
 const MAX_ID_LENGTH = 512
 
 /**
@@ -51,10 +49,6 @@ export abstract class Update<Doc = Record<string, unknown>> {
   readonly collection: string
   /** The database the sink writes to, if given. */
   readonly database: string | undefined
-  /** How the sink finds the record. */
-  readonly spec: Readonly<Record<string, unknown>>
-  /** `collection.id`: the key of this update's resource everywhere (LRU, Redis, sink). */
-  readonly resourceId: string
   /** The partial aggregate. */
   doc: Doc
   /** Whether to fold into the shared tier as soon as the session starts. */
@@ -69,6 +63,8 @@ export abstract class Update<Doc = Record<string, unknown>> {
   softDeadline: number
   /** The time the hard session ends. */
   readonly hardDeadline: number
+  #spec: Readonly<Record<string, unknown>> | undefined
+  #resourceId: string | undefined
 
   /**
    * @throws {@link ArgumentError} for an empty or non-string id, a resource id with braces or
@@ -78,17 +74,33 @@ export abstract class Update<Doc = Record<string, unknown>> {
   constructor(options: UpdateOptions<Doc>) {
     this.id = idString(options.id, 'id')
     this.collection = collectionName(options.collection)
+    checkResourceId(this.collection, this.id)
     this.database = options.database
-    this.spec = options.spec ?? { id: this.id }
-    this.resourceId = resourceIdOf(this.collection, this.id)
+    this.#spec = options.spec
     this.doc = options.doc ?? ({} as Doc)
-    this.initCache = options.initCache ?? false
+    this.initCache = options.initCache === true
+    // Sessions are unbounded unless asked for: then no clock is read on this hot path.
+    if (options.softSessionMs === undefined && options.hardSessionMs === undefined) {
+      this.softSessionMs = this.hardSessionMs = this.softDeadline = this.hardDeadline = Infinity
+      return
+    }
     this.softSessionMs = sessionLength(options.softSessionMs, 'softSessionMs')
     this.hardSessionMs = sessionLength(options.hardSessionMs, 'hardSessionMs')
-    const finite = this.softSessionMs !== Infinity || this.hardSessionMs !== Infinity
-    const now = finite ? (options.now ?? Date.now()) : 0
+    const now = options.now ?? Date.now()
     this.softDeadline = now + this.softSessionMs
     this.hardDeadline = now + this.hardSessionMs
+  }
+
+  /** How the sink finds the record; `{ id }` unless given. */
+  get spec(): Readonly<Record<string, unknown>> {
+    this.#spec ??= { id: this.id }
+    return this.#spec
+  }
+
+  /** `collection.id`: the key of this update's resource everywhere (LRU, Redis, sink). */
+  get resourceId(): string {
+    this.#resourceId ??= `${this.collection}.${this.id}`
+    return this.#resourceId
   }
 
   /**
@@ -154,18 +166,41 @@ function collectionName(collection: string | undefined): string {
 }
 
 /**
- * The resource id of an entity: `collection.id`.
- * @throws {@link ArgumentError} when it would contain braces or control characters (unsafe in
- * Redis Cluster hash tags) or be longer than 512 characters.
+ * @throws {@link ArgumentError} when `collection.id` would contain braces or control characters
+ * (unsafe in Redis Cluster hash tags) or be longer than 512 characters.
  */
-export function resourceIdOf(collection: string, id: string): string {
-  const resourceId = `${collection}.${id}`
-  if (UNSAFE_ID.test(resourceId) || resourceId.length > MAX_ID_LENGTH) {
+function checkResourceId(collection: string, id: string): void {
+  if (
+    collection.length + id.length + 1 > MAX_ID_LENGTH ||
+    !safeIdChars(id) ||
+    !safeIdChars(collection)
+  ) {
+    const resourceId = `${collection}.${id}`
     throw new ArgumentError(
       `resource id ${JSON.stringify(resourceId.slice(0, 64))} must be at most ${MAX_ID_LENGTH} characters without braces or control characters`,
     )
   }
-  return resourceId
+}
+
+/**
+ * Whether `text` is free of braces (they would break Redis Cluster hash tags) and control
+ * characters (C0, DEL, C1). A loop rather than a regex: it runs once per event.
+ */
+function safeIdChars(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x7b || c === 0x7d) return false
+  }
+  return true
+}
+
+/**
+ * The resource id of an entity: `collection.id`.
+ * @throws {@link ArgumentError} as the {@link Update} constructor does for a bad resource id.
+ */
+export function resourceIdOf(collection: string, id: string): string {
+  checkResourceId(collection, id)
+  return `${collection}.${id}`
 }
 
 function sessionLength(value: number | undefined, name: string): number {

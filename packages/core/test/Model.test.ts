@@ -6,6 +6,7 @@ import {
   id,
   lastWrite,
   listAppend,
+  Model,
   max,
   setAppend,
   sum,
@@ -146,5 +147,57 @@ describe('defineModel', () => {
     update.merge(Widget.create({ id: 'w9', clicks: 4 }))
     await update.execute()
     expect(written).toEqual([{ id: 'w9', clicks: 4, impressions: 0 }])
+  })
+})
+
+describe('the per-event operations', () => {
+  it('add(input) is merge(create(input)), compiled or not', () => {
+    const Generic = new Model('Profile', Profile.fields, { codegen: false })
+    fc.assert(
+      fc.property(fc.array(profileInput, { minLength: 1, maxLength: 6 }), (inputs) => {
+        const merged = Profile.create({ id: 'p' })
+        const added = Profile.create({ id: 'p' })
+        const generic = Generic.create({ id: 'p' })
+        for (const input of inputs) {
+          merged.merge(Profile.create({ id: 'p', ...input }))
+          added.add(input)
+          generic.add(input)
+        }
+        expect(aggregateOf(added)).toBe(aggregateOf(merged))
+        expect(aggregateOf(generic)).toBe(aggregateOf(merged))
+      }),
+    )
+  })
+
+  it('a merge or add whose total overflows changes nothing', () => {
+    for (const codegen of [true, false]) {
+      const Mixed = new Model(
+        'Mixed',
+        { id: id(), tags: setAppend(), big: sum(), small: sum() },
+        { codegen },
+      )
+      const update = Mixed.create({ id: 'm', tags: ['a'], big: Number.MAX_SAFE_INTEGER, small: 1 })
+      const before = aggregateOf(update)
+      const overflowing = Mixed.create({ id: 'm', tags: ['b'], small: 1, big: 1 })
+      expect(() => update.merge(overflowing)).toThrow(ArgumentError)
+      expect(() => update.add({ tags: ['b'], small: 1, big: 1 })).toThrow(ArgumentError)
+      expect(() => update.add({ tags: ['b'], small: 1.5 })).toThrow(ArgumentError)
+      expect(aggregateOf(update)).toBe(before)
+    }
+  })
+
+  it('add rejects unknown fields and another id, changing nothing', () => {
+    const update = Widget.create({ id: 'w1', clicks: 1 })
+    expect(() => update.add({ clicks: 1, likes: 2 } as never)).toThrow(/unknown field likes/)
+    expect(() => update.add({ id: 'w2', clicks: 1 })).toThrow(ArgumentError)
+    expect(update.add({ id: 'w1', clicks: 2 }).doc).toEqual({ id: 'w1', clicks: 3, impressions: 0 })
+  })
+
+  it('field names are data, never code, in the compiled operations', () => {
+    const name = '"]; throw new Error("injected"); //'
+    const Odd = defineModel('Odd', { id: id(), [name]: sum() })
+    const update = Odd.create({ id: 'o', [name]: 2 })
+    update.add({ [name]: 3 })
+    expect(update.aggregate()).toEqual({ id: 'o', [name]: 5 })
   })
 })
