@@ -203,10 +203,30 @@ describe('ConflictFreeUpdate', () => {
     expect(() => new Counters({ id: 'x' }).restore(doc)).toThrow(ArgumentError)
   })
 
-  it('rejects a merge that overflows to Infinity', () => {
-    const update = new Counters({ id: 'x', doc: { a: Number.MAX_VALUE } })
-    expect(() => update.merge(new Counters({ id: 'x', doc: { a: Number.MAX_VALUE } }))).toThrow(
-      ArgumentError,
+  it('rejects a merge or add that overflows to Infinity, changing nothing', () => {
+    const update = new Counters({ id: 'x', doc: { a: 1, b: Number.MAX_VALUE } })
+    const overflowing = { a: 1, b: Number.MAX_VALUE }
+    expect(() => update.merge(new Counters({ id: 'x', doc: overflowing }))).toThrow(ArgumentError)
+    expect(() => update.add(overflowing)).toThrow(ArgumentError)
+    expect(() => update.add({ a: 1, c: Number.NaN })).toThrow(ArgumentError)
+    expect(update.doc).toEqual({ a: 1, b: Number.MAX_VALUE })
+  })
+
+  it('add(increments) is merge of an update with that doc', () => {
+    const doc = fc.dictionary(
+      fc.constantFrom('clicks', 'views'),
+      fc.integer({ min: -1e6, max: 1e6 }),
+    )
+    fc.assert(
+      fc.property(fc.array(doc, { maxLength: 8 }), (docs) => {
+        const merged = new Counters({ id: 'x' })
+        const added = new Counters({ id: 'x' })
+        for (const d of docs) {
+          merged.merge(new Counters({ id: 'x', doc: d }))
+          added.add(d)
+        }
+        expect(added.doc).toEqual(merged.doc)
+      }),
     )
   })
 })
