@@ -79,19 +79,21 @@ export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummar
   for (const event of widgetEvents(options)) {
     const key = `${event.parent_post_id}-${event.target_post_id}`
     const click = event.event_type === 'click' ? 1 : 0
-    const update = Widget.create({ id: key, clicks: click, impressions: 1 - click })
-    const row = truth.get(key) ?? { clicks: 0, impressions: 0 }
-    truth.set(key, { clicks: row.clicks + click, impressions: row.impressions + 1 - click })
+    const row = truth.get(key)
+    if (row) {
+      row.clicks += click
+      row.impressions += 1 - click
+    } else truth.set(key, { clicks: click, impressions: 1 - click })
 
     const held = pending.get(key)
     if (held) {
-      held.merge(update)
+      held.add({ clicks: click, impressions: 1 - click })
       pending.delete(key) // re-insert: Map order is recency order
       pending.set(key, held)
       merges++
       continue
     }
-    pending.set(key, update)
+    pending.set(key, Widget.create({ id: key, clicks: click, impressions: 1 - click }))
     if (pending.size > options.capacity) {
       const [oldestKey, oldest] = pending.entries().next().value as [string, WidgetUpdate]
       pending.delete(oldestKey)
