@@ -1,7 +1,7 @@
 import type { UpdateType } from './Codec.js'
 import { type ModelOps, modelOps } from './compile.js'
 import { ArgumentError } from './errors.js'
-import type { AnyField, InputOf, OutputOf, ValueOf } from './Field.js'
+import type { AnyField, InputOf, Laws, OutputOf, ValueOf } from './Field.js'
 import { type IdField, idString } from './fields/scalar.js'
 import { assertPlainObject, describe, type Json } from './json.js'
 import { Update, type UpdateOptions } from './Update.js'
@@ -164,6 +164,8 @@ export class Model<F extends Fields = Fields, Args extends unknown[] = unknown[]
   readonly allFields: ReadonlyArray<readonly [string, AnyField]>
   /** Every field but `id`, as [name, field] pairs. */
   readonly valueFields: ReadonlyArray<readonly [string, AnyField]>
+  /** The laws its merge obeys: those all of its fields obey. */
+  readonly laws: Laws
   /** The per-event operations (create, add, merge), compiled for this model. */
   readonly ops: ModelOps
   /** The class of this model's updates; subclass it to override `execute`. */
@@ -184,6 +186,11 @@ export class Model<F extends Fields = Fields, Args extends unknown[] = unknown[]
     this.onComplete = options.onComplete
     this.allFields = Object.entries(fields)
     this.valueFields = this.allFields.filter(([fieldName]) => fieldName !== 'id')
+    this.laws = {
+      associative: true,
+      commutative: this.valueFields.every(([, field]) => field.laws.commutative),
+      idempotent: this.valueFields.every(([, field]) => field.laws.idempotent),
+    }
     const opFields = this.valueFields.map(([fieldName, field]) => ({
       name: fieldName,
       field,

@@ -3,10 +3,12 @@ import {
   counterMap,
   defineModel,
   distinctCount,
+  type Fields,
   id,
   lastWrite,
   listAppend,
   Model,
+  type ModelInput,
   max,
   setAppend,
   sum,
@@ -76,6 +78,36 @@ describe('defineModel', () => {
         },
       ),
     )
+  })
+
+  it('commutes exactly when every field does, as its laws say', () => {
+    const Counts = defineModel('Counts', { id: id(), n: sum(), tags: setAppend() })
+    const Logged = defineModel('Logged', { id: id(), n: sum(), log: listAppend<string>() })
+    expect([Counts.laws.commutative, Logged.laws.commutative, Profile.laws.commutative]).toEqual([
+      true,
+      false,
+      false,
+    ])
+    const input = fc.record({
+      n: fc.integer({ min: 0, max: 9 }),
+      tags: fc.array(member),
+      log: fc.array(member),
+    })
+    const commutes = <F extends Fields>(model: Model<F, []>) =>
+      fc.property(input, input, (a, b) => {
+        const pick = (x: typeof a) =>
+          ({
+            id: 'x',
+            ...Object.fromEntries(Object.entries(x).filter(([k]) => k in model.fields)),
+          }) as ModelInput<F>
+        const ab = model.create(pick(a))
+        ab.merge(model.create(pick(b)))
+        const ba = model.create(pick(b))
+        ba.merge(model.create(pick(a)))
+        return aggregateOf(ab) === aggregateOf(ba)
+      })
+    fc.assert(commutes(Counts))
+    expect(() => fc.assert(commutes(Logged))).toThrow(/Property failed/)
   })
 
   it('merging an empty update changes nothing (identity)', () => {
