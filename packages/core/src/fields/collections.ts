@@ -142,20 +142,14 @@ export type DistinctCountField = Field<Iterable<string>, Set<string>, number>
 export function distinctCount(options: { bound?: number } = {}): DistinctCountField {
   const bound = positiveIntegerOption(options.bound ?? 10_000, 'bound')
   const lift = (input: unknown, path: string) => liftStrings(input, path, bound)
+  const output = (value: Set<string>) => value.size
   return {
+    ...setAppendField,
     kind: 'distinctCount',
-    laws: SEMILATTICE,
     redis: { op: 'pfadd' },
-    fallible: false,
-    empty: () => new Set(),
-    combine: union,
-    absorb: addAll,
     lift,
-    output: (value) => value.size,
-    encode: sortedMembers,
     decode: lift,
-    redisArgs: (value) => [...value],
-    isEmpty: (value) => value.size === 0,
+    output,
   }
 }
 
