@@ -43,6 +43,9 @@ export type RedisFold =
   | { readonly op: 'pfadd' }
   | { readonly op: 'hincrby' }
 
+/** A reply read back from Redis: a bulk string, an integer, nil, or an array of those. */
+export type RedisReply = null | number | string | readonly RedisReply[]
+
 /**
  * A mergeable field of a model: a monoid (`empty`, `combine`) over partial aggregates of type
  * `Value`, fed with user input of type `Input` and seen by sinks as `Output`.
@@ -89,6 +92,12 @@ export interface Field<Input, Value, Output = Value> {
   decode(json: unknown, path: string): Value
   /** The arguments that fold `value` into Redis with the command shape of {@link Field.redis}. */
   redisArgs(value: Value): string[]
+  /**
+   * The total read back from Redis (the reply of the read command {@link Field.redis} names) as a
+   * sink sees it.
+   * @throws {@link ArgumentError} when the reply is not a valid total of this field.
+   */
+  readTotal(reply: RedisReply, path: string): Output
   /** Whether a value is the identity (nothing to fold). */
   isEmpty(value: Value): boolean
   /** Phantom marker carrying the input type; never set at runtime. */

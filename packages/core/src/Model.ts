@@ -1,7 +1,7 @@
 import type { UpdateType } from './Codec.js'
 import { type ModelOps, modelOps } from './compile.js'
-import { ArgumentError } from './errors.js'
-import type { AnyField, InputOf, Laws, OutputOf, ValueOf } from './Field.js'
+import { ArgumentError, CacheError } from './errors.js'
+import type { AnyField, InputOf, Laws, OutputOf, RedisReply, ValueOf } from './Field.js'
 import { type IdField, idString } from './fields/scalar.js'
 import { assertPlainObject, describe, type Json } from './json.js'
 import { Update, type UpdateOptions } from './Update.js'
@@ -57,6 +57,8 @@ export class ModelUpdate<
 > extends Update<ModelDoc<F>> {
   /** The model this update belongs to. */
   readonly model: Model<F, Args>
+  /** Global totals read back from the shared tier, which `aggregate()` then returns. */
+  #totals: Aggregate<F> | undefined
 
   constructor(model: Model<F, Args>, options: UpdateOptions<ModelDoc<F>>) {
     super(options.collection === undefined ? { ...options, collection: model.collection } : options)
@@ -70,6 +72,7 @@ export class ModelUpdate<
    * @throws {@link ArgumentError} when `other` is of another model or id, or a total overflows.
    */
   merge(other: ModelUpdate<F, Args>): void {
+    this.assertPartial()
     if (other.model !== this.model || other.id !== this.id) {
       throw new ArgumentError(
         `cannot merge ${other.resourceId} (${other.model.name}) into ${this.resourceId}`,
@@ -88,6 +91,7 @@ export class ModelUpdate<
    * @throws {@link ArgumentError} for another id, an unknown field or an input a field rejects.
    */
   add(input: ModelValues<F>): this {
+    this.assertPartial()
     if (input.id !== undefined && idString(input.id, `${this.model.name}.id`) !== this.id) {
       throw new ArgumentError(`cannot add ${this.model.name} ${input.id} to ${this.resourceId}`)
     }
@@ -95,8 +99,9 @@ export class ModelUpdate<
     return this
   }
 
-  /** What the sink sees: each field's output. */
+  /** What the sink sees: each field's output (or the totals it was read back with). */
   aggregate(): Aggregate<F> {
+    if (this.#totals !== undefined) return this.#totals
     const aggregate: Record<string, unknown> = {}
     for (const [name, field] of this.model.allFields)
       aggregate[name] = field.output(this.value(name))
@@ -140,6 +145,28 @@ export class ModelUpdate<
     const doc = this.model.ops.createDoc({})
     doc.id = this.id
     return doc as ModelDoc<F>
+  }
+
+  /**
+   * Makes this update hold global totals read back from the shared tier.
+   * @internal used by {@link Model.fromTotals}.
+   */
+  holdTotals(totals: Aggregate<F>): this {
+    this.#totals = totals
+    return this
+  }
+
+  /** Whether this update holds totals read back from the shared tier (see {@link Model.fromTotals}). */
+  get isTotal(): boolean {
+    return this.#totals !== undefined
+  }
+
+  private assertPartial(): void {
+    if (this.#totals !== undefined) {
+      throw new CacheError(
+        `${this.resourceId} holds totals read back from the shard; it cannot take more`,
+      )
+    }
   }
 
   private value(name: string): unknown {
@@ -231,6 +258,24 @@ export class Model<F extends Fields = Fields, Args extends unknown[] = unknown[]
     )
     doc.id = update.id
     return update
+  }
+
+  /**
+   * An update holding the global aggregate read back from Redis, one reply per value field (the
+   * reply of the read its fold description names). Its `aggregate()` returns those totals and
+   * `execute` hands them to `onComplete`; it cannot be merged into.
+   *
+   * @throws {@link ArgumentError} when a reply is not a valid total of its field.
+   */
+  fromTotals(
+    identity: UpdateOptions<never>,
+    replies: Readonly<Record<string, RedisReply>>,
+  ): ModelUpdate<F, Args> {
+    const update = new this.updateClass(identity)
+    const totals: Record<string, unknown> = { id: update.id }
+    for (const [name, field] of this.valueFields)
+      totals[name] = field.readTotal(replies[name] ?? null, `${this.name}.${name}`)
+    return update.holdTotals(totals as Aggregate<F>)
   }
 
   /** Rebuilds an update from its identity and state (codec). */

@@ -17,7 +17,16 @@ export {
   ShardError,
   StaleFencingToken,
 } from './errors.js'
-export type { AnyField, Field, InputOf, Laws, OutputOf, RedisFold, ValueOf } from './Field.js'
+export type {
+  AnyField,
+  Field,
+  InputOf,
+  Laws,
+  OutputOf,
+  RedisFold,
+  RedisReply,
+  ValueOf,
+} from './Field.js'
 export {
   type CounterMapField,
   counterMap,
@@ -53,6 +62,7 @@ export {
   type ModelInput,
   type ModelOptions,
   ModelUpdate,
+  type ModelValues,
   type OnComplete,
 } from './Model.js'
 export { resourceIdOf, Update, type UpdateOptions } from './Update.js'

@@ -63,3 +63,38 @@ export function positiveIntegerOption(value: number, name: string): number {
   }
   return value
 }
+
+/** The strings of an array reply. @throws {@link ArgumentError} for anything else. */
+export function replyStrings(reply: unknown, path: string): string[] {
+  if (!Array.isArray(reply) || !reply.every((item) => typeof item === 'string')) {
+    throw new ArgumentError(
+      `${path} must be read back as an array of strings, got ${describe(reply)}`,
+    )
+  }
+  return reply
+}
+
+/** A number read back from a bulk string reply (nil: `fallback`). */
+export function replyNumber<T>(reply: unknown, path: string, fallback: T): number | T {
+  if (reply === null || reply === undefined) return fallback
+  const value = typeof reply === 'string' && reply.trim() !== '' ? Number(reply) : Number.NaN
+  return finiteNumber(value, path)
+}
+
+/** The pairs of a flat `[a1, b1, a2, b2, …]` array reply. */
+export function replyPairs(reply: unknown, path: string): Array<[string, string]> {
+  const flat = replyStrings(reply, path)
+  if (flat.length % 2 !== 0) throw new ArgumentError(`${path} must be read back as pairs`)
+  const pairs: Array<[string, string]> = []
+  for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i] as string, flat[i + 1] as string])
+  return pairs
+}
+
+/** Parses JSON text read back from Redis. @throws {@link ArgumentError} for malformed text. */
+export function parseJson(text: unknown, path: string): unknown {
+  try {
+    return JSON.parse(string(text, path))
+  } catch (error) {
+    throw new ArgumentError(`${path} must be read back as JSON text`, { cause: error })
+  }
+}

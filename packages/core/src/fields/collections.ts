@@ -6,7 +6,11 @@ import {
   collection,
   entries,
   finiteNumber,
+  parseJson,
   positiveIntegerOption,
+  replyNumber,
+  replyPairs,
+  replyStrings,
   safeInteger,
   string,
 } from './checks.js'
@@ -65,6 +69,8 @@ export function listAppend<V extends Json = Json>(
     encode: (value) => value,
     decode: lift,
     redisArgs: (value) => value.map((item) => JSON.stringify(item)),
+    readTotal: (reply, path) =>
+      replyStrings(reply, path).map((text) => assertJson(parseJson(text, path), path) as V),
     isEmpty: (value) => value.length === 0,
   }
 }
@@ -113,6 +119,7 @@ const setAppendField: SetAppendField = {
   encode: sortedMembers,
   decode: (json, path) => liftStrings(json, path),
   redisArgs: (value) => [...value],
+  readTotal: (reply, path) => replyStrings(reply, path).sort(compareCodePoints),
   isEmpty: (value) => value.size === 0,
 }
 
@@ -143,6 +150,7 @@ export function distinctCount(options: { bound?: number } = {}): DistinctCountFi
   const bound = positiveIntegerOption(options.bound ?? 10_000, 'bound')
   const lift = (input: unknown, path: string) => liftStrings(input, path, bound)
   const output = (value: Set<string>) => value.size
+  const readTotal = (reply: unknown, path: string) => safeInteger(reply, path)
   return {
     ...setAppendField,
     kind: 'distinctCount',
@@ -150,6 +158,7 @@ export function distinctCount(options: { bound?: number } = {}): DistinctCountFi
     lift,
     decode: lift,
     output,
+    readTotal,
   }
 }
 
@@ -224,6 +233,10 @@ export function windowedList(options: { keep?: number } = {}): WindowedListField
     encode: (value) => ranked(value).map(([score, member]) => [score, member]),
     decode: lift,
     redisArgs: (value) => ranked(value).flatMap(([score, member]) => [String(score), member]),
+    readTotal: (reply, path) =>
+      replyPairs(reply, path).map(
+        ([member, score]): Ranked => [replyNumber(score, path, 0), member],
+      ),
     isEmpty: (value) => value.size === 0,
   }
 }
@@ -268,6 +281,12 @@ const counterMapField: CounterMapField = {
   encode: counterObject,
   decode: liftCounters,
   redisArgs: (value) => [...value].flatMap(([key, n]) => [key, String(n)]),
+  readTotal: (reply, path) =>
+    counterObject(
+      new Map(
+        replyPairs(reply, path).map(([key, n]) => [key, safeInteger(Number(n), `${path}.${key}`)]),
+      ),
+    ),
   isEmpty: (value) => value.size === 0,
 }
 

@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors.js'
 import type { Field, Laws } from '../Field.js'
 import { describe } from '../json.js'
-import { addSafe, finiteNumber, safeInteger } from './checks.js'
+import { addSafe, finiteNumber, replyNumber, safeInteger } from './checks.js'
 
 /** Laws of addition: associative and commutative, not idempotent. */
 const ADDITIVE: Laws = { associative: true, commutative: true, idempotent: false }
@@ -35,6 +35,7 @@ const intSum: NumberSumField = {
   encode: identity,
   decode: safeInteger,
   redisArgs: (value) => [String(value)],
+  readTotal: (reply, path) => safeInteger(replyNumber(reply, path, 0), path),
   isEmpty: (value) => value === 0,
 }
 
@@ -52,6 +53,7 @@ const floatSum: NumberSumField = {
   absorb: addFinite,
   lift: finiteNumber,
   decode: finiteNumber,
+  readTotal: (reply, path) => replyNumber(reply, path, 0),
 }
 
 function int64(value: bigint, path: string): bigint {
@@ -88,6 +90,7 @@ const bigintSum: BigintSumField = {
     return int64(BigInt(json), path)
   },
   redisArgs: (value) => [value.toString()],
+  readTotal: (reply, path) => (reply === null ? 0n : bigintSum.decode(reply, path)),
   isEmpty: (value) => value === 0n,
 }
 
@@ -145,6 +148,7 @@ function extremum(kind: 'max' | 'min'): ExtremumField {
     encode: identity,
     decode,
     redisArgs: (value) => (value === null ? [] : [String(value)]),
+    readTotal: (reply, path) => replyNumber(reply, path, null),
     isEmpty: (value) => value === null,
   }
 }

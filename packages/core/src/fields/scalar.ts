@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors.js'
 import type { Field } from '../Field.js'
 import { assertJson, compareCodePoints, describe, type Json } from '../json.js'
-import { finiteNumber } from './checks.js'
+import { finiteNumber, parseJson, replyStrings } from './checks.js'
 import { SEMILATTICE } from './numeric.js'
 
 /** The identity of a model instance; `''` until set. */
@@ -37,6 +37,7 @@ const idField: IdField = {
   encode: (value) => value,
   decode: (json, path) => (json === '' ? '' : idString(json, path)),
   redisArgs: () => [],
+  readTotal: () => '',
   isEmpty: (value) => value === '',
 }
 
@@ -97,6 +98,11 @@ export function lastWrite<V extends Json = Json>(): LastWriteField<V> {
     encode: (value) => value,
     decode: (json, path) => (json === null ? null : liftStamped(json, path)),
     redisArgs: (value) => (value === null ? [] : [String(value.at), JSON.stringify(value.value)]),
+    readTotal: (reply, path) => {
+      const stored = replyStrings(reply, path)
+      if (stored.length === 0) return null
+      return liftStamped({ at: Number(stored[0]), value: parseJson(stored[1], path) }, path)
+    },
     isEmpty: (value) => value === null,
   }
 }
