@@ -105,6 +105,11 @@ export class Codec {
     return this
   }
 
+  /** The registered type of that name, if any. */
+  typeNamed(typeName: string): UpdateType | undefined {
+    return this.#byName.get(typeName)
+  }
+
   /** The registered type of an update, if any. */
   typeOf(update: AnyUpdate): UpdateType | undefined {
     return this.#byClass.get(update.constructor)

@@ -1,1 +1,22 @@
-export {}
+/**
+ * `@phonon/redis-shard`: the shared tier of phonon on Redis (standalone nodes with consistent
+ * hashing, or Redis Cluster): reference counting, last-holder execution, locks with fencing
+ * tokens, recovery of dead workers; and `MemoryShard`, the same in process.
+ *
+ * @packageDocumentation
+ */
+export { type ConnectOptions, connect, regionNodes, type Topology } from './connect.js'
+export { MemoryShard, type MemoryShardOptions, MemoryStore } from './MemoryShard.js'
+export { Recovery } from './Recovery.js'
+export { RedisShard, type RedisShardOptions, type ResourceRef } from './RedisShard.js'
+export { ClusterRouter, RendezvousRouter, type Router } from './Routing.js'
+export type {
+  Claim,
+  FoldResult,
+  Hold,
+  LockHandle,
+  LockOptions,
+  ReleaseResult,
+  Shard,
+  ShardStats,
+} from './Shard.js'

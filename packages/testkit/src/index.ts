@@ -4,4 +4,14 @@
  * @packageDocumentation
  */
 export { type Random, seededRandom } from './random.js'
+export {
+  freePort,
+  type RedisCluster,
+  type RedisNodes,
+  type RedisServer,
+  startRedis,
+  startRedisCluster,
+  startRedisNodes,
+  waitFor,
+} from './redis.js'
 export { createZipf, type Zipf, type ZipfOptions, zipfSample } from './zipf.js'

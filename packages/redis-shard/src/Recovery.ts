@@ -1,0 +1,119 @@
+import { recoveryKey } from './keys.js'
+import type { RedisShard } from './RedisShard.js'
+import type { Claim } from './Shard.js'
+import { callScript } from './scripts.js'
+
+/** Options of a worker's {@link Recovery}. */
+export interface RecoveryOptions {
+  readonly heartbeatMs: number
+  readonly deadAfterMs: number
+  readonly execute: (claim: Claim) => Promise<void> | void
+  readonly onError: (error: unknown) => void
+}
+
+/**
+ * A worker's heartbeat and its recovery of dead workers (invariant 4). Every `heartbeatMs` the
+ * worker records its heartbeat at server time and learns which workers' heartbeats are older
+ * than `deadAfterMs`; for each, it takes that worker's recovery lock (one recoverer per dead
+ * worker at a time), evicts the dead worker from every resource in its registry (one script per
+ * resource, idempotent), executes and completes what the dead worker was the last holder of, and
+ * deletes each registry entry once done (so an interrupted recovery resumes where it stopped).
+ */
+export class Recovery {
+  #timer: ReturnType<typeof setInterval> | undefined
+  #running: Promise<void> | undefined
+  #registered = false
+
+  constructor(
+    private readonly shard: RedisShard,
+    private readonly options: RecoveryOptions,
+  ) {}
+
+  /** Sends the first heartbeat, then beats every `heartbeatMs` (0: never) without keeping the process alive. */
+  async start(): Promise<void> {
+    await this.beat()
+    if (this.options.heartbeatMs > 0) {
+      this.#timer = setInterval(() => {
+        this.#running ??= this.beat()
+          .then(() => {}, this.options.onError)
+          .finally(() => {
+            this.#running = undefined
+          })
+      }, this.options.heartbeatMs)
+      this.#timer.unref()
+    }
+  }
+
+  /** Stops the heartbeat. */
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  /**
+   * One heartbeat: refresh this worker's (or take a new id when it was found stale) and recover
+   * every dead worker. Returns the dead workers it recovered.
+   */
+  async beat(): Promise<string[]> {
+    const { workers } = this.shard.workerKeys(this.shard.workerId)
+    const reply = (await callScript(
+      workers.client,
+      'heartbeat',
+      [workers.key],
+      [this.shard.workerId, this.options.deadAfterMs],
+    )) as Array<number | string>
+    if (reply[0] === 1) {
+      // Our own heartbeat is stale: others are recovering our holds. Continue under a new id;
+      // sessions held under the old one still fold when released (their tokens were evicted).
+      this.shard.renewWorkerId()
+      return this.beat()
+    }
+    this.#registered = true
+    const dead = reply.slice(1).map(String)
+    const recovered: string[] = []
+    for (const worker of dead) if (await this.recover(worker)) recovered.push(worker)
+    return recovered
+  }
+
+  /** Whether the first heartbeat was sent. */
+  get started(): boolean {
+    return this.#registered
+  }
+
+  /**
+   * Recovers one dead worker, if no other worker is recovering it. Returns whether it did.
+   */
+  async recover(deadWorker: string): Promise<boolean> {
+    const shard = this.shard
+    const { workers, registry } = shard.workerKeys(deadWorker)
+    const lock = recoveryKey(shard.namespace, deadWorker)
+    const lease = shard.leaseMs
+    if ((await workers.client.set(lock, shard.workerId, 'PX', lease, 'NX')) !== 'OK') return false
+    try {
+      const entries = Object.entries(await registry.client.hgetall(registry.key))
+      for (const [resourceId, typeName] of entries) {
+        await shard.register([{ resourceId, typeName }])
+        const plan = shard.plan(typeName)
+        const reply = await shard.runScript(
+          'evict',
+          resourceId,
+          shard.keys(resourceId, plan.fieldNames),
+          [deadWorker, shard.workerId, lease, ...plan.readSpecs],
+        )
+        let claim = shard.readClaim(resourceId, typeName, reply)
+        while (claim) {
+          await shard.adoptClaim(claim)
+          await this.options.execute(claim)
+          claim = await shard.completeExecution(claim)
+        }
+        await shard.unregisterIdle([resourceId])
+        await registry.client.hdel(registry.key, resourceId)
+      }
+      await registry.client.del(registry.key)
+      await workers.client.hdel(workers.key, deadWorker)
+      return true
+    } finally {
+      await callScript(workers.client, 'unlock', [lock], [shard.workerId])
+    }
+  }
+}

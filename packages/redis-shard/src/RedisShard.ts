@@ -1,0 +1,550 @@
+import { randomUUID } from 'node:crypto'
+import {
+  AlreadyLocked,
+  ArgumentError,
+  type Codec,
+  LockNotOwned,
+  type RedisReply,
+  ShardError,
+  type Update,
+} from '@phonon/core'
+import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
+import { identityOf, TypePlan } from './plan.js'
+import { Recovery } from './Recovery.js'
+import type { Router } from './Routing.js'
+import type {
+  Claim,
+  FoldResult,
+  Hold,
+  LockHandle,
+  LockOptions,
+  ReleaseResult,
+  Shard,
+  ShardStats,
+} from './Shard.js'
+import { type Client, callScript, registerScripts, type ScriptName } from './scripts.js'
+
+/** A resource named without an update: its id and its codec type name. */
+export interface ResourceRef {
+  readonly resourceId: string
+  readonly typeName: string
+}
+
+/** Options of a {@link RedisShard}. */
+export interface RedisShardOptions {
+  /** Where each resource's keys live. */
+  readonly router: Router
+  /** The update types this worker can fold, execute and recover, by name. */
+  readonly codec: Codec
+  /** The key namespace (the `ns` of `{ns:R}`). Default `'phonon'`. */
+  readonly namespace?: string
+  /** This worker's id. Default: a random UUID. */
+  readonly workerId?: string
+  /** How often the heartbeat runs (ms); 0 disables it. Default 1,000. */
+  readonly heartbeatMs?: number
+  /** A worker whose heartbeat is older than this is dead and recovered (ms). Default 10,000. */
+  readonly deadAfterMs?: number
+  /** How long a claimed execution is reserved for its owner (ms). Default 30,000. */
+  readonly leaseMs?: number
+  /** The largest delta one release may carry (bytes). Default 4 MiB. */
+  readonly maxDeltaBytes?: number
+  /** Replicas that must acknowledge each batch of releases (`WAIT`); 0 skips it. Default 0. */
+  readonly waitReplicas?: number
+  /** How long `WAIT` waits (ms). Default 1,000. */
+  readonly waitTimeoutMs?: number
+  /** Executes claims found by recovery. Default: `claim.update.execute()`. */
+  readonly execute?: (claim: Claim) => Promise<void> | void
+  /** Told of errors in the background (heartbeat, recovery). Default: none. */
+  readonly onError?: (error: unknown) => void
+}
+
+type Call = { readonly client: Client; readonly run: (target: object) => Promise<unknown> }
+
+/**
+ * The shared tier on Redis: standalone nodes (consistent-hashed) or a Redis Cluster. Every
+ * multi-step operation is one Lua script on the resource's node; batches are pipelined per node.
+ */
+export class RedisShard implements Shard {
+  #workerId: string
+  readonly namespace: string
+  readonly router: Router
+  readonly codec: Codec
+  readonly leaseMs: number
+  readonly #maxDeltaBytes: number
+  readonly #waitReplicas: number
+  readonly #waitTimeoutMs: number
+  readonly #plans = new Map<string, TypePlan>()
+  /** Open sessions per resource; a resource stays in the registry while it has any or a claim. */
+  readonly #sessions = new Map<string, number>()
+  readonly #claims = new Map<string, Claim>()
+  readonly #locks = new Set<{ key: string; token: string; client: Client }>()
+  readonly recovery: Recovery
+  #sequence = 0
+  #roundTrips = 0
+  #scripts = 0
+  #closed = false
+
+  /** @throws {@link ArgumentError} for invalid options. */
+  constructor(options: RedisShardOptions) {
+    this.router = options.router
+    this.codec = options.codec
+    this.namespace = options.namespace ?? 'phonon'
+    this.#workerId = options.workerId ?? randomUUID()
+    this.leaseMs = positive(options.leaseMs ?? 30_000, 'leaseMs')
+    this.#maxDeltaBytes = positive(options.maxDeltaBytes ?? 4 * 2 ** 20, 'maxDeltaBytes')
+    this.#waitReplicas = options.waitReplicas ?? 0
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 1_000
+    if (/[{}/]/.test(this.#workerId) || /[{}]/.test(this.namespace)) {
+      throw new ArgumentError(
+        'workerId must not contain braces or /, namespace must not contain braces',
+      )
+    }
+    for (const client of this.router.clients) registerScripts(client)
+    this.recovery = new Recovery(this, {
+      heartbeatMs: options.heartbeatMs ?? 1_000,
+      deadAfterMs: positive(options.deadAfterMs ?? 10_000, 'deadAfterMs'),
+      execute: options.execute ?? ((claim) => claim.update.execute()),
+      onError: options.onError ?? (() => {}),
+    })
+  }
+
+  /** This worker's id (it changes when the worker finds its own heartbeat stale). */
+  get workerId(): string {
+    return this.#workerId
+  }
+
+  /** Starts the heartbeat; `connect()` calls it. */
+  async start(): Promise<this> {
+    await this.recovery.start()
+    return this
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sessions
+
+  acquire(target: Update | ResourceRef): Promise<Hold> {
+    return this.acquireMany([target]).then((holds) => holds[0] as Hold)
+  }
+
+  async acquireMany(targets: ReadonlyArray<Update | ResourceRef>): Promise<Hold[]> {
+    this.#assertOpen()
+    const holds = targets.map((target) => {
+      const ref = this.#ref(target)
+      return { ...ref, holder: `${this.#workerId}/${++this.#sequence}` }
+    })
+    // The registry first: a worker that dies after acquiring must be found by recovery.
+    await this.#register(holds)
+    for (const hold of holds)
+      this.#sessions.set(hold.resourceId, (this.#sessions.get(hold.resourceId) ?? 0) + 1)
+    await this.#batch(
+      holds.map((hold) =>
+        this.#script('acquire', hold.resourceId, this.#keys(hold.resourceId, []), [hold.holder]),
+      ),
+    )
+    return holds
+  }
+
+  fold(hold: Hold, delta: Update): Promise<FoldResult> {
+    return this.foldMany([[hold, delta]]).then((results) => results[0] as FoldResult)
+  }
+
+  async foldMany(items: ReadonlyArray<readonly [Hold, Update]>): Promise<FoldResult[]> {
+    this.#assertOpen()
+    const calls = items.map(([hold, delta]) => {
+      const plan = this.#plan(hold.typeName)
+      const args = [hold.holder, ...plan.deltaArgs(delta)]
+      return this.#script(
+        'fold',
+        hold.resourceId,
+        this.#keys(hold.resourceId, plan.fieldNames),
+        args,
+      )
+    })
+    const replies = await this.#batch(calls)
+    return replies.map((reply, i) => {
+      const [code, forced] = reply as number[]
+      if (code === -1)
+        throw new ShardError(`${items[i]?.[0].resourceId}: fold by a session that does not hold it`)
+      if (code === -3) return { timesModified: 0, forcedExpiry: true, evicted: true }
+      return { timesModified: Number(code), forcedExpiry: forced === 1, evicted: false }
+    })
+  }
+
+  release(hold: Hold, delta?: Update): Promise<ReleaseResult> {
+    return this.releaseMany([[hold, delta]]).then((results) => results[0] as ReleaseResult)
+  }
+
+  async releaseMany(
+    items: ReadonlyArray<readonly [Hold, Update | undefined]>,
+  ): Promise<ReleaseResult[]> {
+    this.#assertOpen()
+    // Every delta is validated before anything is sent.
+    const calls = items.map(([hold, delta]) => {
+      const plan = this.#plan(hold.typeName)
+      const args = [hold.holder, this.#workerId, this.leaseMs, ...plan.deltaArgs(delta)]
+      return this.#script(
+        'release',
+        hold.resourceId,
+        this.#keys(hold.resourceId, plan.fieldNames),
+        args,
+      )
+    })
+    const replies = await this.#batch(calls)
+    await this.#waitForReplicas(calls)
+    const results = replies.map((reply, i) =>
+      this.#released((items[i] as readonly [Hold, unknown])[0], reply),
+    )
+    await this.#unregisterIdle(items.map(([hold]) => hold.resourceId))
+    return results
+  }
+
+  async completeExecution(claim: Claim): Promise<Claim | undefined> {
+    this.#assertOpen()
+    const plan = this.#plan(claim.typeName)
+    const args = [String(claim.epoch), this.#workerId, this.leaseMs, ...plan.readSpecs]
+    const [reply] = await this.#batch([
+      this.#script(
+        'complete',
+        claim.resourceId,
+        this.#keys(claim.resourceId, plan.fieldNames),
+        args,
+      ),
+    ])
+    this.#claims.delete(claim.resourceId)
+    const next = this.readClaim(claim.resourceId, claim.typeName, reply)
+    if (next) this.#claims.set(next.resourceId, next)
+    else await this.#unregisterIdle([claim.resourceId])
+    return next
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Queries
+
+  async count(resourceId: string): Promise<number> {
+    const client = this.#client(resourceId)
+    this.#roundTrips++
+    return client.hlen(resourceKey(this.namespace, resourceId, 'holders'))
+  }
+
+  async timesModified(resourceId: string): Promise<number> {
+    const client = this.#client(resourceId)
+    this.#roundTrips++
+    return Number((await client.get(resourceKey(this.namespace, resourceId, 'mods'))) ?? 0)
+  }
+
+  async forceExpiry(resourceId: string): Promise<void> {
+    const client = this.#client(resourceId)
+    this.#roundTrips++
+    await client.set(resourceKey(this.namespace, resourceId, 'expire'), '1', 'PX', 24 * 3600 * 1000)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Locks
+
+  async lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
+    this.#assertOpen()
+    const ttlMs = positive(options.ttlMs ?? 30_000, 'ttlMs')
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000)
+    const client = this.#client(resourceId)
+    const keys = [
+      resourceKey(this.namespace, resourceId, 'lock'),
+      resourceKey(this.namespace, resourceId, 'fence'),
+    ]
+    const token = `${this.#workerId}/lock/${++this.#sequence}`
+    for (let attempt = 0; ; attempt++) {
+      this.#roundTrips++
+      this.#scripts++
+      const fence = Number(await callScript(client, 'lock', keys, [token, ttlMs]))
+      if (fence > 0) return this.#lockHandle(resourceId, client, keys[0] as string, token, fence)
+      if (!options.block || Date.now() >= deadline || options.signal?.aborted)
+        throw new AlreadyLocked(resourceId)
+      // Jittered exponential backoff, capped, so contenders do not retry in lockstep.
+      const wait = Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(wait, Math.max(0, deadline - Date.now()))),
+      )
+    }
+  }
+
+  #lockHandle(
+    resourceId: string,
+    client: Client,
+    key: string,
+    token: string,
+    fencingToken: number,
+  ): LockHandle {
+    const entry = { key, token, client }
+    this.#locks.add(entry)
+    const run = async (name: ScriptName, args: Array<string | number>, what: string) => {
+      this.#roundTrips++
+      this.#scripts++
+      if (Number(await callScript(client, name, [key], [token, ...args])) !== 1) {
+        this.#locks.delete(entry)
+        throw new LockNotOwned(
+          `cannot ${what} the lock of ${resourceId}: not held by this handle (expired or taken over)`,
+        )
+      }
+    }
+    return {
+      resourceId,
+      fencingToken,
+      release: async () => {
+        await run('unlock', [], 'release')
+        this.#locks.delete(entry)
+      },
+      extend: (ttlMs = 30_000) => run('extend', [positive(ttlMs, 'ttlMs')], 'extend'),
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Life cycle
+
+  stats(): ShardStats {
+    return { roundTrips: this.#roundTrips, scripts: this.#scripts }
+  }
+
+  /**
+   * Stops the heartbeat, releases this worker's locks and, when it holds no session and no claim,
+   * removes its heartbeat and registry; otherwise leaves them, so that other workers recover what
+   * it still holds once the heartbeat is old. Then closes the connections.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.recovery.stop()
+    await Promise.allSettled(
+      [...this.#locks].map(({ client, key, token }) =>
+        callScript(client, 'unlock', [key], [token]),
+      ),
+    )
+    this.#locks.clear()
+    if (this.#sessions.size === 0 && this.#claims.size === 0) {
+      await Promise.allSettled([
+        this.workerKeys(this.#workerId).registry.client.del(
+          registryKey(this.namespace, this.#workerId),
+        ),
+        this.#workersClient().hdel(workersKey(this.namespace), this.#workerId),
+      ])
+    }
+    this.#closed = true
+    await Promise.allSettled(this.router.clients.map((client) => client.quit()))
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internals shared with Recovery
+
+  /** Takes a new worker id (the seed's rule for a worker that finds its own heartbeat stale). */
+  renewWorkerId(): void {
+    this.#workerId = randomUUID()
+  }
+
+  /** The client holding the heartbeats. */
+  #workersClient(): Client {
+    return this.router.clientFor(this.namespace)
+  }
+
+  /** The heartbeat and worker-level keys' client and names, for Recovery. */
+  workerKeys(workerId: string) {
+    return {
+      workers: { client: this.#workersClient(), key: workersKey(this.namespace) },
+      registry: {
+        client: this.#client(`w:${workerId}`),
+        key: registryKey(this.namespace, workerId),
+      },
+    }
+  }
+
+  /** Runs a script on a resource, counted. */
+  runScript(
+    name: ScriptName,
+    resourceId: string,
+    keys: string[],
+    args: Array<string | number>,
+  ): Promise<unknown> {
+    return this.#batch([this.#script(name, resourceId, keys, args)]).then((replies) => replies[0])
+  }
+
+  /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. */
+  plan(typeName: string): TypePlan {
+    return this.#plan(typeName)
+  }
+
+  /** The keys of a resource for the per-resource scripts. */
+  keys(resourceId: string, fieldNames: readonly string[]): string[] {
+    return this.#keys(resourceId, fieldNames)
+  }
+
+  /** Records a claim taken by recovery, so the registry keeps the resource until it completes. */
+  async adoptClaim(claim: Claim): Promise<void> {
+    this.#claims.set(claim.resourceId, claim)
+  }
+
+  /** Adds resources to this worker's registry (before holding or claiming them). */
+  async register(refs: readonly ResourceRef[]): Promise<void> {
+    await this.#register(refs)
+  }
+
+  /** A claim from a script reply (`{2, epoch, totals .., deltas}`), or undefined for other codes. */
+  readClaim(resourceId: string, typeName: string, reply: unknown): Claim | undefined {
+    const parts = reply as RedisReply[]
+    if (parts[0] !== 2) return undefined
+    const update = this.#plan(typeName).claimed(resourceId, parts.slice(2))
+    return { resourceId, typeName, epoch: Number(parts[1]), update }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #released(hold: Hold, reply: unknown): ReleaseResult {
+    const sessions = (this.#sessions.get(hold.resourceId) ?? 1) - 1
+    if (sessions > 0) this.#sessions.set(hold.resourceId, sessions)
+    else this.#sessions.delete(hold.resourceId)
+    const code = (reply as number[])[0]
+    const claim = this.readClaim(hold.resourceId, hold.typeName, reply)
+    if (claim) {
+      this.#claims.set(claim.resourceId, claim)
+      return { last: true, claim }
+    }
+    const reason = code === -1 ? 'released' : code === 0 ? 'held' : code === 1 ? 'pending' : 'empty'
+    return { last: false, reason }
+  }
+
+  #ref(target: Update | ResourceRef): ResourceRef {
+    if ('typeName' in target) {
+      this.#plan(target.typeName)
+      identityOf(target.resourceId)
+      return { resourceId: target.resourceId, typeName: target.typeName }
+    }
+    const type = this.codec.typeOf(target)
+    if (type === undefined) {
+      throw new ArgumentError(
+        `update class ${target.constructor.name} is not registered with the shard's codec`,
+      )
+    }
+    return { resourceId: target.resourceId, typeName: type.typeName }
+  }
+
+  #plan(typeName: string): TypePlan {
+    let plan = this.#plans.get(typeName)
+    if (plan === undefined) {
+      const type = this.codec.typeNamed(typeName)
+      if (type === undefined)
+        throw new ArgumentError(`update type ${typeName} is not registered with the shard's codec`)
+      plan = new TypePlan(type, this.codec, this.#maxDeltaBytes)
+      this.#plans.set(typeName, plan)
+    }
+    return plan
+  }
+
+  #keys(resourceId: string, fieldNames: readonly string[]): string[] {
+    return resourceKeys(this.namespace, resourceId, fieldNames)
+  }
+
+  /** The client of a resource's node. */
+  #client(resourceId: string): Client {
+    return this.router.clientFor(`${this.namespace}:${resourceId}`)
+  }
+
+  #script(
+    name: ScriptName,
+    resourceId: string,
+    keys: string[],
+    args: Array<string | number>,
+  ): Call {
+    return {
+      client: this.#client(resourceId),
+      run: (target) => callScript(target, name, keys, args),
+    }
+  }
+
+  /** Runs calls, one pipeline per node (Cluster: auto-pipelined per node), replies in order. */
+  async #batch(calls: readonly Call[]): Promise<unknown[]> {
+    const replies: unknown[] = new Array(calls.length)
+    const byClient = new Map<Client, number[]>()
+    calls.forEach((call, i) => {
+      const indices = byClient.get(call.client)
+      if (indices) indices.push(i)
+      else byClient.set(call.client, [i])
+    })
+    this.#scripts += calls.length
+    await Promise.all(
+      [...byClient].map(async ([client, indices]) => {
+        this.#roundTrips++
+        if (this.router.cluster) {
+          const results = await Promise.all(indices.map((i) => (calls[i] as Call).run(client)))
+          indices.forEach((i, j) => {
+            replies[i] = results[j]
+          })
+          return
+        }
+        const pipeline = (client as import('ioredis').Redis).pipeline()
+        for (const i of indices) (calls[i] as Call).run(pipeline) // queues on the pipeline
+        const results = (await pipeline.exec()) ?? []
+        indices.forEach((i, j) => {
+          const [error, result] = results[j] ?? [new ShardError('no reply'), undefined]
+          if (error) throw new ShardError(`script failed: ${error.message}`, { cause: error })
+          replies[i] = result
+        })
+      }),
+    )
+    return replies
+  }
+
+  async #register(refs: readonly ResourceRef[]): Promise<void> {
+    const fresh = refs.filter(
+      (ref) => !this.#sessions.has(ref.resourceId) && !this.#claims.has(ref.resourceId),
+    )
+    if (fresh.length === 0) return
+    const { client, key } = this.workerKeys(this.#workerId).registry
+    this.#roundTrips++
+    await client.hset(key, Object.fromEntries(fresh.map((ref) => [ref.resourceId, ref.typeName])))
+  }
+
+  /** Removes from this worker's registry the resources it no longer holds or executes. */
+  unregisterIdle(resourceIds: readonly string[]): Promise<void> {
+    return this.#unregisterIdle(resourceIds)
+  }
+
+  async #unregisterIdle(resourceIds: readonly string[]): Promise<void> {
+    const idle = [...new Set(resourceIds)].filter(
+      (id) => !this.#sessions.has(id) && !this.#claims.has(id),
+    )
+    if (idle.length === 0) return
+    const { client, key } = this.workerKeys(this.#workerId).registry
+    this.#roundTrips++
+    await client.hdel(key, ...idle)
+  }
+
+  /** `WAIT` on every node written to, when replicas must acknowledge releases. */
+  async #waitForReplicas(calls: readonly Call[]): Promise<void> {
+    if (this.#waitReplicas <= 0 || calls.length === 0) return
+    // WAIT counts the replicas that have every write of the connection it is sent on: in a Cluster,
+    // the connections to the primaries the writes went to.
+    const connections = this.router.cluster
+      ? (this.router.clients[0] as import('ioredis').Cluster).nodes('master')
+      : [...new Set(calls.map((call) => call.client as import('ioredis').Redis))]
+    await Promise.all(
+      connections.map(async (client) => {
+        this.#roundTrips++
+        const acked = await client.wait(this.#waitReplicas, this.#waitTimeoutMs)
+        if (acked < this.#waitReplicas) {
+          throw new ShardError(
+            `only ${acked} of ${this.#waitReplicas} replicas acknowledged the releases`,
+          )
+        }
+      }),
+    )
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ShardError('the shard is closed')
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0)
+    throw new ArgumentError(`${name} must be a positive number, got ${value}`)
+  return value
+}

@@ -1,0 +1,119 @@
+import {
+  ArgumentError,
+  type Codec,
+  CodecError,
+  Model,
+  type ModelUpdate,
+  type RedisReply,
+  type Update,
+  type UpdateType,
+} from '@phonon/core'
+
+/** The identity of a resource, as updates are constructed with. */
+export interface Identity {
+  readonly id: string
+  readonly collection: string
+}
+
+/** `collection.id` → its parts (collections never contain a dot). */
+export function identityOf(resourceId: string): Identity {
+  const dot = resourceId.indexOf('.')
+  return { collection: resourceId.slice(0, dot), id: resourceId.slice(dot + 1) }
+}
+
+/**
+ * How updates of one type travel through Redis: a model's fields fold field by field with their
+ * Redis folds; any other update is encoded with the codec and pushed to the `deltas` list, to be
+ * merged by the last holder with its own `merge`.
+ */
+export class TypePlan {
+  /** The names of the fields with state in Redis (none for custom updates). */
+  readonly fieldNames: readonly string[]
+  /** The `n, op, param, 0` specs that name each field's read for claims, without arguments. */
+  readonly readSpecs: ReadonlyArray<string | number>
+  readonly #model: Model | undefined
+
+  constructor(
+    readonly type: UpdateType,
+    private readonly codec: Codec,
+    private readonly maxDeltaBytes: number,
+  ) {
+    this.#model = type instanceof Model ? type : undefined
+    const fields = this.#model?.valueFields ?? []
+    this.fieldNames = fields.map(([name]) => name)
+    this.readSpecs = [
+      fields.length,
+      ...fields.flatMap(([, field]) => [field.redis.op, param(field.redis), 0]),
+    ]
+  }
+
+  /**
+   * The script arguments that fold `update` (or nothing): `n`, the field specs, the encoded delta.
+   * @throws {@link ArgumentError} for an update of another type, a state that is not JSON-safe,
+   * or a delta larger than `maxDeltaBytes`; nothing is sent then.
+   */
+  deltaArgs(update: Update | undefined): Array<string | number> {
+    if (update === undefined) return [0, '']
+    if (this.codec.typeOf(update) !== this.type) {
+      throw new ArgumentError(`${update.resourceId} is not a ${this.type.typeName} update`)
+    }
+    const model = this.#model
+    const args: Array<string | number> = []
+    let bytes = 0
+    if (model) {
+      args.push(model.valueFields.length)
+      const doc = update.doc as Record<string, unknown>
+      for (const [name, field] of model.valueFields) {
+        const values = field.redisArgs(doc[name])
+        for (const value of values) bytes += value.length
+        args.push(field.redis.op, param(field.redis), values.length, ...values)
+      }
+      args.push('')
+    } else {
+      const text = this.codec.stringify(update)
+      bytes = text.length
+      args.push(0, text)
+    }
+    if (bytes > this.maxDeltaBytes) {
+      throw new ArgumentError(
+        `${update.resourceId}: delta of ${bytes} bytes exceeds maxDeltaBytes ${this.maxDeltaBytes}`,
+      )
+    }
+    return args
+  }
+
+  /**
+   * The update to execute for a claim, from the claim reply's tail: one total per field, then the
+   * deltas list.
+   * @throws {@link CodecError} when Redis holds something that does not decode.
+   */
+  claimed(resourceId: string, tail: readonly RedisReply[]): Update {
+    const identity = identityOf(resourceId)
+    try {
+      if (this.#model) {
+        const replies = Object.fromEntries(
+          this.fieldNames.map((name, i) => [name, tail[i] ?? null]),
+        )
+        return this.#model.fromTotals(identity, replies) as ModelUpdate
+      }
+      const deltas = (tail[0] ?? []) as string[]
+      const [first, ...rest] = deltas.map((text) => this.codec.parse(text))
+      const update = first ?? this.type.revive(identity, {})
+      for (const other of rest) update.merge(other)
+      return update
+    } catch (error) {
+      if (error instanceof CodecError) throw error
+      throw new CodecError(`cannot read back the state of ${resourceId}`, { cause: error })
+    }
+  }
+}
+
+function param(fold: {
+  readonly op: string
+  readonly cap?: number | null
+  readonly keep?: number
+}): string {
+  if ('cap' in fold && fold.cap != null) return String(fold.cap)
+  if ('keep' in fold && fold.keep !== undefined) return String(fold.keep)
+  return ''
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs'
+import type { Cluster, Redis } from 'ioredis'
+
+/** A client the scripts can be registered on: a standalone connection or a Cluster. */
+export type Client = Redis | Cluster
+
+/** Each script: its file under `lua/` and its number of keys (undefined: given per call). */
+const SCRIPTS = {
+  acquire: { file: 'acquire.lua', keys: undefined },
+  release: { file: 'release.lua', keys: undefined },
+  fold: { file: 'fold.lua', keys: undefined },
+  complete: { file: 'complete.lua', keys: undefined },
+  evict: { file: 'evict.lua', keys: undefined },
+  lock: { file: 'lock-2.lua', keys: 2 },
+  unlock: { file: 'unlock-1.lua', keys: 1 },
+  extend: { file: 'extend-1.lua', keys: 1 },
+  heartbeat: { file: 'heartbeat-1.lua', keys: 1 },
+} as const
+
+/** The name of a script. */
+export type ScriptName = keyof typeof SCRIPTS
+
+/**
+ * Registered under a name suffixed with the script format version, so two versions of phonon on
+ * one server never run each other's scripts.
+ */
+const SCRIPT_VERSION = 'v1'
+
+const LUA_DIR = new URL('./lua/', import.meta.url)
+
+/** A script's source with its `--@include name` lines replaced by `lua/includes/name.lua`. */
+export function scriptSource(file: string): string {
+  return readFileSync(new URL(file, LUA_DIR), 'utf8').replace(
+    /^--@include (\w+)$/gm,
+    (_, name: string) => readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'),
+  )
+}
+
+const sources = new Map(
+  Object.entries(SCRIPTS).map(([name, { file }]) => [name, scriptSource(file)]),
+)
+
+/** The command name a script is registered under. */
+export function commandName(name: ScriptName): string {
+  return `phonon_${name}_${SCRIPT_VERSION}`
+}
+
+/**
+ * Registers every script on a client with ioredis `defineCommand` (EVALSHA with a NOSCRIPT
+ * fallback, usable in pipelines).
+ */
+export function registerScripts(client: Client): void {
+  for (const [name, { keys }] of Object.entries(SCRIPTS)) {
+    const lua = sources.get(name) as string
+    client.defineCommand(
+      commandName(name as ScriptName),
+      keys === undefined ? { lua } : { lua, numberOfKeys: keys },
+    )
+  }
+}
+
+/**
+ * Queues (on a pipeline) or sends (on a client) one script call: the primitive under the typed
+ * wrappers of `Resource.ts`; nothing else calls it. Scripts with a variable number
+ * of keys get it as their first argument.
+ */
+export function callScript(
+  target: object,
+  name: ScriptName,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+): Promise<unknown> {
+  const command = (target as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+    commandName(name)
+  ]
+  if (typeof command !== 'function')
+    throw new Error(`script ${name} is not registered on this client`)
+  const fixed = SCRIPTS[name].keys
+  return fixed === undefined
+    ? command.call(target, keys.length, ...keys, ...args)
+    : command.call(target, ...keys, ...args)
+}
