@@ -53,7 +53,7 @@ export class TypePlan {
    * or a delta larger than `maxDeltaBytes`; nothing is sent then.
    */
   deltaArgs(update: Update | undefined): Array<string | number> {
-    if (update === undefined) return [0, '']
+    if (update === undefined) return [...this.readSpecs, '']
     if (this.codec.typeOf(update) !== this.type) {
       throw new ArgumentError(`${update.resourceId} is not a ${this.type.typeName} update`)
     }

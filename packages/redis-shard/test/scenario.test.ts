@@ -1,3 +1,4 @@
+import type { ModelUpdate } from '@phonon/core'
 import { describe, expect, it } from 'vitest'
 import type { Shard } from '../src/index.js'
 import { Counters, memoryWorkers, redisFixture, Widget } from './shards.js'
@@ -41,6 +42,10 @@ describe.each([
     await a.release(ha, Widget.create({ id: key, clicks: 3, impressions: 10 }))
     const result = await b.release(hb, Widget.create({ id: key, clicks: 1 }))
     if (!result.last) throw new Error('expected the last release')
-    expect(result.claim.update.aggregate()).toEqual({ id: key, clicks: 4, impressions: 10 })
+    expect((result.claim.update as ModelUpdate).aggregate()).toEqual({
+      id: key,
+      clicks: 4,
+      impressions: 10,
+    })
   })
 })

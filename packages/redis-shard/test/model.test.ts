@@ -1,0 +1,227 @@
+import { AlreadyLocked, type ModelUpdate, type Update } from '@phonon/core'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  type Claim,
+  connect,
+  type Hold,
+  MemoryShard,
+  MemoryStore,
+  type Shard,
+} from '../src/index.js'
+import { Counters, codec, redisFixture, Widget } from './shards.js'
+
+/**
+ * The differential test: random programs of several workers' operations run against MemoryShard
+ * (the reference model) and against the Lua scripts on a real redis-server give the same trace.
+ */
+
+const WORKERS = 3
+const RESOURCES = ['a', 'b']
+
+type Op =
+  | { kind: 'acquire'; worker: number; resource: number; model: boolean }
+  | { kind: 'release'; worker: number; hold: number; amount: number; empty: boolean }
+  | { kind: 'fold'; worker: number; hold: number; amount: number }
+  | { kind: 'complete'; worker: number }
+  | { kind: 'lock'; worker: number; resource: number }
+  | { kind: 'unlock'; worker: number }
+  | { kind: 'recover'; worker: number; dead: number }
+
+const worker = fc.integer({ min: 0, max: WORKERS - 1 })
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant('acquire'),
+    worker,
+    resource: fc.nat(RESOURCES.length - 1),
+    model: fc.boolean(),
+  }),
+  fc.record({
+    kind: fc.constant('release'),
+    worker,
+    hold: fc.nat(3),
+    amount: fc.integer({ min: 1, max: 9 }),
+    empty: fc.boolean(),
+  }),
+  fc.record({
+    kind: fc.constant('fold'),
+    worker,
+    hold: fc.nat(3),
+    amount: fc.integer({ min: 1, max: 9 }),
+  }),
+  fc.record({ kind: fc.constant('complete'), worker }),
+  fc.record({ kind: fc.constant('lock'), worker, resource: fc.nat(RESOURCES.length - 1) }),
+  fc.record({ kind: fc.constant('unlock'), worker }),
+  fc.record({ kind: fc.constant('recover'), worker, dead: worker }),
+) as fc.Arbitrary<Op>
+
+/** What a program observes; epochs are compared by order, not value. */
+type Trace = unknown[]
+
+interface World {
+  workers: Shard[]
+  recover(by: number, dead: number): Promise<void>
+  close(): Promise<void>
+}
+
+function summarize(claim: Claim): unknown {
+  const update = claim.update as Update & Partial<ModelUpdate>
+  return { resource: claim.resourceId, total: update.aggregate ? update.aggregate() : update.doc }
+}
+
+async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): Promise<Trace> {
+  const trace: Trace = []
+  const holds: Array<Array<{ hold: Hold; model: boolean; id: string }>> = world.workers.map(
+    () => [],
+  )
+  const claims: Claim[][] = world.workers.map(() => [])
+  const locks: Array<Array<{ release(): Promise<void>; fencingToken: number }>> = world.workers.map(
+    () => [],
+  )
+  const dead = new Set<number>()
+  const delta = (model: boolean, id: string, amount: number): Update =>
+    model
+      ? Widget.create({ id, clicks: amount })
+      : new Counters({ id, collection: 'c', doc: { n: amount } })
+  const firstFence = new Map<string, number>()
+
+  for (const o of ops) {
+    if (dead.has(o.worker)) continue
+    const shard = world.workers[o.worker] as Shard
+    const mine = holds[o.worker] as Array<{ hold: Hold; model: boolean; id: string }>
+    try {
+      switch (o.kind) {
+        case 'acquire': {
+          const id = RESOURCES[o.resource] as string
+          const hold = await shard.acquire(delta(o.model, id, 0))
+          mine.push({ hold, model: o.model, id })
+          trace.push(['acquire', await shard.count(hold.resourceId)])
+          break
+        }
+        case 'release':
+        case 'fold': {
+          const entry = mine[o.hold % Math.max(1, mine.length)]
+          if (!entry) break
+          const d =
+            o.kind === 'release' && o.empty ? undefined : delta(entry.model, entry.id, o.amount)
+          if (o.kind === 'fold') {
+            trace.push(['fold', await shard.fold(entry.hold, d as Update)])
+            break
+          }
+          mine.splice(mine.indexOf(entry), 1)
+          const result = await shard.release(entry.hold, d)
+          if (result.last) (claims[o.worker] as Claim[]).push(result.claim)
+          trace.push(['release', result.last ? summarize(result.claim) : result.reason])
+          trace.push(['count', await shard.count(entry.hold.resourceId)])
+          break
+        }
+        case 'complete': {
+          const claim = (claims[o.worker] as Claim[]).shift()
+          if (!claim) break
+          executed.push(claim)
+          const next = await shard.completeExecution(claim)
+          if (next) (claims[o.worker] as Claim[]).push(next)
+          trace.push(['complete', next ? summarize(next) : null])
+          break
+        }
+        case 'lock': {
+          const resource = `c.${RESOURCES[o.resource]}`
+          const handle = await shard.lock(resource)
+          // Fencing tokens strictly increase per resource; compare them relative to the first.
+          if (!firstFence.has(resource)) firstFence.set(resource, handle.fencingToken)
+          ;(locks[o.worker] as Array<{ release(): Promise<void>; fencingToken: number }>).push(
+            handle,
+          )
+          trace.push(['lock', handle.fencingToken - (firstFence.get(resource) as number)])
+          break
+        }
+        case 'unlock': {
+          const handle = (locks[o.worker] as Array<{ release(): Promise<void> }>).shift()
+          if (!handle) break
+          await handle.release()
+          trace.push(['unlock'])
+          break
+        }
+        case 'recover': {
+          if (o.dead === o.worker) break
+          dead.add(o.dead)
+          // The dead worker's unexecuted claims are left for recovery to find.
+          await world.recover(o.worker, o.dead)
+          trace.push(['recover'])
+          break
+        }
+      }
+    } catch (error) {
+      trace.push([
+        'error',
+        o.kind,
+        error instanceof AlreadyLocked ? 'AlreadyLocked' : String(error),
+      ])
+    }
+  }
+  return trace
+}
+
+const redis = redisFixture()
+
+describe('MemoryShard is the model of the Lua scripts', () => {
+  it('random programs of several workers give the same trace on both', async () => {
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60 }), async (ops) => {
+        const namespace = `model${run++}`
+        const memoryExecuted: Claim[] = []
+        const redisExecuted: Claim[] = []
+        const store = new MemoryStore()
+        const memoryWorkers = Array.from(
+          { length: WORKERS },
+          (_, i) =>
+            new MemoryShard({
+              codec: codec(),
+              store,
+              workerId: `w${i}`,
+              execute: (c) => void memoryExecuted.push(c),
+            }),
+        )
+        const redisWorkers = await Promise.all(
+          Array.from({ length: WORKERS }, (_, i) =>
+            connect({
+              nodes: [redis.server.url],
+              codec: codec(),
+              namespace,
+              workerId: `w${i}`,
+              heartbeatMs: 0,
+              execute: (c) => void redisExecuted.push(c),
+            }),
+          ),
+        )
+        try {
+          const memoryTrace = await runProgram(
+            ops,
+            {
+              workers: memoryWorkers,
+              recover: async (by, dead) => void (await memoryWorkers[by]?.recover(`w${dead}`)),
+              close: async () => {},
+            },
+            memoryExecuted,
+          )
+          const redisTrace = await runProgram(
+            ops,
+            {
+              workers: redisWorkers,
+              recover: async (by, dead) =>
+                void (await redisWorkers[by]?.recovery.recover(`w${dead}`)),
+              close: async () => {},
+            },
+            redisExecuted,
+          )
+          expect(redisTrace).toEqual(memoryTrace)
+          expect(redisExecuted.map(summarize)).toEqual(memoryExecuted.map(summarize))
+        } finally {
+          await Promise.all(redisWorkers.map((shard) => shard.close()))
+        }
+      }),
+      { numRuns: 100 },
+    )
+  }, 120_000)
+})
