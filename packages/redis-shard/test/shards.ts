@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { Codec, ConflictFreeUpdate, defineModel, id, sum, updateType } from '@phonon/core'
 import { type RedisServer, startRedis } from '@phonon/testkit'
 import { afterAll, beforeAll } from 'vitest'
@@ -53,4 +55,18 @@ export function redisFixture() {
 export function memoryWorkers() {
   const store = new MemoryStore()
   return { store, worker: async (): Promise<Shard> => new MemoryShard({ codec: codec(), store }) }
+}
+
+/** The worker process of the multi-process tests. */
+export const WORKER = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url))
+
+/** Spawns the fixture worker process (stdout piped). */
+export function spawnWorker(args: string[]) {
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@phonon/source', WORKER, ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
 }

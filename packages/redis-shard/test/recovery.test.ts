@@ -1,0 +1,90 @@
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import type { ModelUpdate } from '@phonon/core'
+import { waitFor } from '@phonon/testkit'
+import { describe, expect, it } from 'vitest'
+import type { Claim } from '../src/index.js'
+import { redisFixture, spawnWorker, Widget } from './shards.js'
+
+const redis = redisFixture()
+
+/** Starts a fixture worker and waits for its first line of output. */
+async function startWorker(args: string[]): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawnWorker(args)
+  const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer]
+  return { child, line: chunk.toString().trim() }
+}
+
+describe('recovery of dead workers', () => {
+  it('kill -9 mid-session: another worker evicts it and executes its resource exactly once', async () => {
+    const namespace = 'kill'
+    const executed: Claim[] = []
+    const { child } = await startWorker(['hold', redis.server.url, namespace, 'w1', '7'])
+    const survivor = await redis.worker({
+      namespace,
+      heartbeatMs: 50,
+      deadAfterMs: 400,
+      execute: (claim) => void executed.push(claim),
+    })
+    const other = await survivor.acquire(Widget.create({ id: 'w1' }))
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    await survivor.release(other, Widget.create({ id: 'w1', clicks: 5 }))
+    // The survivor was not the last holder (the dead one still held w1) until recovery evicts it.
+    await waitFor('recovery', async () => executed.length > 0, 10_000)
+    expect(executed).toHaveLength(1)
+    expect(((executed[0] as Claim).update as ModelUpdate).aggregate()).toMatchObject({ clicks: 12 })
+    expect(await survivor.count('Widget.w1')).toBe(0)
+    expect(await redis.server.cli('hlen', `{${namespace}}:workers`)).toBe('1')
+  }, 30_000)
+
+  it('an executor killed before completing: its claim is re-run once, with the same epoch', async () => {
+    const namespace = 'stale'
+    const executed: Claim[] = []
+    const { child, line } = await startWorker(['claim', redis.server.url, namespace, 'w2', '4'])
+    const epoch = Number(line)
+    expect(epoch).toBeGreaterThan(0)
+    const survivor = await redis.worker({
+      namespace,
+      heartbeatMs: 50,
+      deadAfterMs: 400,
+      execute: (claim) => void executed.push(claim),
+    })
+    child.kill('SIGKILL')
+    await waitFor('recovery', async () => executed.length > 0, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 500)) // more heartbeats: no second run
+    expect(executed.map((claim) => claim.epoch)).toEqual([epoch])
+    expect(((executed[0] as Claim).update as ModelUpdate).aggregate()).toMatchObject({ clicks: 4 })
+    expect(await redis.server.cli('exists', `{${namespace}:Widget.w2}:exec`)).toBe('0')
+  }, 30_000)
+
+  it('a late release of an evicted session still folds its delta (into the next session)', async () => {
+    const namespace = 'late'
+    const executed: Claim[] = []
+    const paused = await redis.worker({ namespace, workerId: 'paused' })
+    const recoverer = await redis.worker({
+      namespace,
+      execute: (claim) => void executed.push(claim),
+    })
+    const hold = await paused.acquire(Widget.create({ id: 'w3' }))
+    await paused.fold(hold, Widget.create({ id: 'w3', clicks: 2 }))
+    expect(await recoverer.recovery.recover('paused')).toBe(true)
+    expect(executed).toHaveLength(1)
+    const late = await paused.release(hold, Widget.create({ id: 'w3', clicks: 3 }))
+    if (!late.last) throw new Error(`expected the late release to claim, got ${late.reason}`)
+    expect((late.claim.update as ModelUpdate).aggregate()).toMatchObject({ clicks: 3 })
+    expect(await paused.release(hold, Widget.create({ id: 'w3', clicks: 3 }))).toEqual({
+      last: false,
+      reason: 'released',
+    })
+  })
+
+  it('a worker that finds its own heartbeat stale takes a new id', async () => {
+    const namespace = 'stale-self'
+    const shard = await redis.worker({ namespace, deadAfterMs: 200 })
+    const before = shard.workerId
+    await redis.server.cli('hset', `{${namespace}}:workers`, before, '1')
+    await shard.recovery.beat()
+    expect(shard.workerId).not.toBe(before)
+  })
+})
