@@ -49,8 +49,9 @@ export class TypePlan {
 
   /**
    * The script arguments that fold `update` (or nothing): `n`, the field specs, the encoded delta.
-   * @throws {@link ArgumentError} for an update of another type, a state that is not JSON-safe,
-   * or a delta larger than `maxDeltaBytes`; nothing is sent then.
+   * @throws {@link ArgumentError} for an update of another type, a field value of the wrong type
+   * or not finite, a state that is not JSON-safe, or a delta larger than `maxDeltaBytes`;
+   * nothing is sent then.
    */
   deltaArgs(update: Update | undefined): Array<string | number> {
     if (update === undefined) return [...this.readSpecs, '']
@@ -64,7 +65,10 @@ export class TypePlan {
       args.push(model.valueFields.length)
       const doc = update.doc as Record<string, unknown>
       for (const [name, field] of model.valueFields) {
-        const values = field.redisArgs(doc[name])
+        // A doc changed by hand since it was lifted is checked again: the codec round trip
+        // rejects wrong types and non-finite numbers before anything reaches Redis.
+        const value = field.decode(field.encode(doc[name]), `${update.resourceId}.${name}`)
+        const values = field.redisArgs(value)
         for (const value of values) bytes += value.length
         args.push(field.redis.op, param(field.redis), values.length, ...values)
       }

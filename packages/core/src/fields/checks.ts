@@ -6,7 +6,8 @@ export function finiteNumber(input: unknown, path: string): number {
   if (typeof input !== 'number' || !Number.isFinite(input)) {
     throw new ArgumentError(`${path} must be a finite number, got ${describe(input)}`)
   }
-  return input
+  // -0 becomes 0: Redis and JSON cannot tell them apart, so neither may phonon.
+  return input === 0 ? 0 : input
 }
 
 /** @throws {@link ArgumentError} unless `input` is an integer in ±(2^53 − 1). */
