@@ -9,7 +9,6 @@ import {
   type Update,
 } from '@phonon/core'
 import { TypePlan } from './plan.js'
-import type { ResourceRef } from './RedisShard.js'
 import type {
   Claim,
   FoldResult,
@@ -17,6 +16,7 @@ import type {
   LockHandle,
   LockOptions,
   ReleaseResult,
+  ResourceRef,
   Shard,
   ShardStats,
 } from './Shard.js'

@@ -19,16 +19,11 @@ import type {
   LockHandle,
   LockOptions,
   ReleaseResult,
+  ResourceRef,
   Shard,
   ShardStats,
 } from './Shard.js'
 import { type Client, callScript, registerScripts, type ScriptName } from './scripts.js'
-
-/** A resource named without an update: its id and its codec type name. */
-export interface ResourceRef {
-  readonly resourceId: string
-  readonly typeName: string
-}
 
 /** Options of a {@link RedisShard}. */
 export interface RedisShardOptions {

@@ -1,5 +1,11 @@
 import type { Update } from '@phonon/core'
 
+/** A resource named without an update: its id and its codec type name. */
+export interface ResourceRef {
+  readonly resourceId: string
+  readonly typeName: string
+}
+
 /** A session's hold on a resource: proof of `acquire`, needed to `fold` and `release`. */
 export interface Hold {
   readonly resourceId: string
@@ -75,10 +81,13 @@ export interface ShardStats {
 export interface Shard {
   /** This worker's id; holder tokens start with it. */
   readonly workerId: string
-  /** Starts a session of the update's resource. */
-  acquire(update: Update): Promise<Hold>
+  /**
+   * Starts a session of the update's resource (or of a resource named with its type).
+   * @throws {@link ArgumentError} for an update type the shard's codec does not know.
+   */
+  acquire(target: Update | ResourceRef): Promise<Hold>
   /** Starts sessions of many resources, one round trip per node. */
-  acquireMany(updates: readonly Update[]): Promise<Hold[]>
+  acquireMany(targets: ReadonlyArray<Update | ResourceRef>): Promise<Hold[]>
   /** Folds a partial aggregate while keeping the hold (phonon's `cache`). */
   fold(hold: Hold, delta: Update): Promise<FoldResult>
   /** Folds many, one round trip per node. */

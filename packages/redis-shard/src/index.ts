@@ -8,7 +8,7 @@
 export { type ConnectOptions, connect, regionNodes, type Topology } from './connect.js'
 export { MemoryShard, type MemoryShardOptions, MemoryStore } from './MemoryShard.js'
 export { Recovery } from './Recovery.js'
-export { RedisShard, type RedisShardOptions, type ResourceRef } from './RedisShard.js'
+export { RedisShard, type RedisShardOptions } from './RedisShard.js'
 export { ClusterRouter, RendezvousRouter, type Router } from './Routing.js'
 export type {
   Claim,
@@ -17,6 +17,7 @@ export type {
   LockHandle,
   LockOptions,
   ReleaseResult,
+  ResourceRef,
   Shard,
   ShardStats,
 } from './Shard.js'
