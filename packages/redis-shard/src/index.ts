@@ -9,6 +9,7 @@ export { type ConnectOptions, connect, regionNodes, type Topology } from './conn
 export { MemoryShard, type MemoryShardOptions, MemoryStore } from './MemoryShard.js'
 export { Recovery } from './Recovery.js'
 export { RedisShard, type RedisShardOptions } from './RedisShard.js'
+export { Reference } from './Reference.js'
 export { ClusterRouter, RendezvousRouter, type Router } from './Routing.js'
 export type {
   Claim,
