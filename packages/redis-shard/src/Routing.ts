@@ -12,14 +12,23 @@ export interface Router {
   readonly clients: readonly Client[]
 }
 
-/** 64-bit FNV-1a of a string's UTF-16 units, as a bigint: a fast, well-mixed hash for routing. */
-function fnv1a(text: string): bigint {
-  let hash = 0xcbf29ce484222325n
+const MASK = 0xffffffffffffffffn
+
+/**
+ * A 64-bit hash of a string: FNV-1a over its UTF-16 units, then MurmurHash3's fmix64 finaliser,
+ * whose avalanche makes similar inputs (node names differing in one digit) score independently.
+ */
+export function hash64(text: string): bigint {
+  let h = 0xcbf29ce484222325n
   for (let i = 0; i < text.length; i++) {
-    hash ^= BigInt(text.charCodeAt(i))
-    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn
+    h ^= BigInt(text.charCodeAt(i))
+    h = (h * 0x100000001b3n) & MASK
   }
-  return hash
+  h ^= h >> 33n
+  h = (h * 0xff51afd7ed558ccdn) & MASK
+  h ^= h >> 33n
+  h = (h * 0xc4ceb9fe1a85ec53n) & MASK
+  return h ^ (h >> 33n)
 }
 
 /**
@@ -49,7 +58,7 @@ export class RendezvousRouter implements Router {
     let best = 0
     let bestWeight = -1n
     this.#names.forEach((name, i) => {
-      const weight = fnv1a(`${name}\u0000${tag}`)
+      const weight = hash64(`${name}\u0000${tag}`)
       if (weight > bestWeight) {
         bestWeight = weight
         best = i

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { resourceKey } from '../src/keys.js'
-import { runSessions, type WorkerReport } from './fixtures/sessions.js'
+import { checkReports, runSessions, type WorkerReport } from './fixtures/sessions.js'
 import { redisFixture, WORKER } from './shards.js'
 
 const run = promisify(execFile)
@@ -11,32 +11,12 @@ const RESOURCES = 5
 
 /** Checks the invariants over the reports of every worker of one run. */
 async function checkInvariants(namespace: string, reports: WorkerReport[]) {
-  const offered: Record<string, number> = {}
-  const executed: Record<string, number> = {}
-  const epochs = new Set<string>()
-  for (const report of reports) {
-    for (const [resource, clicks] of Object.entries(report.offered))
-      offered[resource] = (offered[resource] ?? 0) + clicks
-    for (const { resourceId, epoch, clicks } of report.executed) {
-      executed[resourceId] = (executed[resourceId] ?? 0) + clicks
-      const execution = `${resourceId}@${epoch}`
-      expect(epochs.has(execution), `${execution} executed twice`).toBe(false)
-      epochs.add(execution)
-    }
-  }
-  // Invariant 1: every offered delta was executed exactly once.
-  expect(executed).toEqual(offered)
-  // No holder left behind, nothing pending, nothing claimed.
-  for (const resource of Object.keys(offered)) {
-    for (const name of ['holders', 'mods', 'exec'] as const) {
-      expect(
-        await redis.server.cli('exists', resourceKey(namespace, resource, name)),
-        `${resource} ${name}`,
-      ).toBe('0')
-    }
-  }
+  await checkReports(
+    reports,
+    (key) => redis.server.cli('exists', key).then(Number),
+    (resource, name) => resourceKey(namespace, resource, name),
+  )
 }
-
 describe('concurrent workers on one redis-server', () => {
   it('8 workers on separate connections: total executed == total offered, each epoch once', async () => {
     const namespace = 'conc'
