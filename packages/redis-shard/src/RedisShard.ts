@@ -8,6 +8,8 @@ import {
   ShardError,
   type Update,
 } from '@phonon/core'
+import calculateSlot from 'cluster-key-slot'
+import type { Cluster } from 'ioredis'
 import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
 import { identityOf, TypePlan } from './plan.js'
 import { Recovery } from './Recovery.js'
@@ -53,7 +55,12 @@ export interface RedisShardOptions {
   readonly onError?: (error: unknown) => void
 }
 
-type Call = { readonly client: Client; readonly run: (target: object) => Promise<unknown> }
+/** One script call: where it goes (its client and first key) and how to queue it. */
+type Call = {
+  readonly client: Client
+  readonly key: string
+  readonly run: (target: object) => unknown
+}
 
 /**
  * The shared tier on Redis: standalone nodes (consistent-hashed) or a Redis Cluster. Every
@@ -450,31 +457,27 @@ export class RedisShard implements Shard {
   ): Call {
     return {
       client: this.#client(resourceId),
+      key: keys[0] as string,
       run: (target) => callScript(target, name, keys, args),
     }
   }
 
-  /** Runs calls, one pipeline per node (Cluster: auto-pipelined per node), replies in order. */
+  /** Runs calls, one pipeline per node, and returns their replies in order. */
   async #batch(calls: readonly Call[]): Promise<unknown[]> {
     const replies: unknown[] = new Array(calls.length)
-    const byClient = new Map<Client, number[]>()
+    const groups = new Map<unknown, number[]>()
     calls.forEach((call, i) => {
-      const indices = byClient.get(call.client)
+      const group = this.#nodeOf(call)
+      const indices = groups.get(group)
       if (indices) indices.push(i)
-      else byClient.set(call.client, [i])
+      else groups.set(group, [i])
     })
     this.#scripts += calls.length
     await Promise.all(
-      [...byClient].map(async ([client, indices]) => {
+      [...groups.values()].map(async (indices) => {
         this.#roundTrips++
-        if (this.router.cluster) {
-          const results = await Promise.all(indices.map((i) => (calls[i] as Call).run(client)))
-          indices.forEach((i, j) => {
-            replies[i] = results[j]
-          })
-          return
-        }
-        const pipeline = (client as import('ioredis').Redis).pipeline()
+        const client = (calls[indices[0] as number] as Call).client
+        const pipeline = client.pipeline()
         for (const i of indices) (calls[i] as Call).run(pipeline) // queues on the pipeline
         const results = (await pipeline.exec()) ?? []
         indices.forEach((i, j) => {
@@ -485,6 +488,17 @@ export class RedisShard implements Shard {
       }),
     )
     return replies
+  }
+
+  /**
+   * The node a call goes to: its client for standalone nodes; in a Cluster, the primary serving
+   * its key's slot (a Cluster pipeline must stay on one node), or the key itself while the slot
+   * map is not known yet.
+   */
+  #nodeOf(call: Call): unknown {
+    if (!this.router.cluster) return call.client
+    const owners = (call.client as Cluster).slots[calculateSlot(call.key)]
+    return owners?.[0] ?? call.key
   }
 
   async #register(refs: readonly ResourceRef[]): Promise<void> {
