@@ -177,6 +177,12 @@ export class MemoryShard implements Shard {
     return next
   }
 
+  async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined>> {
+    const next: Array<Claim | undefined> = []
+    for (const claim of claims) next.push(await this.completeExecution(claim))
+    return next
+  }
+
   async count(resourceId: string): Promise<number> {
     this.#begin()
     return this.store.resources.get(resourceId)?.holders.size ?? 0

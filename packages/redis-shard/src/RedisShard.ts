@@ -8,8 +8,9 @@ import {
   ShardError,
   type Update,
 } from '@phonon/core'
+/// <reference path="./cluster-key-slot.d.ts" />
 import calculateSlot from 'cluster-key-slot'
-import type { Cluster } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
 import { identityOf, TypePlan } from './plan.js'
 import { Recovery } from './Recovery.js'
@@ -25,7 +26,14 @@ import type {
   Shard,
   ShardStats,
 } from './Shard.js'
-import { type Client, callScript, registerScripts, type ScriptName } from './scripts.js'
+import {
+  type BatchScript,
+  type Client,
+  callBatch,
+  callScript,
+  registerScripts,
+  type Segment,
+} from './scripts.js'
 
 /** Options of a {@link RedisShard}. */
 export interface RedisShardOptions {
@@ -55,12 +63,21 @@ export interface RedisShardOptions {
   readonly onError?: (error: unknown) => void
 }
 
-/** One script call: where it goes (its client and first key) and how to queue it. */
-type Call = {
-  readonly client: Client
-  readonly key: string
-  readonly run: (target: object) => unknown
-}
+/**
+ * One operation of a batch: where it goes (its client and first key) and either a command to
+ * queue as is (registry writes) or one resource's segment of a batch script.
+ */
+type Call =
+  | { readonly client: Client; readonly key: string; readonly run: (target: object) => unknown }
+  | {
+      readonly client: Client
+      readonly key: string
+      readonly script: BatchScript
+      readonly segment: Segment
+    }
+
+/** The most resources one script call folds; bounds the script's run time. */
+const MAX_SEGMENTS = 256
 
 /**
  * The shared tier on Redis: standalone nodes (consistent-hashed) or a Redis Cluster. Every
@@ -79,6 +96,8 @@ export class RedisShard implements Shard {
   /** Open sessions per resource; a resource stays in the registry while it has any or a claim. */
   readonly #sessions = new Map<string, number>()
   readonly #claims = new Map<string, Claim>()
+  /** Resources to remove from the registry with the next batch. */
+  readonly #idle = new Set<string>()
   readonly #locks = new Set<{ key: string; token: string; client: Client }>()
   readonly recovery: Recovery
   #sequence = 0
@@ -134,15 +153,19 @@ export class RedisShard implements Shard {
       const ref = this.#ref(target)
       return { ...ref, holder: `${this.#workerId}/${++this.#sequence}` }
     })
-    // The registry first: a worker that dies after acquiring must be found by recovery.
-    await this.#register(holds)
+    // The registry before the holds: a worker that dies after acquiring must be found by
+    // recovery. When everything goes to one node, one pipeline keeps that order.
+    const registry = this.#registryCalls(holds)
     for (const hold of holds)
       this.#sessions.set(hold.resourceId, (this.#sessions.get(hold.resourceId) ?? 0) + 1)
-    await this.#batch(
-      holds.map((hold) =>
-        this.#script('acquire', hold.resourceId, this.#keys(hold.resourceId, []), [hold.holder]),
-      ),
+    const acquires = holds.map((hold) =>
+      this.#script('acquire', hold.resourceId, this.#keys(hold.resourceId, []), [hold.holder]),
     )
+    const registryNode = registry[0] && this.#nodeOf(registry[0])
+    if (registry.length > 0 && acquires.some((call) => this.#nodeOf(call) !== registryNode)) {
+      await this.#batch(registry)
+      await this.#batch(acquires)
+    } else await this.#batch([...registry, ...acquires])
     return holds
   }
 
@@ -191,32 +214,43 @@ export class RedisShard implements Shard {
         args,
       )
     })
-    const replies = await this.#batch(calls)
+    const replies = (await this.#batch([...this.#registryCalls([]), ...calls])).slice(-calls.length)
     await this.#waitForReplicas(calls)
     const results = replies.map((reply, i) =>
       this.#released((items[i] as readonly [Hold, unknown])[0], reply),
     )
-    await this.#unregisterIdle(items.map(([hold]) => hold.resourceId))
+    this.#markIdle(items.map(([hold]) => hold.resourceId))
     return results
   }
 
   async completeExecution(claim: Claim): Promise<Claim | undefined> {
+    return (await this.completeMany([claim]))[0]
+  }
+
+  /**
+   * Completes many claims, one round trip per node; returns for each the next claim (state that
+   * accumulated meanwhile), if any.
+   */
+  async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined>> {
     this.#assertOpen()
-    const plan = this.#plan(claim.typeName)
-    const args = [String(claim.epoch), this.#workerId, this.leaseMs, ...plan.readSpecs]
-    const [reply] = await this.#batch([
-      this.#script(
+    const calls = claims.map((claim) => {
+      const plan = this.#plan(claim.typeName)
+      const args = [String(claim.epoch), this.#workerId, this.leaseMs, ...plan.readSpecs]
+      return this.#script(
         'complete',
         claim.resourceId,
         this.#keys(claim.resourceId, plan.fieldNames),
         args,
-      ),
-    ])
-    this.#claims.delete(claim.resourceId)
-    const next = this.readClaim(claim.resourceId, claim.typeName, reply)
-    if (next) this.#claims.set(next.resourceId, next)
-    else await this.#unregisterIdle([claim.resourceId])
-    return next
+      )
+    })
+    const replies = (await this.#batch([...this.#registryCalls([]), ...calls])).slice(-calls.length)
+    return claims.map((claim, i) => {
+      this.#claims.delete(claim.resourceId)
+      const next = this.readClaim(claim.resourceId, claim.typeName, replies[i])
+      if (next) this.#claims.set(next.resourceId, next)
+      else this.#markIdle([claim.resourceId])
+      return next
+    })
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -277,7 +311,7 @@ export class RedisShard implements Shard {
   ): LockHandle {
     const entry = { key, token, client }
     this.#locks.add(entry)
-    const run = async (name: ScriptName, args: Array<string | number>, what: string) => {
+    const run = async (name: 'unlock' | 'extend', args: Array<string | number>, what: string) => {
       this.#roundTrips++
       this.#scripts++
       if (Number(await callScript(client, name, [key], [token, ...args])) !== 1) {
@@ -319,6 +353,7 @@ export class RedisShard implements Shard {
       ),
     )
     this.#locks.clear()
+    await this.#register([]).catch(() => {})
     if (this.#sessions.size === 0 && this.#claims.size === 0) {
       await Promise.allSettled([
         this.workerKeys(this.#workerId).registry.client.del(
@@ -359,9 +394,9 @@ export class RedisShard implements Shard {
     }
   }
 
-  /** Runs a script on a resource, counted. */
+  /** Runs a batch script on one resource, counted; returns that resource's reply. */
   runScript(
-    name: ScriptName,
+    name: BatchScript,
     resourceId: string,
     keys: string[],
     args: Array<string | number>,
@@ -450,7 +485,7 @@ export class RedisShard implements Shard {
   }
 
   #script(
-    name: ScriptName,
+    script: BatchScript,
     resourceId: string,
     keys: string[],
     args: Array<string | number>,
@@ -458,32 +493,68 @@ export class RedisShard implements Shard {
     return {
       client: this.#client(resourceId),
       key: keys[0] as string,
-      run: (target) => callScript(target, name, keys, args),
+      script,
+      segment: { keys, args },
     }
   }
 
-  /** Runs calls, one pipeline per node, and returns their replies in order. */
+  /**
+   * Runs operations with one pipeline per node: its commands first, in order, then its script
+   * segments, merged into as few script calls as they allow (one per script and node, or per
+   * script and slot in a Cluster, up to MAX_SEGMENTS each). Returns the replies in order.
+   */
   async #batch(calls: readonly Call[]): Promise<unknown[]> {
     const replies: unknown[] = new Array(calls.length)
-    const groups = new Map<unknown, number[]>()
+    const nodes = new Map<unknown, number[]>()
     calls.forEach((call, i) => {
-      const group = this.#nodeOf(call)
-      const indices = groups.get(group)
+      const node = this.#nodeOf(call)
+      const indices = nodes.get(node)
       if (indices) indices.push(i)
-      else groups.set(group, [i])
+      else nodes.set(node, [i])
     })
-    this.#scripts += calls.length
     await Promise.all(
-      [...groups.values()].map(async (indices) => {
-        this.#roundTrips++
+      [...nodes.values()].map(async (indices) => {
         const client = (calls[indices[0] as number] as Call).client
         const pipeline = client.pipeline()
-        for (const i of indices) (calls[i] as Call).run(pipeline) // queues on the pipeline
+        const queued: number[][] = []
+        const scripts = new Map<string, number[]>()
+        for (const i of indices) {
+          const call = calls[i] as Call
+          if ('run' in call) {
+            call.run(pipeline)
+            queued.push([i])
+          } else {
+            const group = this.router.cluster
+              ? `${call.script} ${calculateSlot(call.key)}`
+              : call.script
+            const members = scripts.get(group)
+            if (members) members.push(i)
+            else scripts.set(group, [i])
+          }
+        }
+        for (const members of scripts.values()) {
+          for (let at = 0; at < members.length; at += MAX_SEGMENTS) {
+            const chunk = members.slice(at, at + MAX_SEGMENTS)
+            const first = calls[chunk[0] as number] as Call & { script: BatchScript }
+            callBatch(
+              pipeline,
+              first.script,
+              chunk.map((i) => (calls[i] as Call & { segment: Segment }).segment),
+            )
+            queued.push(chunk)
+          }
+        }
+        this.#roundTrips++
+        this.#scripts += queued.length
         const results = (await pipeline.exec()) ?? []
-        indices.forEach((i, j) => {
+        queued.forEach((members, j) => {
           const [error, result] = results[j] ?? [new ShardError('no reply'), undefined]
-          if (error) throw new ShardError(`script failed: ${error.message}`, { cause: error })
-          replies[i] = result
+          if (error) throw new ShardError(`Redis failed: ${error.message}`, { cause: error })
+          if (members.length === 1 && 'run' in (calls[members[0] as number] as Call)) {
+            replies[members[0] as number] = result
+            return
+          }
+          for (const [k, i] of members.entries()) replies[i] = (result as unknown[])[k]
         })
       }),
     )
@@ -501,29 +572,45 @@ export class RedisShard implements Shard {
     return owners?.[0] ?? call.key
   }
 
-  async #register(refs: readonly ResourceRef[]): Promise<void> {
-    const fresh = refs.filter(
+  /**
+   * The registry writes to send with the next batch: add the resources this worker starts to
+   * hold (unless already there), and remove those it stopped holding since the last batch. A
+   * stale entry costs recovery one no-op script, so removals wait for a batch to ride along.
+   */
+  #registryCalls(adds: readonly ResourceRef[]): Call[] {
+    const fresh = adds.filter(
       (ref) => !this.#sessions.has(ref.resourceId) && !this.#claims.has(ref.resourceId),
     )
-    if (fresh.length === 0) return
+    for (const ref of adds) this.#idle.delete(ref.resourceId)
+    const removed = [...this.#idle]
+    this.#idle.clear()
     const { client, key } = this.workerKeys(this.#workerId).registry
-    this.#roundTrips++
-    await client.hset(key, Object.fromEntries(fresh.map((ref) => [ref.resourceId, ref.typeName])))
+    const calls: Call[] = []
+    if (fresh.length > 0) {
+      const fields = fresh.flatMap((ref) => [ref.resourceId, ref.typeName])
+      calls.push({ client, key, run: (target) => (target as Redis).hset(key, ...fields) })
+    }
+    if (removed.length > 0)
+      calls.push({ client, key, run: (target) => (target as Redis).hdel(key, ...removed) })
+    return calls
   }
 
-  /** Removes from this worker's registry the resources it no longer holds or executes. */
-  unregisterIdle(resourceIds: readonly string[]): Promise<void> {
-    return this.#unregisterIdle(resourceIds)
+  /** Adds resources to this worker's registry now. */
+  async #register(refs: readonly ResourceRef[]): Promise<void> {
+    const calls = this.#registryCalls(refs)
+    if (calls.length > 0) await this.#batch(calls)
   }
 
-  async #unregisterIdle(resourceIds: readonly string[]): Promise<void> {
-    const idle = [...new Set(resourceIds)].filter(
-      (id) => !this.#sessions.has(id) && !this.#claims.has(id),
-    )
-    if (idle.length === 0) return
-    const { client, key } = this.workerKeys(this.#workerId).registry
-    this.#roundTrips++
-    await client.hdel(key, ...idle)
+  /** Marks resources this worker no longer holds or executes, for removal from its registry. */
+  #markIdle(resourceIds: readonly string[]): void {
+    for (const id of resourceIds)
+      if (!this.#sessions.has(id) && !this.#claims.has(id)) this.#idle.add(id)
+  }
+
+  /** Removes from this worker's registry the resources it no longer holds or executes, now. */
+  async unregisterIdle(resourceIds: readonly string[]): Promise<void> {
+    this.#markIdle(resourceIds)
+    await this.#register([])
   }
 
   /** `WAIT` on every node written to, when replicas must acknowledge releases. */

@@ -101,6 +101,8 @@ export interface Shard {
    * accumulated meanwhile and no holder is left: execute and complete it too.
    */
   completeExecution(claim: Claim): Promise<Claim | undefined>
+  /** Completes many claims, one round trip per node; the next claim of each, if any. */
+  completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined>>
   /** How many sessions hold the resource. */
   count(resourceId: string): Promise<number>
   /** How many times the resource's current session was modified. */

@@ -4,7 +4,10 @@ import type { Cluster, Redis } from 'ioredis'
 /** A client the scripts can be registered on: a standalone connection or a Cluster. */
 export type Client = Redis | Cluster
 
-/** Each script: its file under `lua/` and its number of keys (undefined: given per call). */
+/**
+ * Each script: its file under `lua/` and its number of keys (undefined: a per-resource script
+ * taking a batch of resources, see `lua/includes/batch.lua`).
+ */
 const SCRIPTS = {
   acquire: { file: 'acquire.lua', keys: undefined },
   release: { file: 'release.lua', keys: undefined },
@@ -59,24 +62,46 @@ export function registerScripts(client: Client): void {
   }
 }
 
+/** The scripts that take a batch of resources. */
+export type BatchScript = 'acquire' | 'release' | 'fold' | 'complete' | 'evict'
+
+/** One resource's part of a batch script call. */
+export interface Segment {
+  readonly keys: readonly string[]
+  readonly args: ReadonlyArray<string | number>
+}
+
 /**
- * Queues (on a pipeline) or sends (on a client) one script call: the primitive under the typed
- * wrappers of `Resource.ts`; nothing else calls it. Scripts with a variable number
- * of keys get it as their first argument.
+ * Queues (on a pipeline) or sends (on a client) one call of a batch script for resources of one
+ * node (one slot in a Cluster): the primitive under RedisShard's typed operations. Its reply is
+ * one reply per segment.
  */
+export function callBatch(
+  target: object,
+  name: BatchScript,
+  segments: readonly Segment[],
+): unknown {
+  const keys: string[] = []
+  const args: Array<string | number> = [segments.length]
+  for (const segment of segments) {
+    keys.push(...segment.keys)
+    args.push(segment.keys.length, segment.args.length, ...segment.args)
+  }
+  return command(target, name)(keys.length, ...keys, ...args)
+}
+
+/** Queues or sends one call of a script with a fixed number of keys (locks, heartbeat). */
 export function callScript(
   target: object,
-  name: ScriptName,
+  name: Exclude<ScriptName, BatchScript>,
   keys: readonly string[],
   args: ReadonlyArray<string | number>,
 ): Promise<unknown> {
-  const command = (target as Record<string, (...a: unknown[]) => Promise<unknown>>)[
-    commandName(name)
-  ]
-  if (typeof command !== 'function')
-    throw new Error(`script ${name} is not registered on this client`)
-  const fixed = SCRIPTS[name].keys
-  return fixed === undefined
-    ? command.call(target, keys.length, ...keys, ...args)
-    : command.call(target, ...keys, ...args)
+  return command(target, name)(...keys, ...args) as Promise<unknown>
+}
+
+function command(target: object, name: ScriptName): (...args: unknown[]) => unknown {
+  const fn = (target as Record<string, (...a: unknown[]) => unknown>)[commandName(name)]
+  if (typeof fn !== 'function') throw new Error(`script ${name} is not registered on this client`)
+  return fn.bind(target)
 }

@@ -1,22 +1,28 @@
 --[[
-  fold: fold a partial aggregate into the shared state while keeping the hold (phonon's cache()
-  and init_cache); increments times-modified when anything was folded.
+  fold: fold a partial aggregate into the shared state of each resource of the batch while
+  keeping the hold (phonon's cache() and init_cache); increments times-modified when anything
+  was folded.
 
-  KEYS: the resource's keys (includes/resource.lua).
-  ARGV[1] holder token   ARGV[2] n, the number of fields; then n field specs; ARGV[last] the
-  encoded custom update, or ''
+  Batch layout: includes/batch.lua. Per resource:
+    keys: the resource's keys (includes/resource.lua)
+    args[1] holder token   args[2] n, the number of fields; then n field specs;
+    args[last] the encoded custom update, or ''
 
-  Returns {-1} when not a holder (nothing folded); {-3} when recovery removed the hold (the delta
-  is folded; the session is over: release it); else {timesModified, forcedExpiry 0|1}.
+  Returns, per resource: {-1} when not a holder (nothing folded); {-3} when recovery removed the
+  hold (the delta is folded; the session is over: release it); else {timesModified, forced 0|1}.
 ]]
 --@include now
 --@include fields
 --@include resource
+--@include batch
 
-local held = rcall('HEXISTS', KEYS[1], ARGV[1]) == 1
-if not held and rcall('SISMEMBER', KEYS[8], ARGV[1]) == 0 then return { -1 } end
-local fields, at = parseFields(ARGV, 3, tonumber(ARGV[2]))
-foldDelta(fields, ARGV[at])
-if not held then return { -3 } end
-rcall('HSET', KEYS[1], ARGV[1], now())
-return { tonumber(rcall('GET', KEYS[2]) or '0'), rcall('EXISTS', KEYS[7]) }
+local t = now()
+return forEachResource(function(keys, args)
+  local held = rcall('HEXISTS', keys[1], args[1]) == 1
+  if not held and rcall('SISMEMBER', keys[8], args[1]) == 0 then return { -1 } end
+  local fields, at = parseFields(args, 3, tonumber(args[2]))
+  foldDelta(keys, fields, args[at])
+  if not held then return { -3 } end
+  rcall('HSET', keys[1], args[1], t)
+  return { tonumber(rcall('GET', keys[2]) or '0'), rcall('EXISTS', keys[7]) }
+end)

@@ -1,16 +1,16 @@
 --[[
-  release: end one session of a resource in one atomic step (invariant 2): remove the holder, fold
-  its delta, and if no holder is left, claim the execution of the global aggregate.
+  release: end one session of each resource of the batch, each in one atomic step (invariant 2):
+  remove the holder, fold its delta, and if no holder is left, claim the execution of the global
+  aggregate. A session whose hold recovery removed (its worker was presumed dead) still folds its
+  delta: as a late release into the pending state.
 
-  KEYS: the resource's keys (includes/resource.lua), one state/claimed pair per field.
-  ARGV[1] holder token (this session)   ARGV[2] owner (worker id)   ARGV[3] lease (ms)
-  ARGV[4] n, the number of fields; then n field specs (includes/fields.lua)
-  ARGV[last] the encoded custom update to push to deltas, or ''
+  Batch layout: includes/batch.lua. Per resource:
+    keys: the resource's keys (includes/resource.lua), one state/claimed pair per field
+    args[1] holder token (this session)   args[2] owner (worker id)   args[3] lease (ms)
+    args[4] n, the number of fields; then n field specs (includes/fields.lua)
+    args[last] the encoded custom update to push to deltas, or ''
 
-  A session whose hold recovery removed (its worker was presumed dead) still folds its delta: as
-  a late release into the pending state.
-
-  Returns:
+  Returns, per resource:
     {-1}   not a holder: this session was released already; nothing folded (retries are safe)
     {0}    released; other holders remain
     {1}    released as the last holder, but an execution is still pending: the pending state is
@@ -21,11 +21,14 @@
 --@include now
 --@include fields
 --@include resource
+--@include batch
 
 local t = now()
-if rcall('HDEL', KEYS[1], ARGV[1]) == 0 and rcall('SREM', KEYS[8], ARGV[1]) == 0 then return { -1 } end
-local fields, at = parseFields(ARGV, 5, tonumber(ARGV[4]))
-foldDelta(fields, ARGV[at])
-if rcall('HLEN', KEYS[1]) > 0 then return { 0 } end
-if rcall('EXISTS', KEYS[3]) == 1 then return { 1 } end
-return claimIfIdle(fields, ARGV[2], tonumber(ARGV[3]), t) or { 3 }
+return forEachResource(function(keys, args)
+  if rcall('HDEL', keys[1], args[1]) == 0 and rcall('SREM', keys[8], args[1]) == 0 then return { -1 } end
+  local fields, at = parseFields(args, 5, tonumber(args[4]))
+  foldDelta(keys, fields, args[at])
+  if rcall('HLEN', keys[1]) > 0 then return { 0 } end
+  if rcall('EXISTS', keys[3]) == 1 then return { 1 } end
+  return claimIfIdle(keys, fields, args[2], tonumber(args[3]), t) or { 3 }
+end)
