@@ -3,15 +3,15 @@
   time.
 
   Batch layout: includes/batch.lua. Per resource:
-    keys: the resource's keys (includes/resource.lua); only holders is used
-    args[1] holder token
+    KEYS[k + i]: the resource's keys (includes/resource.lua); only holders is used
+    ARGV[a+1] holder token
   Returns, per resource, the reference count after the add.
 ]]
 --@include now
 --@include batch
 
 local t = now()
-return forEachResource(function(keys, args)
-  redis.call('HSET', keys[1], args[1], t)
-  return redis.call('HLEN', keys[1])
+return forEachResource(function(k, a)
+  redis.call('HSET', KEYS[k + 1], ARGV[a + 1], t)
+  return redis.call('HLEN', KEYS[k + 1])
 end)

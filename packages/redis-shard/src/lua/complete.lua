@@ -4,9 +4,9 @@
   meanwhile if no holder is left.
 
   Batch layout: includes/batch.lua. Per resource:
-    keys: the resource's keys (includes/resource.lua)
-    args[1] epoch   args[2] owner (worker id)   args[3] lease (ms)
-    args[4] n, the number of fields; then n field specs (ops only, no arguments)
+    KEYS[k + i]: the resource's keys (includes/resource.lua)
+    ARGV[a+1] epoch   ARGV[a+2] owner (worker id)   ARGV[a+3] lease (ms)
+    ARGV[a+4] n, the number of fields; then n field specs (ops only, no arguments)
 
   Returns, per resource: {-2} when the epoch is not the claimed one (completed already, or never
   claimed), {0} when completed, or {2, epoch, totals .., deltas} when completed and the next
@@ -17,11 +17,12 @@
 --@include resource
 --@include batch
 
-local t = now()
-return forEachResource(function(keys, args)
-  if rcall('HGET', keys[3], 'epoch') ~= args[1] then return { -2 } end
-  local fields = parseFields(args, 5, tonumber(args[4]))
-  rcall('DEL', keys[3], keys[5])
-  for i = 1, #fields do rcall('DEL', claimedKey(keys, i)) end
-  return claimIfIdle(keys, fields, args[2], tonumber(args[3]), t) or { 0 }
+local us = micros()
+return forEachResource(function(k, a)
+  if rcall('HGET', KEYS[k + 3], 'epoch') ~= ARGV[a + 1] then return { -2 } end
+  local n = tonumber(ARGV[a + 4])
+  local claimed = { KEYS[k + 3], KEYS[k + 5] }
+  for i = 1, n do claimed[#claimed + 1] = claimedKey(k, i) end
+  rcall('DEL', unpack(claimed))
+  return claimIfIdle(k, n, a + 5, ARGV[a + 2], tonumber(ARGV[a + 3]), us) or { 0 }
 end)

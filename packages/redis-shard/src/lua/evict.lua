@@ -5,9 +5,9 @@
   if the dead worker was the last holder. Idempotent: running it twice is safe.
 
   Batch layout: includes/batch.lua. Per resource:
-    keys: the resource's keys (includes/resource.lua)
-    args[1] dead worker id   args[2] owner (the recovering worker)   args[3] lease (ms)
-    args[4] n, the number of fields; then n field specs (ops only)
+    KEYS[k + i]: the resource's keys (includes/resource.lua)
+    ARGV[a+1] dead worker id   ARGV[a+2] owner (the recovering worker)   ARGV[a+3] lease (ms)
+    ARGV[a+4] n, the number of fields; then n field specs (ops only)
 
   Returns, per resource: {0} when nothing is left to execute, or {2, epoch, totals .., deltas}
   for the recovering worker to execute and complete.
@@ -17,24 +17,26 @@
 --@include resource
 --@include batch
 
-local t = now()
-return forEachResource(function(keys, args)
-  local prefix = args[1] .. '/'
-  for _, holder in ipairs(rcall('HKEYS', keys[1])) do
+local us = micros()
+local t = math.floor(us / 1000)
+return forEachResource(function(k, a)
+  local dead, owner, lease = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local prefix = dead .. '/'
+  for _, holder in ipairs(rcall('HKEYS', KEYS[k + 1])) do
     if string.sub(holder, 1, #prefix) == prefix then
-      rcall('HDEL', keys[1], holder)
-      rcall('SADD', keys[8], holder)
-      rcall('PEXPIRE', keys[8], EVICTED_TTL_MS)
+      rcall('HDEL', KEYS[k + 1], holder)
+      rcall('SADD', KEYS[k + 8], holder)
+      rcall('PEXPIRE', KEYS[k + 8], EVICTED_TTL_MS)
     end
   end
-  local fields = parseFields(args, 5, tonumber(args[4]))
-  local exec = rcall('HMGET', keys[3], 'epoch', 'owner', 'lease')
+  local n = tonumber(ARGV[a + 4])
+  local exec = rcall('HMGET', KEYS[k + 3], 'epoch', 'owner', 'lease')
   if exec[1] then
-    if exec[2] == args[1] or tonumber(exec[3]) < t then
-      rcall('HSET', keys[3], 'owner', args[2], 'lease', t + tonumber(args[3]))
-      return claimReply(keys, fields, exec[1])
+    if exec[2] == dead or tonumber(exec[3]) < t then
+      rcall('HSET', KEYS[k + 3], 'owner', owner, 'lease', t + lease)
+      return claimReply(k, n, a + 5, exec[1])
     end
     return { 0 }
   end
-  return claimIfIdle(keys, fields, args[2], tonumber(args[3]), t) or { 0 }
+  return claimIfIdle(k, n, a + 5, owner, lease, us) or { 0 }
 end)

@@ -5,10 +5,10 @@
   delta: as a late release into the pending state.
 
   Batch layout: includes/batch.lua. Per resource:
-    keys: the resource's keys (includes/resource.lua), one state/claimed pair per field
-    args[1] holder token (this session)   args[2] owner (worker id)   args[3] lease (ms)
-    args[4] n, the number of fields; then n field specs (includes/fields.lua)
-    args[last] the encoded custom update to push to deltas, or ''
+    KEYS[k + i]: the resource's keys (includes/resource.lua), one state/claimed pair per field
+    ARGV[a+1] holder token (this session)   ARGV[a+2] owner (worker id)   ARGV[a+3] lease (ms)
+    ARGV[a+4] n, the number of fields; then n field specs (includes/fields.lua)
+    ARGV[a + last] the encoded custom update to push to deltas, or ''
 
   Returns, per resource:
     {-1}   not a holder: this session was released already; nothing folded (retries are safe)
@@ -23,12 +23,14 @@
 --@include resource
 --@include batch
 
-local t = now()
-return forEachResource(function(keys, args)
-  if rcall('HDEL', keys[1], args[1]) == 0 and rcall('SREM', keys[8], args[1]) == 0 then return { -1 } end
-  local fields, at = parseFields(args, 5, tonumber(args[4]))
-  foldDelta(keys, fields, args[at])
-  if rcall('HLEN', keys[1]) > 0 then return { 0 } end
-  if rcall('EXISTS', keys[3]) == 1 then return { 1 } end
-  return claimIfIdle(keys, fields, args[2], tonumber(args[3]), t) or { 3 }
+local us = micros()
+return forEachResource(function(k, a)
+  local holder = ARGV[a + 1]
+  if rcall('HDEL', KEYS[k + 1], holder) == 0 and rcall('SREM', KEYS[k + 8], holder) == 0 then return { -1 } end
+  local n = tonumber(ARGV[a + 4])
+  local folded = foldDelta(k, n, a + 5)
+  if rcall('HLEN', KEYS[k + 1]) > 0 then return { 0 } end
+  if rcall('EXISTS', KEYS[k + 3]) == 1 then return { 1 } end
+  if not folded and rcall('EXISTS', KEYS[k + 2]) == 0 then return { 3 } end
+  return claim(k, n, a + 5, ARGV[a + 2], tonumber(ARGV[a + 3]), us)
 end)

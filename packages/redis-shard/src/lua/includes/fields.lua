@@ -1,70 +1,66 @@
 -- Field folds and reads, as @phonon/core describes them (Field.redis).
 -- A field spec in ARGV is: op, param, argc, arg1 .. argc (param: the cap of rpush, the keep of
--- zadd, '' otherwise). parseFields(argv, from, n) reads n specs starting at argv[from].
+-- zadd, '' otherwise). Specs are read in place from ARGV, without copying.
 
 local rcall = redis.call
 local CHUNK = 1000
 
--- Calls `command key [option] args...` in chunks of CHUNK (even, so pairs stay whole) arguments,
--- so that no call unpacks more than Lua's stack allows.
-local function chunked(command, key, args, option)
-  for i = 1, #args, CHUNK do
-    local last = math.min(i + CHUNK - 1, #args)
+-- Calls `command key [option] ARGV[from .. from + count - 1]` in chunks of CHUNK arguments
+-- (even, so pairs stay whole), so that no call unpacks more than Lua's stack allows.
+local function chunked(command, key, from, count, option)
+  for i = from, from + count - 1, CHUNK do
+    local last = math.min(i + CHUNK - 1, from + count - 1)
     if option then
-      rcall(command, key, option, unpack(args, i, last))
+      rcall(command, key, option, unpack(ARGV, i, last))
     else
-      rcall(command, key, unpack(args, i, last))
+      rcall(command, key, unpack(ARGV, i, last))
     end
   end
 end
 
-local function parseFields(argv, from, n)
-  local fields, at = {}, from
-  for i = 1, n do
-    local argc = tonumber(argv[at + 2])
-    local args = {}
-    for j = 1, argc do args[j] = argv[at + 2 + j] end
-    fields[i] = { op = argv[at], param = argv[at + 1], args = args }
-    at = at + 3 + argc
-  end
-  return fields, at
-end
-
-local function foldField(key, field)
-  local op, args = field.op, field.args
-  if #args == 0 or op == 'none' then return end
+-- Folds the field whose spec starts at ARGV[at] into `key`; returns whether it folded anything.
+local function foldField(key, at)
+  local op, param, argc = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+  local a = at + 3
+  if argc == 0 or op == 'none' then return false end
   if op == 'incrby' then
-    rcall('INCRBY', key, args[1])
+    rcall('INCRBY', key, ARGV[a])
   elseif op == 'incrbyfloat' then
-    rcall('INCRBYFLOAT', key, args[1])
+    rcall('INCRBYFLOAT', key, ARGV[a])
   elseif op == 'max' or op == 'min' then
     local current = rcall('GET', key)
-    local x = tonumber(args[1])
+    local x = tonumber(ARGV[a])
     if not current or (op == 'max' and x > tonumber(current)) or (op == 'min' and x < tonumber(current)) then
-      rcall('SET', key, args[1])
+      rcall('SET', key, ARGV[a])
     end
   elseif op == 'lastWrite' then
     -- hash { at, value }: a later `at` wins, ties go to the larger JSON text (byte order)
     local stored = rcall('HMGET', key, 'at', 'value')
-    local at = tonumber(args[1])
-    if not stored[1] or at > tonumber(stored[1]) or (at == tonumber(stored[1]) and args[2] > stored[2]) then
-      rcall('HSET', key, 'at', args[1], 'value', args[2])
+    local t = tonumber(ARGV[a])
+    if not stored[1] or t > tonumber(stored[1]) or (t == tonumber(stored[1]) and ARGV[a + 1] > stored[2]) then
+      rcall('HSET', key, 'at', ARGV[a], 'value', ARGV[a + 1])
     end
   elseif op == 'rpush' then
-    chunked('RPUSH', key, args)
-    if field.param ~= '' then rcall('LTRIM', key, -tonumber(field.param), -1) end
+    chunked('RPUSH', key, a, argc)
+    if param ~= '' then rcall('LTRIM', key, -tonumber(param), -1) end
   elseif op == 'sadd' then
-    chunked('SADD', key, args)
+    chunked('SADD', key, a, argc)
   elseif op == 'pfadd' then
-    chunked('PFADD', key, args)
+    chunked('PFADD', key, a, argc)
   elseif op == 'zadd' then
-    chunked('ZADD', key, args, 'GT')
-    rcall('ZREMRANGEBYRANK', key, 0, -(tonumber(field.param) + 1))
+    chunked('ZADD', key, a, argc, 'GT')
+    rcall('ZREMRANGEBYRANK', key, 0, -(tonumber(param) + 1))
   elseif op == 'hincrby' then
-    for i = 1, #args, 2 do rcall('HINCRBY', key, args[i], args[i + 1]) end
+    for i = a, a + argc - 1, 2 do rcall('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
   else
     error('unknown field fold ' .. tostring(op))
   end
+  return true
+end
+
+-- The index of the spec after the one at ARGV[at].
+local function nextSpec(at)
+  return at + 3 + tonumber(ARGV[at + 2])
 end
 
 -- The total of a field as Field.readTotal expects it.

@@ -1,5 +1,10 @@
--- now(): the server's time in milliseconds (scripts are effect-replicated, so TIME is allowed).
-local function now()
+-- The server's time in microseconds (scripts are effect-replicated, so TIME is allowed).
+local function micros()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- The server's time in milliseconds.
+local function now()
+  return math.floor(micros() / 1000)
 end

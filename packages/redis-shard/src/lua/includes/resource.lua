@@ -1,68 +1,65 @@
--- The keys of one resource, in the order every per-resource script receives them as `keys`
+-- The keys of one resource, in the order every per-resource script receives them, from KEYS[k+1]
 -- (all share the resource's hash tag, so each resource touches one Cluster slot):
---   keys[1] holders      hash   holder token -> last refresh (ms)
---   keys[2] mods         string times modified in the current session (exists iff state is pending)
---   keys[3] exec         hash   the claimed execution: epoch, owner, lease (ms deadline)
---   keys[4] deltas       list   encoded states of custom updates
---   keys[5] execDeltas   list   the deltas of the claimed execution
---   keys[6] epoch        string the last epoch handed out
---   keys[7] expire       string set by forceExpiry
---   keys[8] evicted      set    holder tokens removed by recovery (their late releases still fold)
---   keys[9 + 2(i-1)]     the state of field i;  keys[10 + 2(i-1)]  its claimed copy
+--   k+1 holders      hash   holder token -> last refresh (ms)
+--   k+2 mods         string times modified in the current session (exists iff state is pending)
+--   k+3 exec         hash   the claimed execution: epoch, owner, lease (ms deadline)
+--   k+4 deltas       list   encoded states of custom updates
+--   k+5 execDeltas   list   the deltas of the claimed execution
+--   k+6 epoch        string the last epoch handed out
+--   k+7 expire       string set by forceExpiry
+--   k+8 evicted      set    holder tokens removed by recovery (their late releases still fold)
+--   k+9+2(i-1)       the state of field i;  k+10+2(i-1)  its claimed copy
 local FIXED = 8
 local EVICTED_TTL_MS = 7 * 24 * 3600 * 1000
 local EPOCH_TTL_MS = 30 * 24 * 3600 * 1000
 
-local function stateKey(keys, i) return keys[FIXED + 2 * i - 1] end
-local function claimedKey(keys, i) return keys[FIXED + 2 * i] end
+local function stateKey(k, i) return KEYS[k + FIXED + 2 * i - 1] end
+local function claimedKey(k, i) return KEYS[k + FIXED + 2 * i] end
 
--- Folds one release's or fold's delta: field folds, or an encoded custom update. Returns whether
--- anything was folded.
-local function foldDelta(keys, fields, delta)
+-- Folds the n field specs starting at ARGV[at] and the encoded custom update after them.
+-- Returns whether anything was folded, and the index after the delta.
+local function foldDelta(k, n, at)
   local folded = false
-  for i, field in ipairs(fields) do
-    if #field.args > 0 and field.op ~= 'none' then
-      foldField(stateKey(keys, i), field)
-      folded = true
-    end
+  for i = 1, n do
+    if foldField(stateKey(k, i), at) then folded = true end
+    at = nextSpec(at)
   end
-  if delta and delta ~= '' then
-    rcall('RPUSH', keys[4], delta)
+  if ARGV[at] ~= '' then
+    rcall('RPUSH', KEYS[k + 4], ARGV[at])
     folded = true
   end
-  if folded then rcall('INCR', keys[2]) end
+  if folded then rcall('INCR', KEYS[k + 2]) end
   return folded
 end
 
--- The reply of a claim: {2, epoch, total of field 1 .. n, deltas}.
-local function claimReply(keys, fields, epoch)
+-- The reply of a claim: {2, epoch, total of field 1 .. n, deltas}; specs start at ARGV[at].
+local function claimReply(k, n, at, epoch)
   local reply = { 2, epoch }
-  for i, field in ipairs(fields) do reply[#reply + 1] = readField(claimedKey(keys, i), field.op) end
-  reply[#reply + 1] = rcall('LRANGE', keys[5], 0, -1)
+  for i = 1, n do
+    reply[#reply + 1] = readField(claimedKey(k, i), ARGV[at])
+    at = nextSpec(at)
+  end
+  reply[#reply + 1] = rcall('LRANGE', KEYS[k + 5], 0, -1)
   return reply
 end
 
--- Moves the pending state to the claimed copies under a new epoch owned by `owner`.
--- Epochs strictly increase per resource and never repeat: max(last + 1, server time in µs).
-local function claim(keys, fields, owner, leaseMs, t)
-  local time = rcall('TIME')
-  local micros = tonumber(time[1]) * 1000000 + tonumber(time[2])
-  local last = tonumber(rcall('GET', keys[6]) or '0')
+-- Moves the pending state to the claimed copies under a new epoch owned by `owner`, at time
+-- `micros` (µs). Epochs strictly increase per resource and never repeat: max(last + 1, now).
+local function claim(k, n, at, owner, leaseMs, micros)
+  local last = tonumber(rcall('GET', KEYS[k + 6]) or '0')
   local epoch = string.format('%.0f', math.max(last + 1, micros))
-  rcall('SET', keys[6], epoch, 'PX', EPOCH_TTL_MS)
-  for i = 1, #fields do
-    if rcall('EXISTS', stateKey(keys, i)) == 1 then rcall('RENAME', stateKey(keys, i), claimedKey(keys, i)) end
-  end
-  if rcall('EXISTS', keys[4]) == 1 then rcall('RENAME', keys[4], keys[5]) end
-  rcall('DEL', keys[2], keys[7])
-  rcall('HSET', keys[3], 'epoch', epoch, 'owner', owner, 'lease', t + leaseMs)
-  return claimReply(keys, fields, epoch)
+  rcall('SET', KEYS[k + 6], epoch, 'PX', EPOCH_TTL_MS)
+  for i = 1, n do redis.pcall('RENAME', stateKey(k, i), claimedKey(k, i)) end
+  redis.pcall('RENAME', KEYS[k + 4], KEYS[k + 5])
+  rcall('DEL', KEYS[k + 2], KEYS[k + 7])
+  rcall('HSET', KEYS[k + 3], 'epoch', epoch, 'owner', owner, 'lease', math.floor(micros / 1000) + leaseMs)
+  return claimReply(k, n, at, epoch)
 end
 
 -- Claims the pending state when no holder is left, nothing is being executed and state is pending.
-local function claimIfIdle(keys, fields, owner, leaseMs, t)
-  if rcall('HLEN', keys[1]) == 0 and rcall('EXISTS', keys[3]) == 0 and rcall('EXISTS', keys[2]) == 1 then
-    return claim(keys, fields, owner, leaseMs, t)
+local function claimIfIdle(k, n, at, owner, leaseMs, micros)
+  if rcall('HLEN', KEYS[k + 1]) == 0 and rcall('EXISTS', KEYS[k + 3]) == 0 and rcall('EXISTS', KEYS[k + 2]) == 1 then
+    return claim(k, n, at, owner, leaseMs, micros)
   end
   return false
 end
