@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process'
 import { parseArgs, promisify } from 'node:util'
 import { Codec, defineModel, id, sum } from '@phonon/core'
-import { connect } from '@phonon/redis-shard'
+import { connect, type Hold } from '@phonon/redis-shard'
 import { startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { formatRate, median, printTable, writeResult } from './report.js'
@@ -20,11 +20,13 @@ const { values: flags } = parseArgs({
   options: {
     releases: { type: 'string', default: '200000' },
     depth: { type: 'string', default: '64' },
+    inflight: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
   },
 })
 const releases = Number(flags.releases)
 const depth = Number(flags.depth)
+const inflight = Number(flags.inflight)
 const rounds = Number(flags.rounds)
 
 const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() })
@@ -43,17 +45,23 @@ async function phononReleases(): Promise<{ perSec: number; roundTrips: number; s
   const updates = Array.from({ length: releases }, (_, i) =>
     Widget.create({ id: `w${i % keys}`, clicks: 1, impressions: 3 }),
   )
-  const holds = []
+  const holds: Hold[] = []
   for (let i = 0; i < releases; i += 1000)
     holds.push(...(await shard.acquireMany(updates.slice(i, i + 1000))))
   const before = shard.stats()
   const started = performance.now()
-  for (let i = 0; i < releases; i += depth) {
-    const batch = holds.slice(i, i + depth).map((hold, j) => [hold, updates[i + j]] as const)
-    const results = await shard.releaseMany(batch)
-    const claims = results.flatMap((result) => (result.last ? [result.claim] : []))
-    if (claims.length > 0) await shard.completeMany(claims)
+  // `inflight` batches in flight at once, like the flusher's concurrency.
+  let next = 0
+  const lane = async () => {
+    for (let i = next; i < releases; i = next) {
+      next += depth
+      const batch = holds.slice(i, i + depth).map((hold, j) => [hold, updates[i + j]] as const)
+      const results = await shard.releaseMany(batch)
+      const claims = results.flatMap((result) => (result.last ? [result.claim] : []))
+      if (claims.length > 0) await shard.completeMany(claims)
+    }
   }
+  await Promise.all(Array.from({ length: inflight }, lane))
   const seconds = (performance.now() - started) / 1000
   const after = shard.stats()
   await shard.close()
@@ -153,7 +161,16 @@ try {
     ],
   )
   const file = writeResult('redis-shard', {
-    workload: { releases, depth, rounds, keys: 10_000, statistic: 'median', redis: redisVersion },
+    workload: {
+      releases,
+      depth,
+      inflight,
+      rounds,
+      keys: 10_000,
+      holdersPerResource: releases / 10_000,
+      statistic: 'median',
+      redis: redisVersion,
+    },
     ratioToRedisBenchmark: phonon / benchmark,
     releasesPerSec: Math.round(phonon),
     redisBenchmarkEvalshaPerSec: Math.round(benchmark),

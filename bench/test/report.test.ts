@@ -20,37 +20,47 @@ describe('median', () => {
   })
 })
 
-describe('the core benchmark', () => {
-  it('runs at a tiny scale and writes a result with its ratios and the machine', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'phonon-bench-'))
-    try {
-      execFileSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          '--conditions=@phonon/source',
-          'src/core.ts',
-          '--events',
-          '20000',
-          '--keys',
-          '1000',
-          '--rounds',
-          '1',
-        ],
-        {
-          cwd: join(import.meta.dirname, '..'),
-          env: { ...process.env, PHONON_BENCH_RESULTS: dir },
-          stdio: 'pipe',
-        },
-      )
-      const result = JSON.parse(readFileSync(join(dir, 'core.json'), 'utf8'))
-      expect(result.workload).toMatchObject({ events: 20000, keys: 1000, rounds: 1 })
-      expect(result.ratio).toBeGreaterThan(0)
-      expect(result.machine.cpus).toBeGreaterThan(0)
-      expect(Object.keys(result.variants)).toContain('Map loop (baseline)')
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+/** Runs a benchmark at a tiny scale into a temporary results directory; returns its result. */
+function runTiny(script: string, flags: string[], name: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'phonon-bench-'))
+  try {
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@phonon/source', script, ...flags],
+      {
+        cwd: join(import.meta.dirname, '..'),
+        env: { ...process.env, PHONON_BENCH_RESULTS: dir },
+        stdio: 'pipe',
+      },
+    )
+    return JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+describe('the benchmarks run at a tiny scale and write well-formed results', () => {
+  it('core: ratios to the Map-loop baseline and the machine', () => {
+    const result = runTiny(
+      'src/core.ts',
+      ['--events', '20000', '--keys', '1000', '--rounds', '1'],
+      'core',
+    )
+    expect(result.workload).toMatchObject({ events: 20000, keys: 1000, rounds: 1 })
+    expect(result.ratio).toBeGreaterThan(0)
+    expect(result.machine.cpus).toBeGreaterThan(0)
+    expect(Object.keys(result.variants)).toContain('Map loop (baseline)')
+  }, 60_000)
+
+  it('redis-shard: releases against redis-benchmark and naive INCRBY on a private server', () => {
+    const result = runTiny(
+      'src/redis-shard.ts',
+      ['--releases', '2000', '--rounds', '1'],
+      'redis-shard',
+    )
+    expect(result.ratioToRedisBenchmark).toBeGreaterThan(0)
+    expect(result.redisBenchmarkEvalshaPerSec).toBeGreaterThan(0)
+    expect(result.naiveIncrbyEventsPerSec).toBeGreaterThan(0)
+    expect(result.perRelease.scriptCalls).toBeLessThan(1)
   }, 60_000)
 })

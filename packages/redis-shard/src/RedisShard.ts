@@ -1,3 +1,4 @@
+/// <reference path="./cluster-key-slot.d.ts" />
 import { randomUUID } from 'node:crypto'
 import {
   AlreadyLocked,
@@ -8,7 +9,6 @@ import {
   ShardError,
   type Update,
 } from '@phonon/core'
-/// <reference path="./cluster-key-slot.d.ts" />
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
@@ -159,7 +159,13 @@ export class RedisShard implements Shard {
     for (const hold of holds)
       this.#sessions.set(hold.resourceId, (this.#sessions.get(hold.resourceId) ?? 0) + 1)
     const acquires = holds.map((hold) =>
-      this.#script('acquire', hold.resourceId, this.#keys(hold.resourceId, []), [hold.holder]),
+      // Only the holders key: each key passed costs the script call time.
+      this.#script(
+        'acquire',
+        hold.resourceId,
+        [resourceKey(this.namespace, hold.resourceId, 'holders')],
+        [hold.holder],
+      ),
     )
     const registryNode = registry[0] && this.#nodeOf(registry[0])
     if (registry.length > 0 && acquires.some((call) => this.#nodeOf(call) !== registryNode)) {

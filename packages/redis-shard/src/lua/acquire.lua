@@ -3,7 +3,7 @@
   time.
 
   Batch layout: includes/batch.lua. Per resource:
-    KEYS[k + i]: the resource's keys (includes/resource.lua); only holders is used
+    KEYS[k+1] the resource's holders (only that key)
     ARGV[a+1] holder token
   Returns, per resource, the reference count after the add.
 ]]
