@@ -7,11 +7,11 @@
  */
 import { parseArgs } from 'node:util'
 import { ConflictFreeUpdate, defineModel, id, sum } from '@phonon/core'
-import { zipfSample } from '@phonon/testkit'
+import { cliArgs, zipfSample } from '@phonon/testkit'
 import { formatRate, median, printTable, writeResult } from './report.js'
 
 const { values: flags } = parseArgs({
-  args: process.argv.slice(2).filter((arg, i) => i > 0 || arg !== '--'),
+  args: cliArgs(),
   options: {
     events: { type: 'string', default: '10000000' },
     keys: { type: 'string', default: '1000000' },

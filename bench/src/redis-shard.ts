@@ -10,13 +10,13 @@ import { execFile } from 'node:child_process'
 import { parseArgs, promisify } from 'node:util'
 import { Codec, defineModel, id, sum } from '@phonon/core'
 import { connect, type Hold } from '@phonon/redis-shard'
-import { startRedis } from '@phonon/testkit'
+import { cliArgs, startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { formatRate, median, printTable, writeResult } from './report.js'
 
 const run = promisify(execFile)
 const { values: flags } = parseArgs({
-  args: process.argv.slice(2).filter((arg, i) => i > 0 || arg !== '--'),
+  args: cliArgs(),
   options: {
     releases: { type: 'string', default: '200000' },
     depth: { type: 'string', default: '64' },

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { defineModel, id, sum } from '@phonon/core'
-import { createZipf } from '@phonon/testkit'
+import { cliArgs, createZipf } from '@phonon/testkit'
 
 /** One event of the seed's stream. */
 export interface WidgetEvent {
@@ -140,8 +140,7 @@ function printSummary(summary: WidgetsSummary): void {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    // `pnpm start -- --flag` passes the `--` through.
-    args: process.argv.slice(2).filter((arg, i) => i > 0 || arg !== '--'),
+    args: cliArgs(),
     options: {
       events: { type: 'string', default: '1000000' },
       widgets: { type: 'string', default: '100000' },

@@ -8,7 +8,7 @@ import {
   ShardError,
   type Update,
 } from '@phonon/core'
-import { TypePlan } from './plan.js'
+import { TypePlans } from './plan.js'
 import type {
   Claim,
   FoldResult,
@@ -91,9 +91,8 @@ export class MemoryShard implements Shard {
   readonly store: MemoryStore
   readonly #codec: Codec
   readonly #leaseMs: number
-  readonly #maxDeltaBytes: number
   readonly #execute: (claim: Claim) => Promise<void> | void
-  readonly #plans = new Map<string, TypePlan>()
+  readonly #types: TypePlans
   readonly #locks = new Set<{ resource: Resource; token: string }>()
   #sequence = 0
   #calls = 0
@@ -104,7 +103,7 @@ export class MemoryShard implements Shard {
     this.store = options.store ?? new MemoryStore()
     this.workerId = options.workerId ?? randomUUID()
     this.#leaseMs = options.leaseMs ?? 30_000
-    this.#maxDeltaBytes = options.maxDeltaBytes ?? 4 * 2 ** 20
+    this.#types = new TypePlans(options.codec, options.maxDeltaBytes ?? 4 * 2 ** 20)
     this.#execute = options.execute ?? ((claim) => claim.update.execute())
   }
 
@@ -115,7 +114,7 @@ export class MemoryShard implements Shard {
   async acquireMany(targets: ReadonlyArray<Update | ResourceRef>): Promise<Hold[]> {
     this.#begin()
     const holds = targets.map((target) => ({
-      ...this.#ref(target),
+      ...this.#types.ref(target),
       holder: `${this.workerId}/${++this.#sequence}`,
     }))
     for (const hold of holds) {
@@ -131,7 +130,7 @@ export class MemoryShard implements Shard {
 
   async foldMany(items: ReadonlyArray<readonly [Hold, Update]>): Promise<FoldResult[]> {
     this.#begin()
-    for (const [hold, delta] of items) this.#plan(hold.typeName).deltaArgs(delta)
+    for (const [hold, delta] of items) this.#types.plan(hold.typeName).deltaArgs(delta)
     return items.map(([hold, delta]) => {
       const resource = this.store.resource(hold.resourceId)
       const held = resource.holders.has(hold.holder)
@@ -152,7 +151,7 @@ export class MemoryShard implements Shard {
     items: ReadonlyArray<readonly [Hold, Update | undefined]>,
   ): Promise<ReleaseResult[]> {
     this.#begin()
-    for (const [hold, delta] of items) this.#plan(hold.typeName).deltaArgs(delta)
+    for (const [hold, delta] of items) this.#types.plan(hold.typeName).deltaArgs(delta)
     return items.map(([hold, delta]) => {
       const resource = this.store.resource(hold.resourceId)
       if (!resource.holders.delete(hold.holder) && !resource.evicted.delete(hold.holder)) {
@@ -281,7 +280,8 @@ export class MemoryShard implements Shard {
     if (resource.holders.size > 0 || resource.exec || resource.mods === 0) return undefined
     const epoch = Math.max(resource.lastEpoch + 1, Date.now() * 1000)
     resource.lastEpoch = epoch
-    const update = resource.pending ?? this.#plan(typeName).claimed(resourceId, [resource.deltas])
+    const update =
+      resource.pending ?? this.#types.plan(typeName).claimed(resourceId, [resource.deltas])
     const claim = { resourceId, typeName, epoch, update }
     resource.exec = { epoch, owner: this.workerId, lease: Date.now() + this.#leaseMs, claim }
     resource.pending = undefined
@@ -338,32 +338,6 @@ export class MemoryShard implements Shard {
       this.store.registries.set(workerId, registry)
     }
     return registry
-  }
-
-  #ref(target: Update | ResourceRef): ResourceRef {
-    if ('typeName' in target) {
-      this.#plan(target.typeName)
-      return { resourceId: target.resourceId, typeName: target.typeName }
-    }
-    const type = this.#codec.typeOf(target)
-    if (type === undefined) {
-      throw new ArgumentError(
-        `update class ${target.constructor.name} is not registered with the shard's codec`,
-      )
-    }
-    return { resourceId: target.resourceId, typeName: type.typeName }
-  }
-
-  #plan(typeName: string): TypePlan {
-    let plan = this.#plans.get(typeName)
-    if (plan === undefined) {
-      const type = this.#codec.typeNamed(typeName)
-      if (type === undefined)
-        throw new ArgumentError(`update type ${typeName} is not registered with the shard's codec`)
-      plan = new TypePlan(type, this.#codec, this.#maxDeltaBytes)
-      this.#plans.set(typeName, plan)
-    }
-    return plan
   }
 
   #begin(): void {

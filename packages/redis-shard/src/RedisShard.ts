@@ -12,7 +12,7 @@ import {
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
-import { identityOf, TypePlan } from './plan.js'
+import { type TypePlan, TypePlans } from './plan.js'
 import { Recovery } from './Recovery.js'
 import type { Router } from './Routing.js'
 import type {
@@ -89,10 +89,9 @@ export class RedisShard implements Shard {
   readonly router: Router
   readonly codec: Codec
   readonly leaseMs: number
-  readonly #maxDeltaBytes: number
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
-  readonly #plans = new Map<string, TypePlan>()
+  readonly #types: TypePlans
   /** Open sessions per resource; a resource stays in the registry while it has any or a claim. */
   readonly #sessions = new Map<string, number>()
   readonly #claims = new Map<string, Claim>()
@@ -112,7 +111,10 @@ export class RedisShard implements Shard {
     this.namespace = options.namespace ?? 'phonon'
     this.#workerId = options.workerId ?? randomUUID()
     this.leaseMs = positive(options.leaseMs ?? 30_000, 'leaseMs')
-    this.#maxDeltaBytes = positive(options.maxDeltaBytes ?? 4 * 2 ** 20, 'maxDeltaBytes')
+    this.#types = new TypePlans(
+      options.codec,
+      positive(options.maxDeltaBytes ?? 4 * 2 ** 20, 'maxDeltaBytes'),
+    )
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 1_000
     if (/[{}/]/.test(this.#workerId) || /[{}]/.test(this.namespace)) {
@@ -150,7 +152,7 @@ export class RedisShard implements Shard {
   async acquireMany(targets: ReadonlyArray<Update | ResourceRef>): Promise<Hold[]> {
     this.#assertOpen()
     const holds = targets.map((target) => {
-      const ref = this.#ref(target)
+      const ref = this.#types.ref(target)
       return { ...ref, holder: `${this.#workerId}/${++this.#sequence}` }
     })
     // The registry before the holds: a worker that dies after acquiring must be found by
@@ -182,7 +184,7 @@ export class RedisShard implements Shard {
   async foldMany(items: ReadonlyArray<readonly [Hold, Update]>): Promise<FoldResult[]> {
     this.#assertOpen()
     const calls = items.map(([hold, delta]) => {
-      const plan = this.#plan(hold.typeName)
+      const plan = this.#types.plan(hold.typeName)
       const args = [hold.holder, ...plan.deltaArgs(delta)]
       return this.#script(
         'fold',
@@ -211,7 +213,7 @@ export class RedisShard implements Shard {
     this.#assertOpen()
     // Every delta is validated before anything is sent.
     const calls = items.map(([hold, delta]) => {
-      const plan = this.#plan(hold.typeName)
+      const plan = this.#types.plan(hold.typeName)
       const args = [hold.holder, this.#workerId, this.leaseMs, ...plan.deltaArgs(delta)]
       return this.#script(
         'release',
@@ -240,7 +242,7 @@ export class RedisShard implements Shard {
   async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined>> {
     this.#assertOpen()
     const calls = claims.map((claim) => {
-      const plan = this.#plan(claim.typeName)
+      const plan = this.#types.plan(claim.typeName)
       const args = [String(claim.epoch), this.#workerId, this.leaseMs, ...plan.readSpecs]
       return this.#script(
         'complete',
@@ -412,7 +414,7 @@ export class RedisShard implements Shard {
 
   /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. */
   plan(typeName: string): TypePlan {
-    return this.#plan(typeName)
+    return this.#types.plan(typeName)
   }
 
   /** The keys of a resource for the per-resource scripts. */
@@ -434,7 +436,7 @@ export class RedisShard implements Shard {
   readClaim(resourceId: string, typeName: string, reply: unknown): Claim | undefined {
     const parts = reply as RedisReply[]
     if (parts[0] !== 2) return undefined
-    const update = this.#plan(typeName).claimed(resourceId, parts.slice(2))
+    const update = this.#types.plan(typeName).claimed(resourceId, parts.slice(2))
     return { resourceId, typeName, epoch: Number(parts[1]), update }
   }
 
@@ -452,33 +454,6 @@ export class RedisShard implements Shard {
     }
     const reason = code === -1 ? 'released' : code === 0 ? 'held' : code === 1 ? 'pending' : 'empty'
     return { last: false, reason }
-  }
-
-  #ref(target: Update | ResourceRef): ResourceRef {
-    if ('typeName' in target) {
-      this.#plan(target.typeName)
-      identityOf(target.resourceId)
-      return { resourceId: target.resourceId, typeName: target.typeName }
-    }
-    const type = this.codec.typeOf(target)
-    if (type === undefined) {
-      throw new ArgumentError(
-        `update class ${target.constructor.name} is not registered with the shard's codec`,
-      )
-    }
-    return { resourceId: target.resourceId, typeName: type.typeName }
-  }
-
-  #plan(typeName: string): TypePlan {
-    let plan = this.#plans.get(typeName)
-    if (plan === undefined) {
-      const type = this.codec.typeNamed(typeName)
-      if (type === undefined)
-        throw new ArgumentError(`update type ${typeName} is not registered with the shard's codec`)
-      plan = new TypePlan(type, this.codec, this.#maxDeltaBytes)
-      this.#plans.set(typeName, plan)
-    }
-    return plan
   }
 
   #keys(resourceId: string, fieldNames: readonly string[]): string[] {

@@ -8,6 +8,7 @@ import {
   type Update,
   type UpdateType,
 } from '@phonon/core'
+import type { ResourceRef } from './Shard.js'
 
 /** The identity of a resource, as updates are constructed with. */
 export interface Identity {
@@ -120,4 +121,45 @@ function param(fold: {
   if ('cap' in fold && fold.cap != null) return String(fold.cap)
   if ('keep' in fold && fold.keep !== undefined) return String(fold.keep)
   return ''
+}
+
+/** The plans of every update type of a codec, made on first use, and how to name a resource. */
+export class TypePlans {
+  readonly #plans = new Map<string, TypePlan>()
+
+  constructor(
+    readonly codec: Codec,
+    private readonly maxDeltaBytes: number,
+  ) {}
+
+  /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. */
+  plan(typeName: string): TypePlan {
+    let plan = this.#plans.get(typeName)
+    if (plan === undefined) {
+      const type = this.codec.typeNamed(typeName)
+      if (type === undefined)
+        throw new ArgumentError(`update type ${typeName} is not registered with the shard's codec`)
+      plan = new TypePlan(type, this.codec, this.maxDeltaBytes)
+      this.#plans.set(typeName, plan)
+    }
+    return plan
+  }
+
+  /**
+   * The resource an update (or a named resource) is about, with its type's name.
+   * @throws {@link ArgumentError} for a type the codec does not know.
+   */
+  ref(target: Update | ResourceRef): ResourceRef {
+    if ('typeName' in target) {
+      this.plan(target.typeName)
+      return { resourceId: target.resourceId, typeName: target.typeName }
+    }
+    const type = this.codec.typeOf(target)
+    if (type === undefined) {
+      throw new ArgumentError(
+        `update class ${target.constructor.name} is not registered with the shard's codec`,
+      )
+    }
+    return { resourceId: target.resourceId, typeName: type.typeName }
+  }
 }

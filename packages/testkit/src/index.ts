@@ -3,6 +3,8 @@
  *
  * @packageDocumentation
  */
+
+export { cliArgs } from './cli.js'
 export { type Random, seededRandom } from './random.js'
 export {
   freePort,
