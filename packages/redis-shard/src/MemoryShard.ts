@@ -29,7 +29,7 @@ interface Resource {
   pending: Update | undefined
   deltas: string[]
   mods: number
-  exec: { epoch: number; owner: string; lease: number; claim: Claim } | undefined
+  exec: { epoch: number; owner: string; lease: number; claim: Claim; holder: string } | undefined
   lastEpoch: number
   forcedExpiry: boolean
   lock: { token: string; expires: number } | undefined
@@ -155,12 +155,16 @@ export class MemoryShard implements Shard {
     return items.map(([hold, delta]) => {
       const resource = this.store.resource(hold.resourceId)
       if (!resource.holders.delete(hold.holder) && !resource.evicted.delete(hold.holder)) {
-        return { last: false, reason: 'released' } as const
+        // Released already; its claim, if pending, is handed out again (as the script does).
+        const pending = resource.exec?.holder === hold.holder ? resource.exec.claim : undefined
+        return pending
+          ? ({ last: true, claim: pending } as const)
+          : ({ last: false, reason: 'released' } as const)
       }
       this.#foldDelta(resource, delta)
       if (resource.holders.size > 0) return { last: false, reason: 'held' } as const
       if (resource.exec) return { last: false, reason: 'pending' } as const
-      const claim = this.#claimIfIdle(hold.resourceId, hold.typeName, resource)
+      const claim = this.#claimIfIdle(hold.resourceId, hold.typeName, resource, hold.holder)
       this.#forgetIdle(hold.resourceId, resource)
       return claim ? ({ last: true, claim } as const) : ({ last: false, reason: 'empty' } as const)
     })
@@ -276,14 +280,25 @@ export class MemoryShard implements Shard {
     resource.mods++
   }
 
-  #claimIfIdle(resourceId: string, typeName: string, resource: Resource): Claim | undefined {
+  #claimIfIdle(
+    resourceId: string,
+    typeName: string,
+    resource: Resource,
+    holder = '',
+  ): Claim | undefined {
     if (resource.holders.size > 0 || resource.exec || resource.mods === 0) return undefined
     const epoch = Math.max(resource.lastEpoch + 1, Date.now() * 1000)
     resource.lastEpoch = epoch
     const update =
       resource.pending ?? this.#types.plan(typeName).claimed(resourceId, [resource.deltas])
     const claim = { resourceId, typeName, epoch, update }
-    resource.exec = { epoch, owner: this.workerId, lease: Date.now() + this.#leaseMs, claim }
+    resource.exec = {
+      epoch,
+      owner: this.workerId,
+      lease: Date.now() + this.#leaseMs,
+      claim,
+      holder,
+    }
     resource.pending = undefined
     resource.deltas = []
     resource.mods = 0

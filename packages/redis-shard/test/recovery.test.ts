@@ -73,6 +73,7 @@ describe('recovery of dead workers', () => {
     const late = await paused.release(hold, Widget.create({ id: 'w3', clicks: 3 }))
     if (!late.last) throw new Error(`expected the late release to claim, got ${late.reason}`)
     expect((late.claim.update as ModelUpdate).aggregate()).toMatchObject({ clicks: 3 })
+    await paused.completeExecution(late.claim)
     expect(await paused.release(hold, Widget.create({ id: 'w3', clicks: 3 }))).toEqual({
       last: false,
       reason: 'released',

@@ -44,7 +44,7 @@ describe('3 standalone redis-servers', () => {
     )
     try {
       const reports = await Promise.all(
-        shards.map((shard, i) => runSessions(shard, 200 + i, 40, 12)),
+        shards.map((shard, i) => runSessions(shard, 200 + i, 40, 30)),
       )
       const router = new RendezvousRouter(nodes.urls, fakeClients(3))
       const server = (resource: string) =>
@@ -64,10 +64,22 @@ describe('3 standalone redis-servers', () => {
         },
         (resource, name) => resourceKey(namespace, resource, name),
       )
+      // Each node holds exactly the resources that hash to it (30 resources: every node gets some).
+      const used = [...new Set(reports.flatMap((report) => Object.keys(report.offered)))]
       const epochKeys = await Promise.all(
-        nodes.servers.map((s) => s.cli('--scan', '--pattern', `{${namespace}:*}:epoch`)),
+        nodes.servers.map(async (s) =>
+          (await s.cli('--scan', '--pattern', `{${namespace}:*}:epoch`))
+            .split('\n')
+            .filter(Boolean),
+        ),
       )
-      expect(epochKeys.every((keys) => keys.length > 0)).toBe(true)
+      for (const [i, keys] of epochKeys.entries()) {
+        const expected = used.filter((resource) => server(resource) === nodes.servers[i])
+        expect(
+          keys.map((key) => key.slice(namespace.length + 2, -'}:epoch'.length)).sort(),
+        ).toEqual(expected.sort())
+        expect(expected.length).toBeGreaterThan(0)
+      }
     } finally {
       await Promise.all(shards.map((shard) => shard.close()))
     }

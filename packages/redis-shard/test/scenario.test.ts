@@ -49,3 +49,30 @@ describe.each([
     })
   })
 })
+
+describe.each([
+  ['redis', () => redis.worker()],
+  ['memory', () => memory.worker()],
+] as const)('a retried release on %s', (_, worker) => {
+  it('hands out the claim of its first attempt again until it is completed, then folds nothing', async () => {
+    const shard = await worker()
+    const key = `retry${Math.random().toString(36).slice(2)}`
+    const hold = await shard.acquire(Widget.create({ id: key }))
+    const first = await shard.release(hold, Widget.create({ id: key, clicks: 2 }))
+    const retried = await shard.release(hold, Widget.create({ id: key, clicks: 2 }))
+    if (!first.last || !retried.last) throw new Error('expected both attempts to return the claim')
+    expect(retried.claim.epoch).toBe(first.claim.epoch)
+    expect((retried.claim.update as ModelUpdate).aggregate()).toEqual({
+      id: key,
+      clicks: 2,
+      impressions: 0,
+    })
+    expect(await shard.completeExecution(first.claim)).toBeUndefined()
+    expect(await shard.completeExecution(retried.claim)).toBeUndefined()
+    expect(await shard.release(hold, Widget.create({ id: key, clicks: 2 }))).toEqual({
+      last: false,
+      reason: 'released',
+    })
+    expect(await shard.timesModified(`Widget.${key}`)).toBe(0)
+  })
+})

@@ -11,7 +11,9 @@
     ARGV[a + last] the encoded custom update to push to deltas, or ''
 
   Returns, per resource:
-    {-1}   not a holder: this session was released already; nothing folded (retries are safe)
+    {-1}   not a holder: this session was released already; nothing folded (retries are safe).
+           When that earlier release claimed an execution not yet completed, the same claim
+           {2, ...} is returned again instead (its reply may have been lost).
     {0}    released; other holders remain
     {1}    released as the last holder, but an execution is still pending: the pending state is
            claimed by whoever completes that execution
@@ -26,11 +28,17 @@
 local us = micros()
 return forEachResource(function(k, a)
   local holder = ARGV[a + 1]
-  if rcall('HDEL', KEYS[k + 1], holder) == 0 and rcall('SREM', KEYS[k + 8], holder) == 0 then return { -1 } end
+  if rcall('HDEL', KEYS[k + 1], holder) == 0 and rcall('SREM', KEYS[k + 8], holder) == 0 then
+    -- Released already. If that release claimed and the claim is not complete, its reply may
+    -- have been lost: hand the same claim out again.
+    local exec = rcall('HMGET', KEYS[k + 3], 'epoch', 'holder')
+    if exec[1] and exec[2] == holder then return claimReply(k, tonumber(ARGV[a + 4]), a + 5, exec[1]) end
+    return { -1 }
+  end
   local n = tonumber(ARGV[a + 4])
   local folded = foldDelta(k, n, a + 5)
   if rcall('HLEN', KEYS[k + 1]) > 0 then return { 0 } end
   if rcall('EXISTS', KEYS[k + 3]) == 1 then return { 1 } end
   if not folded and rcall('EXISTS', KEYS[k + 2]) == 0 then return { 3 } end
-  return claim(k, n, a + 5, ARGV[a + 2], tonumber(ARGV[a + 3]), us)
+  return claim(k, n, a + 5, ARGV[a + 2], tonumber(ARGV[a + 3]), us, holder)
 end)

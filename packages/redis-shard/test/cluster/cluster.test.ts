@@ -36,7 +36,7 @@ describe('a Redis Cluster of 3 primaries and 3 replicas', () => {
     const namespace = 'cl'
     const workers = await Promise.all(Array.from({ length: 8 }, () => worker({ namespace })))
     const reports = await Promise.all(
-      workers.map((shard, i) => runSessions(shard, 300 + i, 30, 12)),
+      workers.map((shard, i) => runSessions(shard, 300 + i, 30, 30)),
     )
     await checkReports(reports, exists, (resource, name) => resourceKey(namespace, resource, name))
     const primaries = await cluster.primaries()

@@ -2,7 +2,8 @@
 -- (all share the resource's hash tag, so each resource touches one Cluster slot):
 --   k+1 holders      hash   holder token -> last refresh (ms)
 --   k+2 mods         string times modified in the current session (exists iff state is pending)
---   k+3 exec         hash   the claimed execution: epoch, owner, lease (ms deadline)
+--   k+3 exec         hash   the claimed execution: epoch, owner, lease (ms deadline), holder
+--                           (the session whose release claimed it, '' otherwise)
 --   k+4 deltas       list   encoded states of custom updates
 --   k+5 execDeltas   list   the deltas of the claimed execution
 --   k+6 epoch        string the last epoch handed out
@@ -43,16 +44,17 @@ local function claimReply(k, n, at, epoch)
   return reply
 end
 
--- Moves the pending state to the claimed copies under a new epoch owned by `owner`, at time
--- `micros` (µs). Epochs strictly increase per resource and never repeat: max(last + 1, now).
-local function claim(k, n, at, owner, leaseMs, micros)
+-- Moves the pending state to the claimed copies under a new epoch owned by `owner` (claimed by
+-- the release of session `holder`, or ''), at time `micros` (µs). Epochs strictly increase per
+-- resource and never repeat: max(last + 1, now).
+local function claim(k, n, at, owner, leaseMs, micros, holder)
   local last = tonumber(rcall('GET', KEYS[k + 6]) or '0')
   local epoch = string.format('%.0f', math.max(last + 1, micros))
   rcall('SET', KEYS[k + 6], epoch, 'PX', EPOCH_TTL_MS)
   for i = 1, n do redis.pcall('RENAME', stateKey(k, i), claimedKey(k, i)) end
   redis.pcall('RENAME', KEYS[k + 4], KEYS[k + 5])
   rcall('DEL', KEYS[k + 2], KEYS[k + 7])
-  rcall('HSET', KEYS[k + 3], 'epoch', epoch, 'owner', owner, 'lease', math.floor(micros / 1000) + leaseMs)
+  rcall('HSET', KEYS[k + 3], 'epoch', epoch, 'owner', owner, 'lease', math.floor(micros / 1000) + leaseMs, 'holder', holder or '')
   return claimReply(k, n, at, epoch)
 end
 
