@@ -22,7 +22,6 @@ export interface RecoveryOptions {
 export class Recovery {
   #timer: ReturnType<typeof setInterval> | undefined
   #running: Promise<void> | undefined
-  #registered = false
 
   constructor(
     private readonly shard: RedisShard,
@@ -68,16 +67,10 @@ export class Recovery {
       this.shard.renewWorkerId()
       return this.beat()
     }
-    this.#registered = true
     const dead = reply.slice(1).map(String)
     const recovered: string[] = []
     for (const worker of dead) if (await this.recover(worker)) recovered.push(worker)
     return recovered
-  }
-
-  /** Whether the first heartbeat was sent. */
-  get started(): boolean {
-    return this.#registered
   }
 
   /**

@@ -88,4 +88,18 @@ describe('recovery of dead workers', () => {
     await shard.recovery.beat()
     expect(shard.workerId).not.toBe(before)
   })
+
+  it('close() removes the heartbeat of a worker that holds nothing, and keeps it otherwise', async () => {
+    const namespace = 'closing'
+    const idle = await redis.worker({ namespace })
+    const busy = await redis.worker({ namespace })
+    await busy.acquire(Widget.create({ id: 'held' }))
+    const heartbeats = async () =>
+      (await redis.server.cli('hkeys', `{${namespace}}:workers`)).split('\n').sort()
+    expect(await heartbeats()).toEqual([idle.workerId, busy.workerId].sort())
+    await idle.close()
+    await busy.close()
+    // The busy worker's hold must be recovered by others once its heartbeat is old.
+    expect(await heartbeats()).toEqual([busy.workerId])
+  })
 })
