@@ -260,6 +260,11 @@ export class MemoryShard implements Shard {
     return { roundTrips: this.#calls, scripts: this.#calls }
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** Releases this worker's locks; the shared store stays as it is. */
   async close(): Promise<void> {
     for (const { resource, token } of this.#locks)
       if (resource.lock?.token === token) resource.lock = undefined

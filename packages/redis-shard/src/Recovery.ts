@@ -95,7 +95,7 @@ export class Recovery {
         )
         let claim = shard.readClaim(resourceId, typeName, reply)
         while (claim) {
-          await shard.adoptClaim(claim)
+          shard.adoptClaim(claim)
           await this.options.execute(claim)
           claim = await shard.completeExecution(claim)
         }

@@ -381,7 +381,7 @@ export class RedisShard implements Shard {
   // ---------------------------------------------------------------------------------------------
   // Internals shared with Recovery
 
-  /** Takes a new worker id (the seed's rule for a worker that finds its own heartbeat stale). */
+  /** Takes a new worker id (the seed's rule for a worker that finds its own heartbeat stale). @internal */
   renewWorkerId(): void {
     this.#workerId = randomUUID()
   }
@@ -391,7 +391,7 @@ export class RedisShard implements Shard {
     return this.router.clientFor(this.namespace)
   }
 
-  /** The heartbeat and worker-level keys' client and names, for Recovery. */
+  /** The heartbeat and worker-level keys' client and names, for Recovery. @internal */
   workerKeys(workerId: string) {
     return {
       workers: { client: this.#workersClient(), key: workersKey(this.namespace) },
@@ -402,7 +402,7 @@ export class RedisShard implements Shard {
     }
   }
 
-  /** Runs a batch script on one resource, counted; returns that resource's reply. */
+  /** Runs a batch script on one resource, counted; returns that resource's reply. @internal */
   runScript(
     name: BatchScript,
     resourceId: string,
@@ -412,27 +412,27 @@ export class RedisShard implements Shard {
     return this.#batch([this.#script(name, resourceId, keys, args)]).then((replies) => replies[0])
   }
 
-  /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. */
+  /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. @internal */
   plan(typeName: string): TypePlan {
     return this.#types.plan(typeName)
   }
 
-  /** The keys of a resource for the per-resource scripts. */
+  /** The keys of a resource for the per-resource scripts. @internal */
   keys(resourceId: string, fieldNames: readonly string[]): string[] {
     return this.#keys(resourceId, fieldNames)
   }
 
-  /** Records a claim taken by recovery, so the registry keeps the resource until it completes. */
-  async adoptClaim(claim: Claim): Promise<void> {
+  /** Records a claim taken by recovery, so the registry keeps the resource until it completes. @internal */
+  adoptClaim(claim: Claim): void {
     this.#claims.set(claim.resourceId, claim)
   }
 
-  /** Adds resources to this worker's registry (before holding or claiming them). */
+  /** Adds resources to this worker's registry (before holding or claiming them). @internal */
   async register(refs: readonly ResourceRef[]): Promise<void> {
     await this.#register(refs)
   }
 
-  /** A claim from a script reply (`{2, epoch, totals .., deltas}`), or undefined for other codes. */
+  /** A claim from a script reply (`{2, epoch, totals .., deltas}`), or undefined for other codes. @internal */
   readClaim(resourceId: string, typeName: string, reply: unknown): Claim | undefined {
     const parts = reply as RedisReply[]
     if (parts[0] !== 2) return undefined
@@ -588,7 +588,7 @@ export class RedisShard implements Shard {
       if (!this.#sessions.has(id) && !this.#claims.has(id)) this.#idle.add(id)
   }
 
-  /** Removes from this worker's registry the resources it no longer holds or executes, now. */
+  /** Removes from this worker's registry the resources it no longer holds or executes, now. @internal */
   async unregisterIdle(resourceIds: readonly string[]): Promise<void> {
     this.#markIdle(resourceIds)
     await this.#register([])
