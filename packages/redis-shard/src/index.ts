@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export { type ConnectOptions, connect, regionNodes, type Topology } from './connect.js'
+export { resourceKeys } from './keys.js'
 export { MemoryShard, type MemoryShardOptions, MemoryStore } from './MemoryShard.js'
 export { Recovery } from './Recovery.js'
 export { RedisShard, type RedisShardOptions } from './RedisShard.js'
@@ -22,3 +23,4 @@ export type {
   Shard,
   ShardStats,
 } from './Shard.js'
+export { scriptSource } from './scripts.js'

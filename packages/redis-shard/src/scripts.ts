@@ -31,7 +31,11 @@ const SCRIPT_VERSION = 'v1'
 
 const LUA_DIR = new URL('./lua/', import.meta.url)
 
-/** A script's source with its `--@include name` lines replaced by `lua/includes/name.lua`. */
+/**
+ * The Lua source of one of the scripts (a file of `lua/`, e.g. `'release.lua'`) with its
+ * `--@include name` lines replaced by `lua/includes/name.lua`: what is loaded into Redis. For
+ * tooling and benchmarks.
+ */
 export function scriptSource(file: string): string {
   return readFileSync(new URL(file, LUA_DIR), 'utf8').replace(
     /^--@include (\w+)$/gm,
