@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import {
-  AlreadyLocked,
   ArgumentError,
   type Codec,
   LockNotOwned,
@@ -8,6 +7,7 @@ import {
   ShardError,
   type Update,
 } from '@phonon/core'
+import { lockTtl, withBackoff } from './Locks.js'
 import { TypePlans } from './plan.js'
 import type {
   Claim,
@@ -204,21 +204,16 @@ export class MemoryShard implements Shard {
   async lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
     this.#begin()
     const resource = this.store.resource(resourceId)
-    const ttlMs = options.ttlMs ?? 30_000
-    const deadline = Date.now() + (options.timeoutMs ?? 10_000)
+    const ttl = lockTtl(options.ttlMs)
     const token = `${this.workerId}/lock/${++this.#sequence}`
-    for (;;) {
+    return withBackoff(resourceId, options, async () => {
       const now = Date.now()
-      if (resource.lock === undefined || resource.lock.expires <= now) {
-        resource.lock = { token, expires: now + ttlMs }
-        const entry = { resource, token }
-        this.#locks.add(entry)
-        return this.#lockHandle(resourceId, entry, ++resource.fence)
-      }
-      if (!options.block || now >= deadline || options.signal?.aborted)
-        throw new AlreadyLocked(resourceId)
-      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 10))
-    }
+      if (resource.lock !== undefined && resource.lock.expires > now) return undefined
+      resource.lock = { token, expires: now + ttl }
+      const entry = { resource, token }
+      this.#locks.add(entry)
+      return this.#lockHandle(resourceId, entry, ++resource.fence)
+    })
   }
 
   /**
@@ -345,8 +340,8 @@ export class MemoryShard implements Shard {
         entry.resource.lock = undefined
         this.#locks.delete(entry)
       },
-      extend: async (ttlMs = 30_000) => {
-        owned().expires = Date.now() + ttlMs
+      extend: async (ttlMs) => {
+        owned().expires = Date.now() + lockTtl(ttlMs)
       },
     }
   }

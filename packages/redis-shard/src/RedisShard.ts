@@ -1,17 +1,10 @@
 /// <reference path="./cluster-key-slot.d.ts" />
 import { randomUUID } from 'node:crypto'
-import {
-  AlreadyLocked,
-  ArgumentError,
-  type Codec,
-  LockNotOwned,
-  type RedisReply,
-  ShardError,
-  type Update,
-} from '@phonon/core'
+import { ArgumentError, type Codec, type RedisReply, ShardError, type Update } from '@phonon/core'
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
+import { RedisLocks } from './Locks.js'
 import { type TypePlan, TypePlans } from './plan.js'
 import { Recovery } from './Recovery.js'
 import type { Router } from './Routing.js'
@@ -97,7 +90,10 @@ export class RedisShard implements Shard {
   readonly #claims = new Map<string, Claim>()
   /** Resources to remove from the registry with the next batch. */
   readonly #idle = new Set<string>()
-  readonly #locks = new Set<{ key: string; token: string; client: Client }>()
+  readonly #locks = new RedisLocks(() => {
+    this.#roundTrips++
+    this.#scripts++
+  })
   readonly recovery: Recovery
   #sequence = 0
   #roundTrips = 0
@@ -285,59 +281,14 @@ export class RedisShard implements Shard {
   // ---------------------------------------------------------------------------------------------
   // Locks
 
-  async lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
+  lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
     this.#assertOpen()
-    const ttlMs = positive(options.ttlMs ?? 30_000, 'ttlMs')
-    const deadline = Date.now() + (options.timeoutMs ?? 10_000)
-    const client = this.#client(resourceId)
-    const keys = [
+    const keys: [string, string] = [
       resourceKey(this.namespace, resourceId, 'lock'),
       resourceKey(this.namespace, resourceId, 'fence'),
     ]
     const token = `${this.#workerId}/lock/${++this.#sequence}`
-    for (let attempt = 0; ; attempt++) {
-      this.#roundTrips++
-      this.#scripts++
-      const fence = Number(await callScript(client, 'lock', keys, [token, ttlMs]))
-      if (fence > 0) return this.#lockHandle(resourceId, client, keys[0] as string, token, fence)
-      if (!options.block || Date.now() >= deadline || options.signal?.aborted)
-        throw new AlreadyLocked(resourceId)
-      // Jittered exponential backoff, capped, so contenders do not retry in lockstep.
-      const wait = Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(wait, Math.max(0, deadline - Date.now()))),
-      )
-    }
-  }
-
-  #lockHandle(
-    resourceId: string,
-    client: Client,
-    key: string,
-    token: string,
-    fencingToken: number,
-  ): LockHandle {
-    const entry = { key, token, client }
-    this.#locks.add(entry)
-    const run = async (name: 'unlock' | 'extend', args: Array<string | number>, what: string) => {
-      this.#roundTrips++
-      this.#scripts++
-      if (Number(await callScript(client, name, [key], [token, ...args])) !== 1) {
-        this.#locks.delete(entry)
-        throw new LockNotOwned(
-          `cannot ${what} the lock of ${resourceId}: not held by this handle (expired or taken over)`,
-        )
-      }
-    }
-    return {
-      resourceId,
-      fencingToken,
-      release: async () => {
-        await run('unlock', [], 'release')
-        this.#locks.delete(entry)
-      },
-      extend: (ttlMs = 30_000) => run('extend', [positive(ttlMs, 'ttlMs')], 'extend'),
-    }
+    return this.#locks.take(this.#client(resourceId), resourceId, keys, token, options)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -355,12 +306,7 @@ export class RedisShard implements Shard {
   async close(): Promise<void> {
     if (this.#closed) return
     this.recovery.stop()
-    await Promise.allSettled(
-      [...this.#locks].map(({ client, key, token }) =>
-        callScript(client, 'unlock', [key], [token]),
-      ),
-    )
-    this.#locks.clear()
+    await this.#locks.releaseAll()
     await this.#register([]).catch(() => {})
     if (this.#sessions.size === 0 && this.#claims.size === 0) {
       await Promise.allSettled([
