@@ -3,6 +3,9 @@ import type { RedisShard } from './RedisShard.js'
 import type { Claim } from './Shard.js'
 import { callScript } from './scripts.js'
 
+/** How many of a dead worker's resources one recovery step evicts at once. */
+const RECOVERY_BATCH = 256
+
 /** Options of a worker's {@link Recovery}. */
 export interface RecoveryOptions {
   readonly heartbeatMs: number
@@ -15,9 +18,10 @@ export interface RecoveryOptions {
  * A worker's heartbeat and its recovery of dead workers (invariant 4). Every `heartbeatMs` the
  * worker records its heartbeat at server time and learns which workers' heartbeats are older
  * than `deadAfterMs`; for each, it takes that worker's recovery lock (one recoverer per dead
- * worker at a time), evicts the dead worker from every resource in its registry (one script per
- * resource, idempotent), executes and completes what the dead worker was the last holder of, and
- * deletes each registry entry once done (so an interrupted recovery resumes where it stopped).
+ * worker at a time), evicts the dead worker from every resource in its registry (in batches, one
+ * script call per node; idempotent), executes and completes what the dead worker was the last
+ * holder of or was executing, and deletes the registry entries of each batch once done (so an
+ * interrupted recovery resumes where it stopped).
  */
 export class Recovery {
   #timer: ReturnType<typeof setInterval> | undefined
@@ -84,23 +88,21 @@ export class Recovery {
     if ((await workers.client.set(lock, shard.workerId, 'PX', lease, 'NX')) !== 'OK') return false
     try {
       const entries = Object.entries(await registry.client.hgetall(registry.key))
-      for (const [resourceId, typeName] of entries) {
-        await shard.register([{ resourceId, typeName }])
-        const plan = shard.plan(typeName)
-        const reply = await shard.runScript(
-          'evict',
-          resourceId,
-          shard.keys(resourceId, plan.fieldNames),
-          [deadWorker, shard.workerId, lease, ...plan.readSpecs],
+      for (let at = 0; at < entries.length; at += RECOVERY_BATCH) {
+        const chunk = entries
+          .slice(at, at + RECOVERY_BATCH)
+          .map(([resourceId, typeName]) => ({ resourceId, typeName }))
+        let claims = (await shard.evictMany(deadWorker, chunk)).filter(
+          (claim) => claim !== undefined,
         )
-        let claim = shard.readClaim(resourceId, typeName, reply)
-        while (claim) {
-          shard.adoptClaim(claim)
-          await this.options.execute(claim)
-          claim = await shard.completeExecution(claim)
+        while (claims.length > 0) {
+          for (const claim of claims) await this.options.execute(claim)
+          claims = (await shard.completeMany(claims)).filter((claim) => claim !== undefined)
         }
-        await shard.unregisterIdle([resourceId])
-        await registry.client.hdel(registry.key, resourceId)
+        await shard.unregisterIdle(chunk.map((ref) => ref.resourceId))
+        // Done with these: an interrupted recovery resumes after them.
+        await registry.client.hdel(registry.key, ...chunk.map((ref) => ref.resourceId))
+        await callScript(workers.client, 'extend', [lock], [shard.workerId, lease])
       }
       await registry.client.del(registry.key)
       await workers.client.hdel(workers.key, deadWorker)

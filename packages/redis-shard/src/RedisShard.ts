@@ -348,14 +348,27 @@ export class RedisShard implements Shard {
     }
   }
 
-  /** Runs a batch script on one resource, counted; returns that resource's reply. @internal */
-  runScript(
-    name: BatchScript,
-    resourceId: string,
-    keys: string[],
-    args: Array<string | number>,
-  ): Promise<unknown> {
-    return this.#batch([this.#script(name, resourceId, keys, args)]).then((replies) => replies[0])
+  /**
+   * Evicts a dead worker from resources (one script call per node and batch) and returns, per
+   * resource, the claim this worker must now execute and complete, if any. @internal
+   */
+  async evictMany(
+    deadWorker: string,
+    refs: readonly ResourceRef[],
+  ): Promise<Array<Claim | undefined>> {
+    await this.#register(refs)
+    const calls = refs.map(({ resourceId, typeName }) => {
+      const plan = this.#types.plan(typeName)
+      const args = [deadWorker, this.#workerId, this.leaseMs, ...plan.readSpecs]
+      return this.#script('evict', resourceId, this.#keys(resourceId, plan.fieldNames), args)
+    })
+    const replies = await this.#batch(calls)
+    return refs.map(({ resourceId, typeName }, i) => {
+      const claim = this.readClaim(resourceId, typeName, replies[i])
+      if (claim) this.#claims.set(resourceId, claim)
+      else this.#markIdle([resourceId])
+      return claim
+    })
   }
 
   /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. @internal */
@@ -366,11 +379,6 @@ export class RedisShard implements Shard {
   /** The keys of a resource for the per-resource scripts. @internal */
   keys(resourceId: string, fieldNames: readonly string[]): string[] {
     return this.#keys(resourceId, fieldNames)
-  }
-
-  /** Records a claim taken by recovery, so the registry keeps the resource until it completes. @internal */
-  adoptClaim(claim: Claim): void {
-    this.#claims.set(claim.resourceId, claim)
   }
 
   /** Adds resources to this worker's registry (before holding or claiming them). @internal */

@@ -102,4 +102,35 @@ describe('recovery of dead workers', () => {
     // The busy worker's hold must be recovered by others once its heartbeat is old.
     expect(await heartbeats()).toEqual([busy.workerId])
   })
+
+  it('recovers a worker holding many resources in batches, executing each exactly once', async () => {
+    const namespace = 'many'
+    const executed = new Map<string, number>()
+    const dead = await redis.worker({ namespace, workerId: 'many-dead' })
+    const recoverer = await redis.worker({
+      namespace,
+      execute: (claim) => {
+        const clicks = (claim.update as ModelUpdate<typeof Widget.fields>).aggregate().clicks
+        executed.set(claim.resourceId, (executed.get(claim.resourceId) ?? 0) + clicks)
+      },
+    })
+    const ids = Array.from({ length: 600 }, (_, i) => `m${i}`)
+    const holds = await dead.acquireMany(ids.map((id) => Widget.create({ id })))
+    await dead.foldMany(
+      holds.map(
+        (hold, i) => [hold, Widget.create({ id: ids[i] as string, clicks: i + 1 })] as const,
+      ),
+    )
+    const before = recoverer.stats().roundTrips
+    expect(await recoverer.recovery.recover('many-dead')).toBe(true)
+    expect(executed.size).toBe(600)
+    expect(
+      [...executed].every(
+        ([resourceId, clicks]) => clicks === Number(resourceId.slice('Widget.m'.length)) + 1,
+      ),
+    ).toBe(true)
+    // Batched: a handful of round trips per 256 resources, not several per resource.
+    expect(recoverer.stats().roundTrips - before).toBeLessThan(30)
+    expect(await redis.server.cli('exists', `{${namespace}:w:many-dead}:registry`)).toBe('0')
+  })
 })
