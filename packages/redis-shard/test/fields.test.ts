@@ -1,40 +1,8 @@
-import {
-  Codec,
-  counterMap,
-  defineModel,
-  diff,
-  distinctCount,
-  id,
-  lastWrite,
-  listAppend,
-  type ModelUpdate,
-  max,
-  min,
-  setAppend,
-  sum,
-  windowedList,
-} from '@phonon/core'
+import { Codec, type ModelUpdate } from '@phonon/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { connect, type Shard } from '../src/index.js'
-import { redisFixture } from './shards.js'
-
-/** A model with every field kind, folded by the Lua scripts and read back. */
-const Everything = defineModel('Everything', {
-  id: id(),
-  count: sum(),
-  big: sum('bigint'),
-  ratio: sum('float'),
-  taken: diff(),
-  best: max(),
-  worst: min(),
-  email: lastWrite<string>(),
-  log: listAppend<string>({ cap: 4 }),
-  tags: setAppend(),
-  visitors: distinctCount(),
-  top: windowedList({ keep: 3 }),
-  byCountry: counterMap(),
-})
+import { Everything, redisFixture } from './shards.js'
 
 const member = fc.constantFrom('a', 'b', 'c', 'é', '\u{1F600}', 'zz')
 const input = fc.record(

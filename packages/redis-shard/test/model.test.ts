@@ -9,7 +9,7 @@ import {
   MemoryStore,
   type Shard,
 } from '../src/index.js'
-import { Counters, codec, redisFixture, Widget } from './shards.js'
+import { Counters, codec, Everything, redisFixture, Widget } from './shards.js'
 
 /**
  * The differential test: random programs of several workers' operations run against MemoryShard
@@ -17,10 +17,13 @@ import { Counters, codec, redisFixture, Widget } from './shards.js'
  */
 
 const WORKERS = 3
+
+type UpdateKind = 'widget' | 'counters' | 'everything'
+const member = ['a', 'b', 'é', '\u{1F600}']
 const RESOURCES = ['a', 'b']
 
 type Op =
-  | { kind: 'acquire'; worker: number; resource: number; model: boolean }
+  | { kind: 'acquire'; worker: number; resource: number; type: UpdateKind }
   | { kind: 'release'; worker: number; hold: number; amount: number; empty: boolean }
   | { kind: 'fold'; worker: number; hold: number; amount: number }
   | { kind: 'complete'; worker: number }
@@ -71,7 +74,7 @@ function summarize(claim: Claim): unknown {
 
 async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): Promise<Trace> {
   const trace: Trace = []
-  const holds: Array<Array<{ hold: Hold; model: boolean; id: string }>> = world.workers.map(
+  const holds: Array<Array<{ hold: Hold; type: UpdateKind; id: string }>> = world.workers.map(
     () => [],
   )
   const claims: Claim[][] = world.workers.map(() => [])
@@ -79,22 +82,37 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
     () => [],
   )
   const dead = new Set<number>()
-  const delta = (model: boolean, id: string, amount: number): Update =>
-    model
-      ? Widget.create({ id, clicks: amount })
-      : new Counters({ id, collection: 'c', doc: { n: amount } })
+  const delta = (type: UpdateKind, id: string, amount: number): Update => {
+    if (type === 'widget') return Widget.create({ id, clicks: amount })
+    if (type === 'counters') return new Counters({ id, collection: 'c', doc: { n: amount } })
+    const pick = member[amount % member.length] as string
+    return Everything.create({
+      id,
+      count: amount,
+      big: BigInt(amount) * 2n ** 55n,
+      taken: amount,
+      best: amount % 5,
+      worst: -amount,
+      email: { at: amount % 3, value: pick },
+      log: [pick],
+      tags: [pick],
+      visitors: [pick],
+      top: [[amount % 4, pick]],
+      byCountry: { [pick]: amount },
+    })
+  }
   const firstFence = new Map<string, number>()
 
   for (const o of ops) {
     if (dead.has(o.worker)) continue
     const shard = world.workers[o.worker] as Shard
-    const mine = holds[o.worker] as Array<{ hold: Hold; model: boolean; id: string }>
+    const mine = holds[o.worker] as Array<{ hold: Hold; type: UpdateKind; id: string }>
     try {
       switch (o.kind) {
         case 'acquire': {
           const id = RESOURCES[o.resource] as string
-          const hold = await shard.acquire(delta(o.model, id, 0))
-          mine.push({ hold, model: o.model, id })
+          const hold = await shard.acquire(delta(o.type, id, 0))
+          mine.push({ hold, type: o.type, id })
           trace.push(['acquire', await shard.count(hold.resourceId)])
           break
         }
@@ -103,7 +121,7 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
           const entry = mine[o.hold % Math.max(1, mine.length)]
           if (!entry) break
           const d =
-            o.kind === 'release' && o.empty ? undefined : delta(entry.model, entry.id, o.amount)
+            o.kind === 'release' && o.empty ? undefined : delta(entry.type, entry.id, o.amount)
           if (o.kind === 'fold') {
             trace.push(['fold', await shard.fold(entry.hold, d as Update)])
             break

@@ -1,6 +1,22 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { Codec, ConflictFreeUpdate, defineModel, id, sum, updateType } from '@phonon/core'
+import {
+  Codec,
+  ConflictFreeUpdate,
+  counterMap,
+  defineModel,
+  diff,
+  distinctCount,
+  id,
+  lastWrite,
+  listAppend,
+  max,
+  min,
+  setAppend,
+  sum,
+  updateType,
+  windowedList,
+} from '@phonon/core'
 import { type RedisServer, startRedis } from '@phonon/testkit'
 import { afterAll, beforeAll } from 'vitest'
 import { connect, MemoryShard, MemoryStore, type RedisShard, type Shard } from '../src/index.js'
@@ -16,8 +32,25 @@ export class Counters extends ConflictFreeUpdate {
 /** A 2-field sum model. */
 export const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() })
 
+export /** A model with every field kind, folded by the Lua scripts and read back. */
+const Everything = defineModel('Everything', {
+  id: id(),
+  count: sum(),
+  big: sum('bigint'),
+  ratio: sum('float'),
+  taken: diff(),
+  best: max(),
+  worst: min(),
+  email: lastWrite<string>(),
+  log: listAppend<string>({ cap: 4 }),
+  tags: setAppend(),
+  visitors: distinctCount(),
+  top: windowedList({ keep: 3 }),
+  byCountry: counterMap(),
+})
+
 /** A codec knowing the test types. */
-export const codec = () => new Codec([Widget, updateType('Counters', Counters)])
+export const codec = () => new Codec([Widget, Everything, updateType('Counters', Counters)])
 
 /**
  * A private redis-server for the test file, started before and stopped after its tests, and a
