@@ -5,6 +5,7 @@ import {
   Model,
   type ModelUpdate,
   type RedisReply,
+  resourceIdOf,
   type Update,
   type UpdateType,
 } from '@phonon/core'
@@ -147,12 +148,20 @@ export class TypePlans {
 
   /**
    * The resource an update (or a named resource) is about, with its type's name.
-   * @throws {@link ArgumentError} for a type the codec does not know.
+   * @throws {@link ArgumentError} for a type the codec does not know, or a named resource whose
+   * id is not `collection.id` or holds braces or control characters.
    */
   ref(target: Update | ResourceRef): ResourceRef {
     if ('typeName' in target) {
       this.plan(target.typeName)
-      return { resourceId: target.resourceId, typeName: target.typeName }
+      const { collection, id } = identityOf(target.resourceId)
+      if (!target.resourceId.includes('.') || collection === '') {
+        throw new ArgumentError(
+          `resource id ${JSON.stringify(target.resourceId)} must be collection.id`,
+        )
+      }
+      // The same checks as an update's: no braces or control characters (Cluster hash tags).
+      return { resourceId: resourceIdOf(collection, id), typeName: target.typeName }
     }
     const type = this.codec.typeOf(target)
     if (type === undefined) {

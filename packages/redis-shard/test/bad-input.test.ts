@@ -31,6 +31,18 @@ describe.each([
       ['a fold of a wrong field type', () => shard.fold(hold, wrongType)],
       ['an update of another type', () => shard.release(hold, counters({ n: 1 }) as Update)],
       ['an unregistered type', () => shard.acquire({ resourceId: 'Nope.x', typeName: 'Nope' })],
+      [
+        'a resource name with braces',
+        () => shard.acquire({ resourceId: 'Widget.a{b}', typeName: 'Widget' }),
+      ],
+      [
+        'a resource name with a newline',
+        () => shard.acquire({ resourceId: 'Widget.a\nb', typeName: 'Widget' }),
+      ],
+      [
+        'a resource name without a collection',
+        () => shard.acquire({ resourceId: 'nodot', typeName: 'Widget' }),
+      ],
       ['a custom update whose state is not JSON', () => shard.release(counterHold, nanState)],
     ]
     if (name === 'redis')
