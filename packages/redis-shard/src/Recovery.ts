@@ -25,39 +25,48 @@ export interface RecoveryOptions {
  */
 export class Recovery {
   #timer: ReturnType<typeof setInterval> | undefined
-  #running: Promise<void> | undefined
+  #beating = false
+  #recovering: Promise<void> | undefined
 
   constructor(
     private readonly shard: RedisShard,
     private readonly options: RecoveryOptions,
   ) {}
 
-  /** Sends the first heartbeat, then beats every `heartbeatMs` (0: never) without keeping the process alive. */
+  /**
+   * Sends the first heartbeat, then beats every `heartbeatMs` (0: never) without keeping the
+   * process alive. Recoveries run beside the heartbeat, never in its way: a long recovery (slow
+   * sinks) must not let this worker's own heartbeat go stale.
+   */
   async start(): Promise<void> {
-    await this.beat()
+    const dead = await this.heartbeat()
     if (this.options.heartbeatMs > 0) {
-      this.#timer = setInterval(() => {
-        this.#running ??= this.beat()
-          .then(() => {}, this.options.onError)
-          .finally(() => {
-            this.#running = undefined
-          })
-      }, this.options.heartbeatMs)
+      this.#timer = setInterval(() => this.#tick(), this.options.heartbeatMs)
       this.#timer.unref()
     }
+    this.#recoverInBackground(dead)
   }
 
-  /** Stops the heartbeat. */
-  stop(): void {
+  /** Stops the heartbeat and waits for a running recovery to finish. */
+  async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
+    await this.#recovering
   }
 
   /**
-   * One heartbeat: refresh this worker's (or take a new id when it was found stale) and recover
-   * every dead worker. Returns the dead workers it recovered.
+   * One heartbeat, then the recovery of every dead worker it reported. Returns the dead workers
+   * it recovered.
    */
   async beat(): Promise<string[]> {
+    return this.recoverAll(await this.heartbeat())
+  }
+
+  /**
+   * Refreshes this worker's heartbeat (taking a new id when it was found stale) and returns the
+   * workers whose heartbeat is older than `deadAfterMs`.
+   */
+  async heartbeat(): Promise<string[]> {
     const { workers } = this.shard.workerKeys(this.shard.workerId)
     const reply = (await callScript(
       workers.client,
@@ -69,12 +78,37 @@ export class Recovery {
       // Our own heartbeat is stale: others are recovering our holds. Continue under a new id;
       // sessions held under the old one still fold when released (their tokens were evicted).
       this.shard.renewWorkerId()
-      return this.beat()
+      return this.heartbeat()
     }
-    const dead = reply.slice(1).map(String)
+    return reply.slice(1).map(String)
+  }
+
+  /** Recovers each of `dead` that no other worker is recovering; returns those it recovered. */
+  async recoverAll(dead: readonly string[]): Promise<string[]> {
     const recovered: string[] = []
     for (const worker of dead) if (await this.recover(worker)) recovered.push(worker)
     return recovered
+  }
+
+  /** A timer tick: a heartbeat unless one is in flight, and a recovery unless one is running. */
+  #tick(): void {
+    if (this.#beating) return
+    this.#beating = true
+    this.heartbeat()
+      .then((dead) => this.#recoverInBackground(dead), this.options.onError)
+      .finally(() => {
+        this.#beating = false
+      })
+  }
+
+  /** Recovers `dead` beside the heartbeat, unless a recovery is running already. */
+  #recoverInBackground(dead: readonly string[]): void {
+    if (dead.length === 0 || this.#recovering) return
+    this.#recovering = this.recoverAll(dead)
+      .then(() => {}, this.options.onError)
+      .finally(() => {
+        this.#recovering = undefined
+      })
   }
 
   /**

@@ -305,7 +305,7 @@ export class RedisShard implements Shard {
    */
   async close(): Promise<void> {
     if (this.#closed) return
-    this.recovery.stop()
+    await this.recovery.stop()
     await this.#locks.releaseAll()
     await this.#register([]).catch(() => {})
     if (this.#sessions.size === 0 && this.#claims.size === 0) {

@@ -133,4 +133,37 @@ describe('recovery of dead workers', () => {
     expect(recoverer.stats().roundTrips - before).toBeLessThan(30)
     expect(await redis.server.cli('exists', `{${namespace}:w:many-dead}:registry`)).toBe('0')
   })
+
+  it('a recovery slower than deadAfterMs does not let the recoverer pass for dead', async () => {
+    const namespace = 'slow'
+    let executing = 0
+    const dead = await redis.worker({ namespace, workerId: 'slow-dead' })
+    const hold = await dead.acquire(Widget.create({ id: 's1' }))
+    await dead.fold(hold, Widget.create({ id: 's1', clicks: 1 }))
+    await redis.server.cli('hset', `{${namespace}}:workers`, 'slow-dead', '1')
+    const recoverer = await redis.worker({
+      namespace,
+      workerId: 'slow-recoverer',
+      heartbeatMs: 50,
+      deadAfterMs: 300,
+      execute: async () => {
+        executing++
+        await new Promise((resolve) => setTimeout(resolve, 900)) // a slow sink: 3 × deadAfterMs
+      },
+    })
+    const heartbeatAge = async () => {
+      const [seconds, micros] = (await redis.server.cli('time')).split('\n').map(Number)
+      const beat = Number(
+        await redis.server.cli('hget', `{${namespace}}:workers`, 'slow-recoverer'),
+      )
+      return (seconds as number) * 1000 + Math.floor((micros as number) / 1000) - beat
+    }
+    await waitFor('the recovery to start', async () => executing > 0, 5_000)
+    // While the recoverer executes, its heartbeat keeps beating: it never looks dead.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(await heartbeatAge()).toBeLessThan(300)
+    }
+    expect(recoverer.workerId).toBe('slow-recoverer')
+  })
 })
