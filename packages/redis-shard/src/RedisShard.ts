@@ -552,10 +552,10 @@ export class RedisShard implements Shard {
   async #waitForReplicas(calls: readonly Call[]): Promise<void> {
     if (this.#waitReplicas <= 0 || calls.length === 0) return
     // WAIT counts the replicas that have every write of the connection it is sent on: in a Cluster,
-    // the connections to the primaries the writes went to.
+    // the connections to the primaries the writes went to (by the slot owners of their keys).
     const connections = this.router.cluster
-      ? (this.router.clients[0] as import('ioredis').Cluster).nodes('master')
-      : [...new Set(calls.map((call) => call.client as import('ioredis').Redis))]
+      ? this.#primariesOf(calls)
+      : [...new Set(calls.map((call) => call.client as Redis))]
     await Promise.all(
       connections.map(async (client) => {
         this.#roundTrips++
@@ -567,6 +567,17 @@ export class RedisShard implements Shard {
         }
       }),
     )
+  }
+
+  /** The Cluster connections to the primaries serving the calls' slots (all, if unknown). */
+  #primariesOf(calls: readonly Call[]): Redis[] {
+    const cluster = this.router.clients[0] as Cluster
+    const primaries = cluster.nodes('master')
+    const owners = new Set(calls.map((call) => this.#nodeOf(call)))
+    const written = primaries.filter((node) =>
+      owners.has(`${node.options.host}:${node.options.port}`),
+    )
+    return written.length === owners.size ? written : primaries
   }
 
   #assertOpen(): void {
