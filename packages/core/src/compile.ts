@@ -63,10 +63,11 @@ function genericOps(fields: readonly OpField[], unknownKey: (input: Values) => v
 
   const liftAll = (input: Values, into: unknown[]) => {
     let given = input.id === undefined ? 0 : 1
-    fields.forEach(({ name, field, path }, i) => {
+    for (const [i, { name, field, path }] of fields.entries()) {
       const value = input[name]
-      into[i] = value === undefined ? undefined : (given++, field.lift(value, path))
-    })
+      into[i] = value === undefined ? undefined : field.lift(value, path)
+      if (value !== undefined) given++
+    }
     if (Object.keys(input).length !== given) unknownKey(input)
   }
   const foldValues = (doc: Values, valueAt: (i: number) => unknown) => {

@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import {
-  ArgumentError,
-  type Codec,
-  LockNotOwned,
-  Model,
-  ShardError,
-  type Update,
-} from '@phonon/core'
+import { type Codec, LockNotOwned, Model, ShardError, type Update } from '@phonon/core'
 import { lockTtl, withBackoff } from './Locks.js'
 import { TypePlans } from './plan.js'
 import type {

@@ -23,7 +23,6 @@ import {
   type BatchScript,
   type Client,
   callBatch,
-  callScript,
   registerScripts,
   type Segment,
 } from './scripts.js'

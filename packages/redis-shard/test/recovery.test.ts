@@ -44,7 +44,7 @@ describe('recovery of dead workers', () => {
     const { child, line } = await startWorker(['claim', redis.server.url, namespace, 'w2', '4'])
     const epoch = Number(line)
     expect(epoch).toBeGreaterThan(0)
-    const survivor = await redis.worker({
+    await redis.worker({
       namespace,
       heartbeatMs: 50,
       deadAfterMs: 400,
