@@ -9,11 +9,15 @@ export { type Random, seededRandom } from './random.js'
 export {
   freePort,
   type RedisCluster,
+  type RedisClusterNode,
   type RedisNodes,
   type RedisServer,
+  type StartRedisClusterOptions,
+  type StartRedisOptions,
   startRedis,
   startRedisCluster,
   startRedisNodes,
   waitFor,
 } from './redis.js'
+export { type RespReply, respCommand } from './resp.js'
 export { createZipf, type Zipf, type ZipfOptions, zipfSample } from './zipf.js'
