@@ -1,13 +1,42 @@
+/**
+ * Helpers every benchmark shares: the machine a result was measured on, an aligned table on
+ * stdout, the JSON result in `bench/results/<name>.json`, and a few statistics and formats.
+ *
+ * @module
+ */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
-/** Where every benchmark writes its JSON result. */
+/**
+ * Where every benchmark writes its JSON result: `bench/results/`, or the directory named by the
+ * `PHONON_BENCH_RESULTS` environment variable (the tests use a temporary one).
+ */
 export const RESULTS_DIR = process.env.PHONON_BENCH_RESULTS
   ? new URL(`file://${process.env.PHONON_BENCH_RESULTS.replace(/\/?$/, '/')}`)
   : new URL('../results/', import.meta.url)
 
-/** The machine a result was measured on, recorded with every result. */
-export function machine() {
+/** The machine a result was measured on, as recorded with every result. */
+export interface Machine {
+  /** Logical CPUs. */
+  readonly cpus: number
+  /** The first CPU's model name. */
+  readonly cpuModel: string
+  /** Total memory, rounded to GiB. */
+  readonly memoryGiB: number
+  /** `process.version`. */
+  readonly node: string
+  /** `platform-arch`, e.g. `linux-x64`. */
+  readonly platform: string
+}
+
+/**
+ * Describes the machine this process runs on.
+ *
+ * @returns CPU count and model, memory, Node version and platform.
+ */
+export function machine(): Machine {
   const cpu = cpus()
   return {
     cpus: cpu.length,
@@ -18,7 +47,15 @@ export function machine() {
   }
 }
 
-/** Prints rows as an aligned table with a header. */
+/**
+ * Prints rows as an aligned table under a header: the first column left-aligned, the others
+ * (numbers) right-aligned.
+ *
+ * @param header - the column titles.
+ * @param rows - the cells, one array per row, in the header's order.
+ * @example
+ * printTable(['variant', 'events/s'], [['baseline', formatRate(4e6)]])
+ */
 export function printTable(
   header: readonly string[],
   rows: ReadonlyArray<readonly string[]>,
@@ -35,7 +72,13 @@ export function printTable(
   for (const row of rows) console.log(line(row))
 }
 
-/** Writes `bench/results/<name>.json` with the machine and the date added. */
+/**
+ * Writes `<RESULTS_DIR>/<name>.json`: `{ benchmark, date, machine, ...result }`, pretty-printed.
+ *
+ * @param name - the benchmark's name, also the file's.
+ * @param result - the benchmark's figures; plain JSON data.
+ * @returns the path written.
+ */
 export function writeResult(name: string, result: object): string {
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = new URL(`${name}.json`, RESULTS_DIR)
@@ -44,8 +87,13 @@ export function writeResult(name: string, result: object): string {
   return file.pathname
 }
 
-/** The median of some numbers. */
+/**
+ * The median of some numbers (the mean of the middle two for an even count).
+ *
+ * @throws RangeError for no numbers.
+ */
 export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('median of no values')
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2
@@ -56,4 +104,34 @@ export function median(values: readonly number[]): number {
 /** Formats a rate like `1,234,567`. */
 export function formatRate(perSecond: number): string {
   return Math.round(perSecond).toLocaleString('en-US')
+}
+
+/** Formats a ratio as a whole percentage, like `41%`. */
+export function formatPercent(ratio: number): string {
+  return `${Math.round(ratio * 100)}%`
+}
+
+/** Nanoseconds per item at `perSecond` items per second. */
+export function nsPer(perSecond: number): number {
+  return 1e9 / perSecond
+}
+
+let gc: (() => void) | undefined
+
+/**
+ * Runs a full garbage collection, so that garbage left by one measurement is not collected
+ * during the next one. Works without `--expose-gc` (it exposes `gc` at first use).
+ */
+export function collectGarbage(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc')
+    gc = runInNewContext('gc') as () => void
+  }
+  gc()
+}
+
+/** Bytes of JavaScript heap in use after a full garbage collection: what is really retained. */
+export function retainedHeapBytes(): number {
+  collectGarbage()
+  return process.memoryUsage().heapUsed
 }
