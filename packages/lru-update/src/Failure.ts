@@ -1,0 +1,31 @@
+import type { Update } from '@phonon/core'
+import type { Claim } from '@phonon/redis-shard'
+
+/**
+ * Work that exhausted its retries: kept by the aggregator (`failures()`) and told to `onFailed`,
+ * never dropped. `retry()` runs it again, safely: releases are idempotent and a failed execution's
+ * claim stays in the shard until it is completed.
+ *
+ * - `fold` / `release`: a partial aggregate could not be folded into the shard; `update` holds
+ *   it (undefined when the session had nothing left to fold).
+ * - `execute`: the sink rejected a claimed global aggregate; the claim stays in the shard.
+ * - `complete`: the sink wrote the claim but the shard did not record it; a retry completes it
+ *   (the sink, which dedupes on `(resourceId, epoch)`, may see the claim again after a crash).
+ */
+export type Failure =
+  | {
+      readonly kind: 'fold' | 'release'
+      readonly resourceId: string
+      readonly error: unknown
+      readonly update: Update | undefined
+      /** Folds or releases it again; rejects with the new error (and records a new failure). */
+      retry(): Promise<void>
+    }
+  | {
+      readonly kind: 'execute' | 'complete'
+      readonly resourceId: string
+      readonly error: unknown
+      readonly claim: Claim
+      /** Executes (for `execute`) and completes the claim again. */
+      retry(): Promise<void>
+    }

@@ -1,0 +1,48 @@
+import type { Update } from '@phonon/core'
+import type { Hold } from '@phonon/redis-shard'
+import type { EndCause } from './Stats.js'
+import type { Tracker } from './Tracker.js'
+
+/**
+ * One session of one resource in the LRU: a new entry (and a new shard hold) for every session,
+ * so a late job of an ended session never touches its successor (invariant 5). @internal
+ */
+export class Entry {
+  /** The pending partial aggregate; undefined when clean (all of it folded). */
+  update: Update | undefined
+  /** The shard hold, once acquired. */
+  hold: Hold | undefined = undefined
+  /** Messages waiting for `update` to be durable. */
+  acks: Tracker[] | undefined = undefined
+  /** When `update` became dirty (only kept with `flushIntervalMs`). */
+  dirtySince = 0
+  /** The session ends when idle past this time. */
+  idleDeadline = Infinity
+  /** The session ends at this time however busy (max age, hard session). */
+  endDeadline = Infinity
+  /** Why the session ends, set just before it leaves the LRU; unset: capacity. */
+  endCause: EndCause | undefined = undefined
+  /** Set once the session left the LRU. */
+  ended = false
+
+  constructor(
+    readonly key: string,
+    update: Update | undefined,
+  ) {
+    this.update = update
+  }
+}
+
+/** What a job does to its session in the shard. @internal */
+export type JobKind = 'acquire' | 'fold' | 'release'
+
+/** One unit of flush work: a session's acquire, fold or release. @internal */
+export interface Job {
+  readonly kind: JobKind
+  readonly entry: Entry
+  /** What to fold (fold, release); the acquire target (acquire). */
+  readonly update: Update | undefined
+  readonly acks: Tracker[] | undefined
+  /** `performance.now()` when queued. */
+  readonly queuedAt: number
+}
