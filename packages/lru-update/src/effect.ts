@@ -1,0 +1,79 @@
+/**
+ * The Effect API of `@phonon/lru-update`: the aggregator as a service with a scoped lifetime,
+ * and its operations as Effects. The same implementation as the Promise API underneath.
+ *
+ * @example
+ * import { Effect } from 'effect'
+ * import * as LocalAggregation from '@phonon/lru-update/effect'
+ *
+ * const program = Effect.gen(function* () {
+ *   yield* LocalAggregation.offer(Widget.create({ id: 'w1', clicks: 1 }))
+ * }).pipe(Effect.provide(LocalAggregation.layer({ shard, max: 10_000 })))
+ *
+ * @packageDocumentation
+ */
+import type { ArgumentError, CacheError, Update } from '@phonon/core'
+import { Context, Effect, Layer, type Scope } from 'effect'
+import { Aggregator } from './Aggregator.js'
+import type { AggregatorStats } from './internal/Stats.js'
+import type { AggregatorOptions } from './options.js'
+
+/** The aggregator service. */
+export class LocalAggregator extends Context.Tag('@phonon/lru-update/LocalAggregator')<
+  LocalAggregator,
+  Aggregator
+>() {}
+
+/**
+ * An aggregator living as long as the scope: closed (every session released and executed) when
+ * the scope closes.
+ * @throws (as a defect) {@link ArgumentError} for invalid options.
+ */
+export const make = (options: AggregatorOptions): Effect.Effect<Aggregator, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Aggregator(options)),
+    (aggregator) => Effect.promise(() => aggregator.close()),
+  )
+
+/** A layer providing {@link LocalAggregator}. */
+export const layer = (options: AggregatorOptions): Layer.Layer<LocalAggregator> =>
+  Layer.scoped(LocalAggregator, make(options))
+
+/**
+ * Offers an update; suspends while the flusher is behind (backpressure).
+ * Fails with `ArgumentError` or `CacheError` as `Aggregator.offer` throws them.
+ */
+export const offer = (
+  update: Update,
+): Effect.Effect<void, ArgumentError | CacheError, LocalAggregator> =>
+  Effect.flatMap(LocalAggregator, (aggregator) =>
+    Effect.flatMap(
+      Effect.try({
+        try: () => aggregator.offer(update),
+        catch: (error) => error as ArgumentError | CacheError,
+      }),
+      (wait) => (wait === undefined ? Effect.void : Effect.promise(() => wait)),
+    ),
+  )
+
+/** Ends a resource's session; succeeds with whether one was held. */
+export const expire = (resourceId: string): Effect.Effect<boolean, never, LocalAggregator> =>
+  Effect.map(LocalAggregator, (aggregator) => aggregator.expire(resourceId))
+
+/** Ends every session and waits until they were released and executed. */
+export const expireAll: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
+  LocalAggregator,
+  (aggregator) => Effect.promise(() => aggregator.expireAll()),
+)
+
+/** Folds every dirty entry into the shard and waits for it. */
+export const flush: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
+  LocalAggregator,
+  (aggregator) => Effect.promise(() => aggregator.flush()),
+)
+
+/** The aggregator's counters. */
+export const stats: Effect.Effect<AggregatorStats, never, LocalAggregator> = Effect.map(
+  LocalAggregator,
+  (aggregator) => aggregator.stats(),
+)
