@@ -27,19 +27,30 @@ export type ScriptName = keyof typeof SCRIPTS
  * Registered under a name suffixed with the script format version, so two versions of phonon on
  * one server never run each other's scripts.
  */
-const SCRIPT_VERSION = 'v1'
+const SCRIPT_VERSION = 'v2'
 
 const LUA_DIR = new URL('./lua/', import.meta.url)
+
+/** Declares the script's flags (none: not allowed to run out of memory). */
+const SHEBANG = '#!lua\n'
 
 /**
  * The Lua source of one of the scripts (a file of `lua/`, e.g. `'release.lua'`) with its
  * `--@include name` lines replaced by `lua/includes/name.lua`: what is loaded into Redis. For
  * tooling and benchmarks.
+ *
+ * It opens with a `#!lua` shebang (Redis ≥ 7), which makes Redis refuse the whole script when it
+ * is out of memory, before any command runs. Without it Redis refuses only the first command that
+ * may grow memory, after earlier ones ran: a release would remove its holder (HDEL is allowed)
+ * and then fail to fold its delta, and its retry would find the holder gone — a lost delta.
  */
 export function scriptSource(file: string): string {
-  return readFileSync(new URL(file, LUA_DIR), 'utf8').replace(
-    /^--@include (\w+)$/gm,
-    (_, name: string) => readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'),
+  return (
+    SHEBANG +
+    readFileSync(new URL(file, LUA_DIR), 'utf8').replace(
+      /^--@include (\w+)$/gm,
+      (_, name: string) => readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'),
+    )
   )
 }
 
