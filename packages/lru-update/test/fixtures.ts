@@ -85,3 +85,37 @@ export function redisFixture() {
     },
   }
 }
+
+/**
+ * The shard with one method held back until `open()`: a real shard made slow, to observe what
+ * happens while that call is in flight.
+ */
+export function gated<S extends object>(shard: S, method: keyof S & string) {
+  let open!: () => void
+  let opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const calls = { started: 0 }
+  const proxy = new Proxy(shard, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      if (property !== method) return value.bind(target)
+      return async (...args: unknown[]) => {
+        calls.started++
+        await opened
+        return value.apply(target, args)
+      }
+    },
+  })
+  return {
+    shard: proxy,
+    calls,
+    open: () => open(),
+    close: () => {
+      opened = new Promise<void>((resolve) => {
+        open = resolve
+      })
+    },
+  }
+}
