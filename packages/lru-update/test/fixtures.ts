@@ -86,36 +86,30 @@ export function redisFixture() {
   }
 }
 
-/**
- * The shard with one method held back until `open()`: a real shard made slow, to observe what
- * happens while that call is in flight.
- */
-export function gated<S extends object>(shard: S, method: keyof S & string) {
-  let open!: () => void
-  let opened = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  const calls = { started: 0 }
-  const proxy = new Proxy(shard, {
+/** The shard with `before()` awaited before every call of one method: a real shard made slow. */
+export function intercept<S extends object>(
+  shard: S,
+  method: keyof S & string,
+  before: () => Promise<void>,
+): S {
+  return new Proxy(shard, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver)
       if (typeof value !== 'function') return value
       if (property !== method) return value.bind(target)
       return async (...args: unknown[]) => {
-        calls.started++
-        await opened
+        await before()
         return value.apply(target, args)
       }
     },
   })
-  return {
-    shard: proxy,
-    calls,
-    open: () => open(),
-    close: () => {
-      opened = new Promise<void>((resolve) => {
-        open = resolve
-      })
-    },
-  }
+}
+
+/** The shard with one method held back until `open()`, to observe what happens meanwhile. */
+export function gated<S extends object>(shard: S, method: keyof S & string) {
+  let open!: () => void
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { shard: intercept(shard, method, () => opened), open: () => open() }
 }
