@@ -80,7 +80,7 @@ describe('withLocalAggregation', () => {
     await aggregator.drain()
     expect(many.settled).toEqual([])
     aggregator.expire('Widget.other')
-    await waitFor('ack', () => many.settled.length > 0, 2000)
+    await waitFor('ack', async () => many.settled.length > 0, 2000)
     expect(many.settled).toEqual(['ack'])
     await aggregator.close()
     expect(sink.totals.get('m')).toEqual({ clicks: 4, impressions: 0 })
@@ -130,7 +130,7 @@ describe('withLocalAggregation', () => {
     }
     await handle(failing as never)
     await aggregator.close()
-    await waitFor('onAckError', () => errors.length === 1, 2000)
+    await waitFor('onAckError', async () => errors.length === 1, 2000)
     expect((errors[0] as Error).message).toBe('connection lost')
   })
 })
