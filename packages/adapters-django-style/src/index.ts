@@ -1,1 +1,61 @@
-export {}
+/**
+ * `@phonon/adapters-django-style`: ORM-style SQL sinks for phonon. Tables declared with
+ * {@link defineTable} (or bound to a core model with {@link sqlTable} / {@link defineSqlModel}),
+ * a Django-like manager (`Model.objects.getOrCreate`, `filter().update({ clicks: F('clicks').add(3) })`),
+ * {@link SqlUpdate} whose `execute()` is one atomic upsert-with-merge, idempotent executions and
+ * fenced writes, on PostgreSQL, MySQL/MariaDB and PGlite through Kysely.
+ *
+ * @packageDocumentation
+ */
+export {
+  defineSqlModel,
+  type SqlBoundModel,
+  type SqlColumnsOf,
+  type SqlModelOptions,
+  type SqlTableOf,
+  type SqlTableOptions,
+  sqlTable,
+} from './bind.js'
+export {
+  type Column,
+  type ColumnKind,
+  type Columns,
+  column,
+  type Merge,
+  type NumericColumn,
+  type NumericOptions,
+  type TextOptions,
+  type TypeOf,
+} from './columns.js'
+export {
+  type CreateSinkOptions,
+  createSink,
+  type MysqlSinkOptions,
+  type PGliteSinkOptions,
+  type PostgresSinkOptions,
+} from './createSink.js'
+export { PGliteDialect, type PGliteDialectOptions, PGliteDriver } from './dialects/pglite.js'
+export type { Execution } from './execution.js'
+export { F, FExpression, type FOperand, type FOperator } from './F.js'
+export { type DefaultsOf, Manager, QuerySet } from './Manager.js'
+export {
+  type AssignmentOf,
+  type DeltaOf,
+  defineTable,
+  type FilterOf,
+  type RowOf,
+  type SpecOf,
+  SqlModel,
+  type TableOptions,
+} from './Model.js'
+export {
+  type BatchItem,
+  type Db,
+  type Dialect,
+  type ExecuteResult,
+  executeMany,
+  Sink,
+  type SinkOptions,
+} from './Sink.js'
+export { type SqlDoc, SqlUpdate } from './SqlUpdate.js'
+export type { BatchResult } from './write.js'

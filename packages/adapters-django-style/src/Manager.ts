@@ -1,0 +1,269 @@
+import { ArgumentError } from '@phonon/core'
+import type { RawBuilder } from 'kysely'
+import type { Column, Columns } from './columns.js'
+import { checkExecution, type Execution } from './execution.js'
+import { compileF, FExpression } from './F.js'
+import type { AssignmentOf, DeltaOf, FilterOf, RowOf, SpecOf, SqlModel } from './Model.js'
+import { selectRows, type Where } from './read.js'
+import type { ExecuteResult, Sink } from './Sink.js'
+import { assignedValue, describe, type KeyValue, param } from './values.js'
+import { writeJobs } from './write.js'
+
+/** Values of non-key text and numeric columns a new row starts with (`getOrCreate`). */
+export type DefaultsOf<C extends Columns, K extends keyof C> = Omit<FilterOf<C>, K>
+
+/**
+ * Django's model manager: `Model.objects`. Reads and writes go through the sink bound to the
+ * model, or the one named with {@link Manager.using}.
+ */
+export class Manager<C extends Columns, K extends keyof C & string> {
+  readonly #sink: Sink | undefined
+
+  /** Prefer `Model.objects`. */
+  constructor(
+    /** The model managed. */
+    readonly model: SqlModel<C, K>,
+    sink?: Sink,
+  ) {
+    this.#sink = sink
+  }
+
+  /** The same manager on another sink (Django's `using`). */
+  using(sink: Sink): Manager<C, K> {
+    return new Manager(this.model, sink)
+  }
+
+  /**
+   * The sink used: the one given to {@link Manager.using}, else the model's.
+   * @throws {@link ArgumentError} when there is none.
+   */
+  get sink(): Sink {
+    const sink = this.#sink ?? this.model.sink
+    if (sink === undefined) {
+      throw new ArgumentError(
+        `${this.model.table} has no sink: defineTable(..., { sink }), model.bind(sink) or objects.using(sink)`,
+      )
+    }
+    return sink
+  }
+
+  /**
+   * The row of that key, or `undefined` (where Django raises `DoesNotExist`).
+   * @throws {@link ArgumentError} before any SQL for a spec that is not the model's key.
+   */
+  async get(spec: SpecOf<C, K>): Promise<RowOf<C, K> | undefined> {
+    const key = this.model.keyOf(spec)
+    const rows = await this.#select(keyWhere(this.model, key))
+    return rows[0]
+  }
+
+  /**
+   * The row of that key, created with `defaults` first if missing: `[row, created]`. Race-free:
+   * an insert that finds the key taken leaves the row as it is.
+   *
+   * @param spec - the key.
+   * @param defaults - values of non-key text and numeric columns for a new row.
+   * @throws {@link ArgumentError} before any SQL for a bad spec, an unknown column or a value
+   * its column rejects.
+   */
+  async getOrCreate(
+    spec: SpecOf<C, K>,
+    defaults: DefaultsOf<C, K> = {} as DefaultsOf<C, K>,
+  ): Promise<[RowOf<C, K>, boolean]> {
+    const key = this.model.keyOf(spec)
+    const record: Record<string, unknown> = {}
+    this.model.keyColumns.forEach(([name], i) => {
+      record[name] = param(key[i] as KeyValue)
+    })
+    for (const [name, value] of entriesOf(defaults, `${this.model.table} defaults`)) {
+      const column = this.#assignable(name, 'defaults')
+      if ((this.model.key as readonly string[]).includes(name)) {
+        throw new ArgumentError(`${this.model.table} defaults: ${name} is a key column`)
+      }
+      record[name] = param(assignedValue(column, `${this.model.table}.${name}`, value))
+    }
+    const { db, flavor } = this.sink
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let created: boolean
+      const insert = db.insertInto(this.model.table).values(record)
+      if (flavor === 'postgres') {
+        const result = await insert
+          .onConflict((oc) => oc.columns([...this.model.key]).doNothing())
+          .executeTakeFirst()
+        created = result.numInsertedOrUpdatedRows === 1n
+      } else {
+        try {
+          await insert.execute()
+          created = true
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== 'ER_DUP_ENTRY') throw error
+          created = false
+        }
+      }
+      const row = (await this.#select(keyWhere(this.model, key)))[0]
+      if (row !== undefined) return [row, created]
+      // Deleted between the insert and the read: try again.
+    }
+    throw new Error(`${this.model.table}: the row was deleted as fast as getOrCreate made it`)
+  }
+
+  /**
+   * The rows matching equality filters on text and numeric columns (`null`: `IS NULL`).
+   * @throws {@link ArgumentError} (when used) for an unknown column or a bad value.
+   */
+  filter(where: FilterOf<C>): QuerySet<C, K> {
+    return new QuerySet(this, where)
+  }
+
+  /** Every row, ordered by key. */
+  all(): Promise<Array<RowOf<C, K>>> {
+    return this.filter({}).all()
+  }
+
+  /**
+   * Merges `delta` into the row of `spec` with one upsert: `sum` columns added, `max`/`min`
+   * kept by `GREATEST`/`LEAST`, lastWrite columns replaced only by later writes, set members
+   * added; the row is created if missing. With an execution, it is recorded in the same
+   * transaction and a recorded one changes nothing; a fencing token lower than the row's is
+   * rejected.
+   *
+   * @returns whether it was applied (false: the execution had been recorded already).
+   * @throws {@link ArgumentError} before any SQL for a bad spec, column, value or execution.
+   * @throws {@link StaleFencingToken} when the row holds a higher fencing token; nothing changed.
+   * @example
+   * await Widget.objects.upsert({ id: 'w1' }, { clicks: 3, impressions: 10 })
+   */
+  async upsert(
+    spec: SpecOf<C, K>,
+    delta: DeltaOf<C, K>,
+    execution?: Execution,
+  ): Promise<ExecuteResult> {
+    const row = this.model.rowWrite(spec, delta)
+    const checked = checkExecution(execution)
+    const result = await writeJobs(this.sink, [{ row, execution: checked }])
+    return { applied: result.applied === 1 }
+  }
+
+  /** @internal */
+  async select(where: Where): Promise<Array<RowOf<C, K>>> {
+    return this.#select(where)
+  }
+
+  async #select(where: Where): Promise<Array<RowOf<C, K>>> {
+    const { db, flavor } = this.sink
+    return (await selectRows(db, flavor, this.model as unknown as SqlModel, where)) as Array<
+      RowOf<C, K>
+    >
+  }
+
+  /** @internal The column, checked to be text or numeric. */
+  assignable(name: string, where: string): Column {
+    return this.#assignable(name, where)
+  }
+
+  #assignable(name: string, where: string): Column {
+    const column = this.model.column(name, `${this.model.table} ${where}`)
+    if (column.kind === 'lastWrite' || column.kind === 'set') {
+      throw new ArgumentError(
+        `${this.model.table}.${name}: a ${column.kind} column is written by updates, not assigned`,
+      )
+    }
+    return column
+  }
+}
+
+/** The rows a filter selects, to read, count or update (Django's `QuerySet`). */
+export class QuerySet<C extends Columns, K extends keyof C & string> {
+  /** Prefer `Model.objects.filter(...)`. */
+  constructor(
+    readonly manager: Manager<C, K>,
+    /** The equality filters. */
+    readonly where: FilterOf<C>,
+  ) {}
+
+  /**
+   * Updates the matching rows in one `UPDATE` statement; values can be {@link F} expressions
+   * computed in SQL from the row's current values.
+   *
+   * @returns the number of rows matched.
+   * @throws {@link ArgumentError} before any SQL for an unknown column, a lastWrite or set
+   * column, a value its column rejects, an F expression over a non-numeric column, or no values.
+   * @example
+   * await Widget.objects.filter({ id: 'w1' }).update({ clicks: F('clicks').add(3) })
+   */
+  async update(values: AssignmentOf<C>): Promise<number> {
+    const { model } = this.manager
+    const sink = this.manager.sink
+    const style = sink.flavor === 'postgres' ? 'ignoresNull' : 'nullWins'
+    const set: Record<string, RawBuilder<unknown> | string | number | null> = {}
+    for (const [name, value] of entriesOf(values, `${model.table} update`)) {
+      const column = this.manager.assignable(name, 'update')
+      const path = `${model.table}.${name}`
+      set[name] =
+        value instanceof FExpression
+          ? compileF(value, model as unknown as SqlModel, column, path, style)
+          : param(assignedValue(column, path, value))
+    }
+    if (Object.keys(set).length === 0) {
+      throw new ArgumentError(`${model.table} update: no values to set`)
+    }
+    const where = this.#where()
+    const result = await sink.db.updateTable(model.table).set(set).where(where).executeTakeFirst()
+    return Number(result.numUpdatedRows)
+  }
+
+  /**
+   * The matching rows, ordered by key.
+   * @throws {@link ArgumentError} before any SQL for an unknown column or a bad value.
+   */
+  all(): Promise<Array<RowOf<C, K>>> {
+    return this.manager.select(this.#where())
+  }
+
+  /**
+   * How many rows match.
+   * @throws {@link ArgumentError} before any SQL for an unknown column or a bad value.
+   */
+  async count(): Promise<number> {
+    const where = this.#where()
+    const { db } = this.manager.sink
+    const row = await db
+      .selectFrom(this.manager.model.table)
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where(where)
+      .executeTakeFirstOrThrow()
+    return Number(row.n)
+  }
+
+  #where(): Where {
+    const { model } = this.manager
+    const conditions: Array<[string, KeyValue | null]> = []
+    for (const [name, value] of entriesOf(this.where, `${model.table} filter`)) {
+      const column = this.manager.assignable(name, 'filter')
+      const path = `${model.table}.${name}`
+      conditions.push([name, value === null ? null : param(assignedValue(column, path, value))])
+    }
+    return (eb) =>
+      eb.and(
+        conditions.map(([name, value]) =>
+          value === null ? eb(name, 'is', null) : eb(name, '=', value),
+        ),
+      )
+  }
+}
+
+/** Equality on the key columns. */
+function keyWhere(model: SqlModel<Columns, string>, key: readonly KeyValue[]): Where {
+  return (eb) => eb.and(model.key.map((name, i) => eb(name, '=', param(key[i] as KeyValue))))
+}
+
+/**
+ * The defined entries of a plain object.
+ * @throws {@link ArgumentError} unless `values` is a plain object.
+ */
+function entriesOf(values: unknown, path: string): Array<[string, unknown]> {
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+    throw new ArgumentError(`${path} must be an object, got ${describe(values)}`)
+  }
+  return Object.entries(values).filter(([, value]) => value !== undefined)
+}

@@ -1,0 +1,260 @@
+import { ArgumentError, type Update } from '@phonon/core'
+import { type CreateTableBuilder, type Kysely, type LogConfig, sql } from 'kysely'
+import type { Column } from './columns.js'
+import { checkExecution, type Execution } from './execution.js'
+import { checkIdentifier, FENCE_COLUMN, type SqlModel } from './Model.js'
+import { rowOf } from './rows.js'
+import { type BatchResult, writeJobs } from './write.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: tables are declared at run time, not as a Kysely DB type
+type AnyDB = any
+
+/** A Kysely handle (or transaction) on a sink's database, tables declared at run time. */
+export type Db = Kysely<AnyDB>
+
+/** A CREATE TABLE being built, columns named at run time. */
+type Builder = CreateTableBuilder<string, string>
+
+/** The databases a sink speaks to. */
+export type Dialect = 'postgres' | 'mysql' | 'pglite'
+
+/** Options every sink takes. */
+export interface SinkOptions {
+  /** The models `migrate()` creates tables for by default. */
+  readonly models?: readonly SqlModel[]
+  /**
+   * How many times a transaction that lost a deadlock or a serialization conflict is retried
+   * (default 8). The transaction rolled back entirely, so a retry is safe.
+   */
+  readonly retries?: number
+  /** The table of recorded executions (default `phonon_executions`). */
+  readonly executionsTable?: string
+  /** Kysely's `log` option: levels to print, or a function called with every query and error. */
+  readonly log?: LogConfig
+}
+
+/** What {@link Sink.execute} did. */
+export interface ExecuteResult {
+  /** False when the execution had been recorded already: nothing was written. */
+  readonly applied: boolean
+}
+
+/** One item of {@link Sink.executeMany}: an update, or an execution carrying its update (a `Claim`). */
+export type BatchItem = Update | (Execution & { readonly update: Update })
+
+/** The error codes of a lost deadlock or serialization conflict (PostgreSQL, MySQL). */
+const RETRYABLE = new Set(['40P01', '40001', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
+
+/**
+ * A database phonon writes executions into: a Kysely handle on PostgreSQL, MySQL/MariaDB or
+ * PGlite, the table of recorded executions, and the write path. Make one with {@link createSink}.
+ */
+export class Sink {
+  /** The SQL family: PGlite speaks PostgreSQL. */
+  readonly flavor: 'postgres' | 'mysql'
+  /** The models `migrate()` creates tables for by default. */
+  readonly models: readonly SqlModel[]
+  /** Retries of a transaction that lost a deadlock. */
+  readonly retries: number
+  /** The table of recorded executions. */
+  readonly executionsTable: string
+
+  /**
+   * Prefer {@link createSink}.
+   * @throws {@link ArgumentError} for a bad `retries`, `executionsTable` or `schema`.
+   */
+  constructor(
+    /** The Kysely handle, with the sink's schema applied: the escape hatch for other queries. */
+    readonly db: Db,
+    /** Which database this is. */
+    readonly dialect: Dialect,
+    options: SinkOptions = {},
+    /** The PostgreSQL schema the tables live in, when not the connection's default. */
+    readonly schema?: string,
+  ) {
+    this.flavor = dialect === 'mysql' ? 'mysql' : 'postgres'
+    this.models = options.models ?? []
+    this.retries = options.retries ?? 8
+    if (!Number.isSafeInteger(this.retries) || this.retries < 0) {
+      throw new ArgumentError(`retries must be a non-negative integer, got ${options.retries}`)
+    }
+    this.executionsTable = checkIdentifier(
+      options.executionsTable ?? 'phonon_executions',
+      'executionsTable',
+    )
+    if (schema !== undefined) checkIdentifier(schema, 'schema')
+  }
+
+  /**
+   * Runs `fn` in a transaction, retried from the start when it loses a deadlock or a
+   * serialization conflict (up to `retries` times, with jittered backoff).
+   *
+   * @throws whatever `fn` throws (after a rollback), or the database's error.
+   */
+  async transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn)
+      } catch (error) {
+        if (attempt >= this.retries || !retryable(error)) throw error
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 8)),
+        )
+      }
+    }
+  }
+
+  /**
+   * Creates what is missing (`CREATE … IF NOT EXISTS`): the schema, the executions table, and for
+   * each model its table (with `phonon_fence`) and the child tables of its `set` columns. Never
+   * alters or drops an existing table.
+   *
+   * @param models - the models (default: those the sink was created with).
+   * @throws the database's error when a statement fails.
+   */
+  async migrate(models: readonly SqlModel[] = this.models): Promise<void> {
+    const db = this.db
+    if (this.schema !== undefined) await db.schema.createSchema(this.schema).ifNotExists().execute()
+    const end = this.flavor === 'mysql' ? sql.raw(` ${await this.#tableOptions()}`) : undefined
+    let executions = db.schema
+      .createTable(this.executionsTable)
+      .ifNotExists()
+      .addColumn('resource_id', 'varchar(512)', (c) => c.notNull())
+      .addColumn('epoch', 'bigint', (c) => c.notNull())
+      .addColumn('token', 'varchar(32)')
+      .addColumn('executed_at', 'timestamp', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+      .addPrimaryKeyConstraint(`${this.executionsTable}_pkey`, ['resource_id', 'epoch'])
+    if (end) executions = executions.modifyEnd(end)
+    await executions.execute()
+    for (const model of models) {
+      let table: Builder = db.schema.createTable(model.table).ifNotExists()
+      for (const [name, column] of model.keyColumns) {
+        table = table.addColumn(name, sqlType(column), (c) => c.notNull())
+      }
+      for (const [name, column] of model.valueColumns) {
+        if (column.kind === 'lastWrite') {
+          table = table.addColumn(name, 'text').addColumn(`${name}_at`, 'double precision')
+        } else if (column.merge === 'sum') {
+          table = table.addColumn(name, sqlType(column), (c) => c.notNull().defaultTo(0))
+        } else table = table.addColumn(name, sqlType(column))
+      }
+      table = table
+        .addColumn(FENCE_COLUMN, 'bigint')
+        .addPrimaryKeyConstraint(`${model.table}_pkey`, model.key as string[])
+      await (end ? table.modifyEnd(end) : table).execute()
+      for (const [name, column] of model.setColumns) {
+        let child: Builder = db.schema.createTable(model.childTable(name)).ifNotExists()
+        for (const [key, keyColumn] of model.keyColumns) {
+          child = child.addColumn(key, sqlType(keyColumn), (c) => c.notNull())
+        }
+        child = child
+          .addColumn('member', `varchar(${column.maxLength})`, (c) => c.notNull())
+          .addPrimaryKeyConstraint(`${model.childTable(name)}_pkey`, [
+            ...(model.key as string[]),
+            'member',
+          ])
+        await (end ? child.modifyEnd(end) : child).execute()
+      }
+    }
+  }
+
+  /** MySQL tables: InnoDB, utf8mb4 with a binary, NO PAD collation ('a' ≠ 'A' ≠ 'a '). */
+  async #tableOptions(): Promise<string> {
+    const { rows } = await sql<{ v: string }>`SELECT VERSION() AS v`.execute(this.db)
+    const mariadb = /mariadb/i.test(rows[0]?.v ?? '')
+    const collation = mariadb ? 'utf8mb4_nopad_bin' : 'utf8mb4_0900_bin'
+    return `ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${collation}`
+  }
+
+  /**
+   * Writes one update (a {@link SqlUpdate}, or an update of a core model bound with
+   * {@link sqlTable} / {@link defineSqlModel}) as one upsert-with-merge. With an execution, its
+   * `(resourceId, epoch)` is recorded in the same transaction and a recorded one writes nothing;
+   * with a fencing token, a row holding a higher token is left alone and the call throws.
+   *
+   * @returns whether the write was applied (false: the execution had been recorded already).
+   * @throws {@link ArgumentError} before any SQL for an update without a table, a bad value or a
+   * bad execution (another resource, a negative epoch…).
+   * @throws {@link StaleFencingToken} when the row holds a higher fencing token; nothing changed.
+   */
+  async execute(update: Update, execution?: Execution): Promise<ExecuteResult> {
+    const row = rowOf(update)
+    const checked = checkExecution(execution, update.resourceId)
+    const result = await writeJobs(this, [{ row, execution: checked }])
+    return { applied: result.applied === 1 }
+  }
+
+  /**
+   * Writes several executions in one transaction: one multi-row insert of their execution ids
+   * (skipping those recorded already, or repeated in the batch) and one multi-row
+   * upsert-with-merge per table (more only for a key written twice in the batch, or past 30,000
+   * placeholders). All or nothing.
+   *
+   * @param items - updates, or executions with their update (redis-shard `Claim`s).
+   * @returns how many executions were applied and how many skipped.
+   * @throws {@link ArgumentError} before any SQL when any item is invalid.
+   * @throws {@link StaleFencingToken} when any fenced row holds a higher token; nothing changed.
+   */
+  async executeMany(items: readonly BatchItem[]): Promise<BatchResult> {
+    if (!Array.isArray(items)) throw new ArgumentError('executeMany needs an array of items')
+    const jobs = items.map((item, i) => {
+      const update = isUpdate(item) ? item : (item as { update?: unknown }).update
+      if (!isUpdate(update)) {
+        throw new ArgumentError(
+          `executeMany item ${i} is neither an update nor { update, resourceId, epoch }`,
+        )
+      }
+      const execution = update === item ? undefined : checkExecution(item, update.resourceId)
+      return { row: rowOf(update), execution }
+    })
+    return writeJobs(this, jobs)
+  }
+
+  /** Closes the database handle (the pool, or the PGlite instance). */
+  async close(): Promise<void> {
+    await this.db.destroy()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}
+
+function isUpdate(value: unknown): value is Update {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Update).resourceId === 'string' &&
+    typeof (value as Update).merge === 'function'
+  )
+}
+
+function retryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && RETRYABLE.has(code)
+}
+
+/** The SQL type of a column (both families accept these spellings). */
+function sqlType(column: Column): 'bigint' | 'double precision' | `varchar(${number})` {
+  switch (column.kind) {
+    case 'integer':
+    case 'bigint':
+      return 'bigint'
+    case 'float':
+      return 'double precision'
+    default:
+      return `varchar(${column.maxLength})`
+  }
+}
+
+/**
+ * Writes several executions in one transaction: {@link Sink.executeMany} as a function.
+ *
+ * @example
+ * await executeMany(sink, claims) // claims: redis-shard Claims of SqlUpdates
+ * @throws {@link ArgumentError} before any SQL when an item is invalid.
+ * @throws {@link StaleFencingToken} when any fenced row holds a higher token; nothing changed.
+ */
+export function executeMany(sink: Sink, items: readonly BatchItem[]): Promise<BatchResult> {
+  return sink.executeMany(items)
+}

@@ -1,0 +1,350 @@
+/**
+ * The write path: an execution's row compiled into one upsert-with-merge statement per table
+ * (`INSERT … ON CONFLICT … DO UPDATE SET c = t.c + excluded.c` on PostgreSQL and PGlite,
+ * `INSERT … ON DUPLICATE KEY UPDATE c = c + VALUES(c)` on MySQL/MariaDB), the execution ids
+ * recorded in the same transaction, and fencing tokens checked by the database.
+ *
+ * @internal
+ * @module
+ */
+import { randomUUID } from 'node:crypto'
+import { StaleFencingToken } from '@phonon/core'
+import { type RawBuilder, sql } from 'kysely'
+import type { Column } from './columns.js'
+import type { CheckedExecution } from './execution.js'
+import { extremum } from './F.js'
+import { FENCE_COLUMN, type RowWrite, type SqlModel } from './Model.js'
+import type { Db, Sink } from './Sink.js'
+import { type KeyValue, param, type StampedText } from './values.js'
+
+/** One execution to write: its row, and the execution id and fence it carries, if any. */
+export interface Job {
+  readonly row: RowWrite
+  readonly execution: CheckedExecution | undefined
+}
+
+/** What a batch did. */
+export interface BatchResult {
+  /** Executions written. */
+  readonly applied: number
+  /** Executions skipped: recorded already (by an earlier call, or earlier in the same batch). */
+  readonly skipped: number
+}
+
+/** Placeholders per statement stay under this (PostgreSQL and MySQL allow 65,535). */
+const MAX_PARAMS = 30_000
+
+/** A row of a statement: its key's text (for ordering and matching) and its fence. */
+interface Planned {
+  readonly row: RowWrite
+  readonly keyText: string
+  readonly fence: number | undefined
+}
+
+/** The text of a key, equal for equal keys whatever the driver returned (`5`, `'5'`, `5n`). */
+export function keyText(key: readonly unknown[]): string {
+  return JSON.stringify(key.map(String))
+}
+
+/**
+ * `(k1, k2) IN ((?, ?), …)` (or `k IN (?, …)` for one column), values as parameters. Callers
+ * never pass an empty list.
+ */
+export function keyIn(
+  columns: readonly string[],
+  tuples: ReadonlyArray<readonly unknown[]>,
+): RawBuilder<boolean> {
+  if (columns.length === 1) {
+    return sql<boolean>`${sql.ref(columns[0] as string)} IN (${sql.join(tuples.map((t) => t[0]))})`
+  }
+  const refs = sql.join(columns.map((c) => sql.ref(c)))
+  const rows = sql.join(tuples.map((t) => sql`(${sql.join(t)})`))
+  return sql<boolean>`(${refs}) IN (${rows})`
+}
+
+/** Splits rows into chunks whose placeholders stay under {@link MAX_PARAMS}. */
+export function chunks<T>(items: readonly T[], paramsPerItem: number): T[][] {
+  const size = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, paramsPerItem)))
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/**
+ * Writes jobs atomically: either every execution not yet recorded is recorded and written, or
+ * (on an error) nothing is. A lone job without execution id, set columns or (on MySQL) a fence is
+ * one statement, which needs no transaction.
+ *
+ * @throws {@link StaleFencingToken} when a fenced row holds a higher token; nothing changed.
+ */
+export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<BatchResult> {
+  const seen = new Set<string>()
+  const unique: Job[] = []
+  for (const job of jobs) {
+    if (job.execution !== undefined) {
+      const id = executionText(job.execution)
+      if (seen.has(id)) continue
+      seen.add(id)
+    }
+    unique.push(job)
+  }
+  const duplicates = jobs.length - unique.length
+  const only = unique[0]
+  if (
+    unique.length === 1 &&
+    only !== undefined &&
+    only.execution === undefined &&
+    only.row.model.setColumns.length === 0
+  ) {
+    await writeRows(sink, sink.db, [only], false)
+    return { applied: 1, skipped: duplicates }
+  }
+  if (unique.length === 0) return { applied: 0, skipped: duplicates }
+  return sink.transaction(async (trx) => {
+    const executions = unique.flatMap((job) => (job.execution ? [job.execution] : []))
+    const recorded =
+      executions.length === 0 ? new Set<string>() : await recordExecutions(sink, trx, executions)
+    const todo = unique.filter(
+      (job) => job.execution === undefined || recorded.has(executionText(job.execution)),
+    )
+    await writeRows(sink, trx, todo, true)
+    return { applied: todo.length, skipped: jobs.length - todo.length }
+  })
+}
+
+function executionText(execution: CheckedExecution): string {
+  return `${execution.resourceId}\u0000${execution.epoch}`
+}
+
+/**
+ * Inserts the execution ids not recorded yet; returns those this transaction inserted. A
+ * concurrent transaction inserting the same id makes this one wait for it, then skip the id.
+ */
+async function recordExecutions(
+  sink: Sink,
+  trx: Db,
+  executions: readonly CheckedExecution[],
+): Promise<Set<string>> {
+  const table = sink.executionsTable
+  const sorted = [...executions].sort((a, b) => compare(executionText(a), executionText(b)))
+  const inserted = new Set<string>()
+  if (sink.flavor === 'postgres') {
+    for (const part of chunks(sorted, 2)) {
+      const rows = await trx
+        .insertInto(table)
+        .values(part.map((e) => ({ resource_id: e.resourceId, epoch: e.epoch })))
+        .onConflict((oc) => oc.columns(['resource_id', 'epoch']).doNothing())
+        .returning(['resource_id', 'epoch'])
+        .execute()
+      for (const row of rows) inserted.add(`${row.resource_id}\u0000${row.epoch}`)
+    }
+    return inserted
+  }
+  // MySQL cannot say which rows of a multi-row insert were new: each transaction tags its rows
+  // with a token of its own, then reads back (locking, so the latest committed rows) whose they are.
+  const token = randomUUID().replaceAll('-', '')
+  for (const part of chunks(sorted, 3)) {
+    await trx
+      .insertInto(table)
+      .values(part.map((e) => ({ resource_id: e.resourceId, epoch: e.epoch, token })))
+      .onDuplicateKeyUpdate({ epoch: sql.ref('epoch') })
+      .execute()
+    const rows = await trx
+      .selectFrom(table)
+      .select(['resource_id', 'epoch', 'token'])
+      .where(
+        keyIn(
+          ['resource_id', 'epoch'],
+          part.map((e) => [e.resourceId, e.epoch]),
+        ),
+      )
+      .forUpdate()
+      .execute()
+    for (const row of rows) {
+      if (row.token === token) inserted.add(`${row.resource_id}\u0000${Number(row.epoch)}`)
+    }
+  }
+  return inserted
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/**
+ * Writes the rows of `jobs`, per table, in rounds: a key's n-th row goes to round n, so each
+ * statement names a key once (PostgreSQL refuses to update a row twice in one statement) and
+ * fenced writes apply in the order given. Usually one round: one statement per table.
+ */
+async function writeRows(sink: Sink, db: Db, jobs: readonly Job[], inTransaction: boolean) {
+  const byModel = new Map<SqlModel, Planned[][]>()
+  const counts = new Map<string, number>()
+  for (const job of jobs) {
+    const { model } = job.row
+    const text = keyText(job.row.key)
+    const countKey = `${model.table}\u0000${text}`
+    const round = counts.get(countKey) ?? 0
+    counts.set(countKey, round + 1)
+    const rounds = byModel.get(model) ?? []
+    byModel.set(model, rounds)
+    const planned = { row: job.row, keyText: text, fence: job.execution?.fencingToken }
+    const inRound = rounds[round]
+    if (inRound === undefined) rounds[round] = [planned]
+    else inRound.push(planned)
+  }
+  for (const [model, rounds] of byModel) {
+    for (const round of rounds) {
+      round.sort((a, b) => compare(a.keyText, b.keyText))
+      for (const part of chunks(round, model.keyColumns.length + model.valueColumns.length + 2)) {
+        await upsert(sink, db, model, part, inTransaction)
+      }
+    }
+    for (const [name] of model.setColumns) {
+      await insertMembers(sink, db, model, name, rounds.flat())
+    }
+  }
+}
+
+/** The identity of a column's merge: what a row that does not write the column contributes. */
+function identity(column: Column): number | bigint | null {
+  if (column.merge !== 'sum') return null
+  return column.kind === 'bigint' ? 0n : 0
+}
+
+/** One multi-row upsert-with-merge of rows with distinct keys. */
+async function upsert(
+  sink: Sink,
+  db: Db,
+  model: SqlModel,
+  rows: readonly Planned[],
+  inTransaction: boolean,
+): Promise<void> {
+  const postgres = sink.flavor === 'postgres'
+  const written = model.valueColumns.filter(([name]) => rows.some((r) => r.row.deltas.has(name)))
+  const fenced = rows.some((r) => r.fence !== undefined)
+  const values = rows.map(({ row, fence }) => {
+    const record: Record<string, unknown> = {}
+    model.keyColumns.forEach(([name], i) => {
+      record[name] = param(row.key[i] as KeyValue)
+    })
+    for (const [name, column] of written) {
+      const delta = row.deltas.get(name)
+      if (column.kind === 'lastWrite') {
+        record[name] = (delta as StampedText | null | undefined)?.json ?? null
+        record[`${name}_at`] = (delta as StampedText | null | undefined)?.at ?? null
+      } else record[name] = param((delta ?? identity(column)) as number | bigint | null)
+    }
+    if (fenced) record[FENCE_COLUMN] = fence ?? null
+    return record
+  })
+
+  // The stored value (`t.c`) and the value of the row proposed (`excluded.c`). MySQL evaluates
+  // its SET list left to right with the row as updated so far, hence the order below: a
+  // lastWrite's value before its `_at`, the fence last.
+  const stored = (c: string) => (postgres ? sql.ref(`${model.table}.${c}`) : sql.ref(c))
+  const proposed = (c: string) => (postgres ? sql.ref(`excluded.${c}`) : sql`VALUES(${sql.ref(c)})`)
+  const style = postgres ? 'ignoresNull' : 'nullWins'
+  const set: Record<string, RawBuilder<unknown>> = {}
+  for (const [name, column] of written) {
+    if (column.kind === 'lastWrite') {
+      const at = `${name}_at`
+      const greater = postgres
+        ? sql`${proposed(name)} COLLATE "C" > ${stored(name)} COLLATE "C"`
+        : sql`CAST(${proposed(name)} AS BINARY) > CAST(${stored(name)} AS BINARY)`
+      const newer = sql`(${proposed(at)} IS NOT NULL AND (${stored(at)} IS NULL OR ${proposed(at)} > ${stored(at)} OR (${proposed(at)} = ${stored(at)} AND ${greater})))`
+      set[name] = sql`CASE WHEN ${newer} THEN ${proposed(name)} ELSE ${stored(name)} END`
+      set[at] = sql`CASE WHEN ${newer} THEN ${proposed(at)} ELSE ${stored(at)} END`
+    } else if (column.merge === 'sum') {
+      set[name] = sql`COALESCE(${stored(name)}, 0) + ${proposed(name)}`
+    } else {
+      const fn = column.merge === 'max' ? 'greatest' : 'least'
+      set[name] = extremum(fn, stored(name), proposed(name), style)
+    }
+  }
+  const fenceOk = sql<boolean>`(${proposed(FENCE_COLUMN)} IS NULL OR ${stored(FENCE_COLUMN)} IS NULL OR ${stored(FENCE_COLUMN)} <= ${proposed(FENCE_COLUMN)})`
+  if (fenced) {
+    if (!postgres) {
+      for (const name of Object.keys(set)) {
+        set[name] = sql`CASE WHEN ${fenceOk} THEN ${set[name]} ELSE ${stored(name)} END`
+      }
+    }
+    set[FENCE_COLUMN] = extremum('greatest', stored(FENCE_COLUMN), proposed(FENCE_COLUMN), style)
+  }
+
+  const keyNames = model.key as string[]
+  const insert = db.insertInto(model.table).values(values)
+  if (postgres) {
+    const query = insert.onConflict((oc) => {
+      const target = oc.columns(keyNames)
+      if (Object.keys(set).length === 0) return target.doNothing()
+      const update = target.doUpdateSet(set)
+      return fenced ? update.where(fenceOk) : update
+    })
+    if (!fenced) {
+      await query.execute()
+      return
+    }
+    const returned = await query.returning(keyNames).execute()
+    const written = new Set(returned.map((r) => keyText(keyNames.map((k) => r[k]))))
+    const stale = rows.find((r) => r.fence !== undefined && !written.has(r.keyText))
+    if (stale) throw staleToken(model, stale)
+    return
+  }
+  const firstKey = keyNames[0] as string
+  await insert
+    .onDuplicateKeyUpdate(Object.keys(set).length === 0 ? { [firstKey]: sql.ref(firstKey) } : set)
+    .execute()
+  if (!fenced) return
+  if (!inTransaction) throw new Error('a fenced MySQL write must run in a transaction')
+  const current = await db
+    .selectFrom(model.table)
+    .select([...keyNames, FENCE_COLUMN])
+    .where(
+      keyIn(
+        keyNames,
+        rows.map((r) => r.row.key.map(param)),
+      ),
+    )
+    .forUpdate()
+    .execute()
+  const fences = new Map(current.map((r) => [keyText(keyNames.map((k) => r[k])), r[FENCE_COLUMN]]))
+  const stale = rows.find((r) => {
+    const held = fences.get(r.keyText)
+    return r.fence !== undefined && held !== null && held !== undefined && Number(held) > r.fence
+  })
+  if (stale) throw staleToken(model, stale)
+}
+
+function staleToken(model: SqlModel, row: Planned): StaleFencingToken {
+  const key = model.key.map((name, i) => `${name}=${JSON.stringify(String(row.row.key[i]))}`)
+  return new StaleFencingToken(
+    `fencing token ${row.fence} is lower than one already written to ${model.table} (${key.join(', ')}); nothing was written`,
+  )
+}
+
+/** Inserts the members of a set column not there yet (union), one statement per chunk. */
+async function insertMembers(
+  sink: Sink,
+  db: Db,
+  model: SqlModel,
+  name: string,
+  rows: readonly Planned[],
+): Promise<void> {
+  const byText = new Map<string, Record<string, unknown>>()
+  for (const { row, keyText: text } of rows) {
+    for (const member of (row.deltas.get(name) as readonly string[] | undefined) ?? []) {
+      const record: Record<string, unknown> = { member }
+      model.keyColumns.forEach(([key], i) => {
+        record[key] = param(row.key[i] as KeyValue)
+      })
+      byText.set(`${text}\u0000${member}`, record)
+    }
+  }
+  // In one order for every transaction, so that concurrent writers lock rows in the same order.
+  const sorted = [...byText].sort((a, b) => compare(a[0], b[0])).map(([, record]) => record)
+  for (const part of chunks(sorted, model.keyColumns.length + 1)) {
+    const insert = db.insertInto(model.childTable(name)).values(part)
+    if (sink.flavor === 'postgres') await insert.onConflict((oc) => oc.doNothing()).execute()
+    else await insert.onDuplicateKeyUpdate({ member: sql.ref('member') }).execute()
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The three backends the conformance suite runs on. PGlite runs in process; PostgreSQL and
+ * MariaDB are the shared servers of the machine (127.0.0.1:5432 and :3306), in which each run
+ * creates a uniquely named schema (PostgreSQL) or database (MariaDB) and drops it afterwards.
+ * `.ci/run` makes both servers reachable; a test never skips because one is missing.
+ */
+import { randomBytes } from 'node:crypto'
+import type { LogEvent } from 'kysely'
+import mysql from 'mysql2/promise'
+import pg from 'pg'
+import { createSink, type Sink, type SqlModel } from '../src/index.js'
+
+/** A sink on a private schema or database, the SQL it sent, and how to drop it all. */
+export interface Backend {
+  readonly sink: Sink
+  /** Every statement the sink sent, in order (cleared by tests). */
+  readonly queries: string[]
+  /** Drops the schema or database and closes the sink. */
+  drop(): Promise<void>
+}
+
+/** Opens a backend whose tables are those of `models` (created by `migrate()`). */
+export type OpenBackend = (models: readonly SqlModel[]) => Promise<Backend>
+
+/** A name no other run uses: `phonon_test_<pid>_<random>`. */
+function uniqueName(): string {
+  return `phonon_test_${process.pid}_${randomBytes(4).toString('hex')}`
+}
+
+function recorder(queries: string[]) {
+  return (event: LogEvent) => {
+    if (event.level === 'query') queries.push(event.query.sql)
+  }
+}
+
+/** Where the shared PostgreSQL server is (trust auth). */
+const PG = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'test',
+}
+
+/** Where the shared MariaDB server is (root, empty password). */
+const MARIADB = {
+  host: process.env.MYSQL_HOST ?? '127.0.0.1',
+  port: Number(process.env.MYSQL_PORT ?? 3306),
+  user: process.env.MYSQL_USER ?? 'root',
+  password: process.env.MYSQL_PASSWORD ?? '',
+}
+
+export const openPGlite: OpenBackend = async (models) => {
+  const queries: string[] = []
+  const sink = await createSink({ dialect: 'pglite', models, log: recorder(queries) })
+  await sink.migrate()
+  return { sink, queries, drop: () => sink.close() }
+}
+
+export const openPostgres: OpenBackend = async (models) => {
+  const schema = uniqueName()
+  const queries: string[] = []
+  const sink = await createSink({
+    dialect: 'postgres',
+    pool: new pg.Pool({ ...PG, max: 20 }),
+    schema,
+    models,
+    log: recorder(queries),
+  })
+  await sink.migrate()
+  return {
+    sink,
+    queries,
+    async drop() {
+      try {
+        await sink.db.schema.dropSchema(schema).cascade().execute()
+      } finally {
+        await sink.close()
+      }
+    },
+  }
+}
+
+export const openMariaDB: OpenBackend = async (models) => {
+  const database = uniqueName()
+  const admin = await mysql.createConnection(MARIADB)
+  await admin.query(`CREATE DATABASE \`${database}\``)
+  const queries: string[] = []
+  const sink = await createSink({
+    dialect: 'mysql',
+    pool: { ...MARIADB, database, connectionLimit: 20 },
+    models,
+    log: recorder(queries),
+  })
+  try {
+    await sink.migrate()
+  } catch (error) {
+    await admin.query(`DROP DATABASE \`${database}\``)
+    throw error
+  }
+  return {
+    sink,
+    queries,
+    async drop() {
+      try {
+        await sink.close()
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS \`${database}\``)
+        await admin.end()
+      }
+    },
+  }
+}
