@@ -111,6 +111,7 @@ describe('Aggregator on MemoryShard', () => {
     const { aggregator, clock, sink } = setup()
     const first = Widget.create({ id: 'h', clicks: 1 }, { hardSessionMs: 100, now: 0 })
     await aggregator.offer(first)
+    await aggregator.drain() // held: its release is then the last, and executes
     clock.now = 99
     await aggregator.offer(widget('h', 2))
     clock.now = 100
