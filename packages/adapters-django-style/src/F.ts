@@ -1,7 +1,7 @@
 import { ArgumentError } from '@phonon/core'
 import { type RawBuilder, sql } from 'kysely'
 import type { Column } from './columns.js'
-import type { SqlModel } from './Model.js'
+import type { AnySqlModel } from './Model.js'
 import { describe, numberValue, param } from './values.js'
 
 /** The operations an {@link FExpression} applies, in order. */
@@ -91,7 +91,7 @@ export function extremum(
  */
 export function compileF(
   expression: FExpression,
-  model: SqlModel,
+  model: AnySqlModel,
   target: Column,
   path: string,
   style: GreatestStyle,

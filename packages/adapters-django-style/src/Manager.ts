@@ -3,7 +3,15 @@ import type { RawBuilder } from 'kysely'
 import type { Column, Columns } from './columns.js'
 import { checkExecution, type Execution } from './execution.js'
 import { compileF, FExpression } from './F.js'
-import type { AssignmentOf, DeltaOf, FilterOf, RowOf, SpecOf, SqlModel } from './Model.js'
+import type {
+  AnySqlModel,
+  AssignmentOf,
+  DeltaOf,
+  FilterOf,
+  RowOf,
+  SpecOf,
+  SqlModel,
+} from './Model.js'
 import { selectRows, type Where } from './read.js'
 import type { ExecuteResult, Sink } from './Sink.js'
 import { assignedValue, describe, type KeyValue, param } from './values.js'
@@ -151,7 +159,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
 
   async #select(where: Where): Promise<Array<RowOf<C, K>>> {
     const { db, flavor } = this.sink
-    return (await selectRows(db, flavor, this.model as unknown as SqlModel, where)) as Array<
+    return (await selectRows(db, flavor, this.model as unknown as AnySqlModel, where)) as Array<
       RowOf<C, K>
     >
   }
@@ -201,7 +209,7 @@ export class QuerySet<C extends Columns, K extends keyof C & string> {
       const path = `${model.table}.${name}`
       set[name] =
         value instanceof FExpression
-          ? compileF(value, model as unknown as SqlModel, column, path, style)
+          ? compileF(value, model as unknown as AnySqlModel, column, path, style)
           : param(assignedValue(column, path, value))
     }
     if (Object.keys(set).length === 0) {
@@ -253,7 +261,7 @@ export class QuerySet<C extends Columns, K extends keyof C & string> {
 }
 
 /** Equality on the key columns. */
-function keyWhere(model: SqlModel<Columns, string>, key: readonly KeyValue[]): Where {
+function keyWhere(model: AnySqlModel, key: readonly KeyValue[]): Where {
   return (eb) => eb.and(model.key.map((name, i) => eb(name, '=', param(key[i] as KeyValue))))
 }
 

@@ -75,9 +75,13 @@ export interface TableOptions<K extends string> {
   readonly sink?: Sink
 }
 
+/** A model of any columns: what a sink, a `SqlUpdate` or a list of models accepts. */
+// biome-ignore lint/suspicious/noExplicitAny: every model, whatever its columns (row types vary)
+export type AnySqlModel = SqlModel<any, any>
+
 /** A checked row an execution writes: its key and the deltas of its non-key columns. */
 export interface RowWrite {
-  readonly model: SqlModel
+  readonly model: AnySqlModel
   /** Values of the key columns, in key order. */
   readonly key: readonly KeyValue[]
   /** Deltas by column name (never a key column). */
@@ -185,7 +189,7 @@ export class SqlModel<C extends Columns = Columns, K extends keyof C & string = 
    */
   rowWrite(spec: unknown, delta: unknown): RowWrite {
     return {
-      model: this as unknown as SqlModel,
+      model: this as unknown as AnySqlModel,
       key: this.keyOf(spec),
       deltas: this.deltasOf(delta),
     }

@@ -1,8 +1,8 @@
 import { ArgumentError, type Update } from '@phonon/core'
 import { type CreateTableBuilder, type Kysely, type LogConfig, sql } from 'kysely'
-import type { Column } from './columns.js'
+import { sqlType } from './columns.js'
 import { checkExecution, type Execution } from './execution.js'
-import { checkIdentifier, FENCE_COLUMN, type SqlModel } from './Model.js'
+import { type AnySqlModel, checkIdentifier, FENCE_COLUMN } from './Model.js'
 import { rowOf } from './rows.js'
 import { type BatchResult, writeJobs } from './write.js'
 
@@ -21,7 +21,7 @@ export type Dialect = 'postgres' | 'mysql' | 'pglite'
 /** Options every sink takes. */
 export interface SinkOptions {
   /** The models `migrate()` creates tables for by default. */
-  readonly models?: readonly SqlModel[]
+  readonly models?: readonly AnySqlModel[]
   /**
    * How many times a transaction that lost a deadlock or a serialization conflict is retried
    * (default 8). The transaction rolled back entirely, so a retry is safe.
@@ -53,7 +53,7 @@ export class Sink {
   /** The SQL family: PGlite speaks PostgreSQL. */
   readonly flavor: 'postgres' | 'mysql'
   /** The models `migrate()` creates tables for by default. */
-  readonly models: readonly SqlModel[]
+  readonly models: readonly AnySqlModel[]
   /** Retries of a transaction that lost a deadlock. */
   readonly retries: number
   /** The table of recorded executions. */
@@ -73,16 +73,10 @@ export class Sink {
     readonly schema?: string,
   ) {
     this.flavor = dialect === 'mysql' ? 'mysql' : 'postgres'
-    this.models = options.models ?? []
-    this.retries = options.retries ?? 8
-    if (!Number.isSafeInteger(this.retries) || this.retries < 0) {
-      throw new ArgumentError(`retries must be a non-negative integer, got ${options.retries}`)
-    }
-    this.executionsTable = checkIdentifier(
-      options.executionsTable ?? 'phonon_executions',
-      'executionsTable',
-    )
-    if (schema !== undefined) checkIdentifier(schema, 'schema')
+    const checked = checkSinkOptions(options, schema)
+    this.models = checked.models
+    this.retries = checked.retries
+    this.executionsTable = checked.executionsTable
   }
 
   /**
@@ -112,7 +106,7 @@ export class Sink {
    * @param models - the models (default: those the sink was created with).
    * @throws the database's error when a statement fails.
    */
-  async migrate(models: readonly SqlModel[] = this.models): Promise<void> {
+  async migrate(models: readonly AnySqlModel[] = this.models): Promise<void> {
     const db = this.db
     if (this.schema !== undefined) await db.schema.createSchema(this.schema).ifNotExists().execute()
     const end = this.flavor === 'mysql' ? sql.raw(` ${await this.#tableOptions()}`) : undefined
@@ -220,6 +214,28 @@ export class Sink {
   }
 }
 
+/**
+ * The options of a sink with their defaults.
+ * @throws {@link ArgumentError} for a bad `retries`, `executionsTable`, `models` or `schema`.
+ */
+export function checkSinkOptions(
+  options: SinkOptions,
+  schema?: string,
+): { models: readonly AnySqlModel[]; retries: number; executionsTable: string } {
+  const retries = options.retries ?? 8
+  if (!Number.isSafeInteger(retries) || retries < 0) {
+    throw new ArgumentError(`retries must be a non-negative integer, got ${options.retries}`)
+  }
+  const models = options.models ?? []
+  if (!Array.isArray(models)) throw new ArgumentError('models must be an array of SqlModels')
+  if (schema !== undefined) checkIdentifier(schema, 'schema')
+  const executionsTable = checkIdentifier(
+    options.executionsTable ?? 'phonon_executions',
+    'executionsTable',
+  )
+  return { models, retries, executionsTable }
+}
+
 function isUpdate(value: unknown): value is Update {
   return (
     typeof value === 'object' &&
@@ -232,19 +248,6 @@ function isUpdate(value: unknown): value is Update {
 function retryable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === 'string' && RETRYABLE.has(code)
-}
-
-/** The SQL type of a column (both families accept these spellings). */
-function sqlType(column: Column): 'bigint' | 'double precision' | `varchar(${number})` {
-  switch (column.kind) {
-    case 'integer':
-    case 'bigint':
-      return 'bigint'
-    case 'float':
-      return 'double precision'
-    default:
-      return `varchar(${column.maxLength})`
-  }
 }
 
 /**

@@ -1,15 +1,17 @@
 import { ArgumentError, type Json, Update, type UpdateOptions } from '@phonon/core'
 import type { Columns, NumericColumn } from './columns.js'
 import type { Execution } from './execution.js'
-import { type RowWrite, SqlModel } from './Model.js'
+import { type AnySqlModel, type RowWrite, SqlModel } from './Model.js'
 import { SQL_ROW, type SqlWritable } from './rows.js'
 import type { Sink } from './Sink.js'
 import { checkFinite, checkInteger, describe, type KeyValue } from './values.js'
 
 /** The doc of a {@link SqlUpdate} of model `M`: a number for any of its numeric non-key columns. */
-export type SqlDoc<M extends SqlModel> =
-  M extends SqlModel<infer C extends Columns, infer K>
-    ? { [P in Exclude<NumericColumn<C>, K>]?: number }
+export type SqlDoc<M extends AnySqlModel> =
+  M extends SqlModel<infer C, infer K>
+    ? C extends Columns
+      ? { [P in Exclude<NumericColumn<C>, K>]?: number }
+      : Record<string, number>
     : Record<string, number>
 
 /**
@@ -29,12 +31,12 @@ export type SqlDoc<M extends SqlModel> =
  * update.merge(new WidgetUpdate({ id: 'w1', doc: { clicks: 2, impressions: 5 } }))
  * await update.execute() // clicks + 3, impressions + 5
  */
-export class SqlUpdate<M extends SqlModel = SqlModel>
+export class SqlUpdate<M extends AnySqlModel = AnySqlModel>
   extends Update<SqlDoc<M>>
   implements SqlWritable
 {
   /** The table of this class's updates; subclasses set it. */
-  static model: SqlModel | undefined
+  static model: AnySqlModel | undefined
   /** The sink `execute()` writes to; defaults to the model's. */
   static sink: Sink | undefined
 
@@ -136,7 +138,7 @@ export class SqlUpdate<M extends SqlModel = SqlModel>
   }
 }
 
-function modelOf(target: unknown): SqlModel {
+function modelOf(target: unknown): AnySqlModel {
   const model = (target as typeof SqlUpdate).model
   if (!(model instanceof SqlModel)) {
     throw new ArgumentError(
@@ -151,7 +153,7 @@ function modelOf(target: unknown): SqlModel {
  * bigint columns, finite numbers for float ones.
  * @throws {@link ArgumentError} naming the first bad entry.
  */
-function checkDoc(model: SqlModel, doc: unknown, path: string): Record<string, number> {
+function checkDoc(model: AnySqlModel, doc: unknown, path: string): Record<string, number> {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new ArgumentError(`${path} must be an object of numbers, got ${describe(doc)}`)
   }

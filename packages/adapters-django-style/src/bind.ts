@@ -9,7 +9,7 @@ import {
 } from '@phonon/core'
 import { type Column, type ColumnKind, column } from './columns.js'
 import { checkExecution, type Execution } from './execution.js'
-import { defineTable, type SqlModel } from './Model.js'
+import { type AnySqlModel, defineTable, type SqlModel } from './Model.js'
 import { aggregateRow, bindTable } from './rows.js'
 import type { Sink } from './Sink.js'
 import { writeJobs } from './write.js'
@@ -90,7 +90,7 @@ export function sqlTable<F extends Fields>(
     columns as SqlColumnsOf<F>,
     options.sink === undefined ? { key: 'id' } : { key: 'id', sink: options.sink },
   )
-  bindTable(model as unknown as Model, table as unknown as SqlModel)
+  bindTable(model as unknown as Model, table as unknown as AnySqlModel)
   return table as SqlTableOf<F>
 }
 
@@ -133,12 +133,12 @@ export function defineSqlModel<F extends Fields>(
   fields: F,
   options: SqlModelOptions = {},
 ): SqlBoundModel<F> {
-  let table: SqlModel | undefined
+  let table: AnySqlModel | undefined
   const model = defineModel<F, [execution?: Execution]>(name, fields, {
     ...(options.collection === undefined ? {} : { collection: options.collection }),
     ...(options.version === undefined ? {} : { version: options.version }),
     onComplete: async (aggregate: Aggregate<F>, execution?: Execution) => {
-      const bound = table as SqlModel
+      const bound = table as AnySqlModel
       const sink = bound.sink
       if (sink === undefined) {
         throw new ArgumentError(
@@ -151,6 +151,6 @@ export function defineSqlModel<F extends Fields>(
     },
   })
   const sqlModel = sqlTable(model, options)
-  table = sqlModel as unknown as SqlModel
+  table = sqlModel as unknown as AnySqlModel
   return Object.assign(model, { sqlModel, objects: sqlModel.objects })
 }

@@ -181,3 +181,16 @@ export function isColumn(value: unknown): value is Column {
     ['text', 'integer', 'bigint', 'float', 'lastWrite', 'set'].includes(kind)
   )
 }
+
+/** The SQL type of a column (PostgreSQL and MySQL both accept these spellings). */
+export function sqlType(column: Column): 'bigint' | 'double precision' | `varchar(${number})` {
+  switch (column.kind) {
+    case 'integer':
+    case 'bigint':
+      return 'bigint'
+    case 'float':
+      return 'double precision'
+    default:
+      return `varchar(${column.maxLength})`
+  }
+}

@@ -4,8 +4,7 @@ import { Kysely, type Dialect as KyselyDialect, MysqlDialect, PostgresDialect } 
 import type { Pool as MysqlPool, PoolOptions as MysqlPoolOptions } from 'mysql2'
 import type { Pool as PgPool, PoolConfig as PgPoolConfig } from 'pg'
 import { PGliteDialect } from './dialects/pglite.js'
-import { checkIdentifier } from './Model.js'
-import { type Db, Sink, type SinkOptions } from './Sink.js'
+import { checkSinkOptions, type Db, Sink, type SinkOptions } from './Sink.js'
 
 /** PGlite: PostgreSQL in process, no server. In memory unless given a data directory. */
 export interface PGliteSinkOptions extends SinkOptions {
@@ -54,7 +53,7 @@ export async function createSink(
   options: CreateSinkOptions = { dialect: 'pglite' },
 ): Promise<Sink> {
   const schema = 'schema' in options ? options.schema : undefined
-  if (schema !== undefined) checkIdentifier(schema, 'schema')
+  checkSinkOptions(options, schema)
   let dialect: KyselyDialect
   switch (options?.dialect) {
     case 'pglite': {

@@ -39,6 +39,7 @@ export type { Execution } from './execution.js'
 export { F, FExpression, type FOperand, type FOperator } from './F.js'
 export { type DefaultsOf, Manager, QuerySet } from './Manager.js'
 export {
+  type AnySqlModel,
   type AssignmentOf,
   type DeltaOf,
   defineTable,

@@ -13,7 +13,7 @@ import {
   type SqlBool,
   sql,
 } from 'kysely'
-import type { SqlModel } from './Model.js'
+import type { AnySqlModel } from './Model.js'
 import type { Db } from './Sink.js'
 import { decodeStamped, decodeValue, param } from './values.js'
 import { chunks, keyIn, keyText } from './write.js'
@@ -32,7 +32,7 @@ export type Where = (eb: ExpressionBuilder<Any, Any>) => Expression<SqlBool>
 export async function selectRows(
   db: Db,
   flavor: 'postgres' | 'mysql',
-  model: SqlModel,
+  model: AnySqlModel,
   where: Where,
 ): Promise<Array<Record<string, unknown>>> {
   const selections = [...model.keyColumns, ...model.valueColumns].flatMap(([name, column]) => {
@@ -63,7 +63,7 @@ export async function selectRows(
 /** Fills `rows[name]` with the members of a set column, sorted by code point. */
 async function loadMembers(
   db: Db,
-  model: SqlModel,
+  model: AnySqlModel,
   name: string,
   rows: Array<Record<string, unknown>>,
 ): Promise<void> {

@@ -10,10 +10,10 @@
 import { randomUUID } from 'node:crypto'
 import { StaleFencingToken } from '@phonon/core'
 import { type RawBuilder, sql } from 'kysely'
-import type { Column } from './columns.js'
+import { type Column, sqlType } from './columns.js'
 import type { CheckedExecution } from './execution.js'
 import { extremum } from './F.js'
-import { FENCE_COLUMN, type RowWrite, type SqlModel } from './Model.js'
+import { type AnySqlModel, FENCE_COLUMN, type RowWrite } from './Model.js'
 import type { Db, Sink } from './Sink.js'
 import { type KeyValue, param, type StampedText } from './values.js'
 
@@ -72,8 +72,8 @@ export function chunks<T>(items: readonly T[], paramsPerItem: number): T[][] {
 
 /**
  * Writes jobs atomically: either every execution not yet recorded is recorded and written, or
- * (on an error) nothing is. A lone job without execution id, set columns or (on MySQL) a fence is
- * one statement, which needs no transaction.
+ * (on an error) nothing is. A lone job without set columns is one statement, which needs no
+ * transaction, when it has no execution id, or (PostgreSQL, PGlite) an execution id but no fence.
  *
  * @throws {@link StaleFencingToken} when a fenced row holds a higher token; nothing changed.
  */
@@ -90,6 +90,20 @@ export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<Batch
   }
   const duplicates = jobs.length - unique.length
   const only = unique[0]
+  if (
+    unique.length === 1 &&
+    only?.execution !== undefined &&
+    only.execution.fencingToken === undefined &&
+    sink.flavor === 'postgres' &&
+    only.row.model.setColumns.length === 0
+  ) {
+    const applied = await upsertRecorded(
+      sink,
+      only.row.model,
+      only as Job & { execution: CheckedExecution },
+    )
+    return { applied: applied ? 1 : 0, skipped: jobs.length - (applied ? 1 : 0) }
+  }
   if (
     unique.length === 1 &&
     only !== undefined &&
@@ -177,7 +191,7 @@ function compare(a: string, b: string): number {
  * fenced writes apply in the order given. Usually one round: one statement per table.
  */
 async function writeRows(sink: Sink, db: Db, jobs: readonly Job[], inTransaction: boolean) {
-  const byModel = new Map<SqlModel, Planned[][]>()
+  const byModel = new Map<AnySqlModel, Planned[][]>()
   const counts = new Map<string, number>()
   for (const job of jobs) {
     const { model } = job.row
@@ -211,15 +225,24 @@ function identity(column: Column): number | bigint | null {
   return column.kind === 'bigint' ? 0n : 0
 }
 
-/** One multi-row upsert-with-merge of rows with distinct keys. */
-async function upsert(
-  sink: Sink,
-  db: Db,
-  model: SqlModel,
+/** The parts of an upsert-with-merge: the rows' values, the SET list, whether it is fenced. */
+interface CompiledUpsert {
+  readonly values: Array<Record<string, unknown>>
+  readonly set: Record<string, RawBuilder<unknown>>
+  readonly fenced: boolean
+  readonly fenceOk: RawBuilder<boolean>
+}
+
+/**
+ * Compiles the rows (distinct keys) into values and a SET list merging each written column:
+ * `sum` adds, `max`/`min` keep the extremum, lastWrite replaces only with a later write, the
+ * fence keeps the highest token.
+ */
+function compileUpsert(
+  postgres: boolean,
+  model: AnySqlModel,
   rows: readonly Planned[],
-  inTransaction: boolean,
-): Promise<void> {
-  const postgres = sink.flavor === 'postgres'
+): CompiledUpsert {
   const written = model.valueColumns.filter(([name]) => rows.some((r) => r.row.deltas.has(name)))
   const fenced = rows.some((r) => r.fence !== undefined)
   const values = rows.map(({ row, fence }) => {
@@ -270,7 +293,19 @@ async function upsert(
     }
     set[FENCE_COLUMN] = extremum('greatest', stored(FENCE_COLUMN), proposed(FENCE_COLUMN), style)
   }
+  return { values, set, fenced, fenceOk }
+}
 
+/** One multi-row upsert-with-merge of rows with distinct keys. */
+async function upsert(
+  sink: Sink,
+  db: Db,
+  model: AnySqlModel,
+  rows: readonly Planned[],
+  inTransaction: boolean,
+): Promise<void> {
+  const postgres = sink.flavor === 'postgres'
+  const { values, set, fenced, fenceOk } = compileUpsert(postgres, model, rows)
   const keyNames = model.key as string[]
   const insert = db.insertInto(model.table).values(values)
   if (postgres) {
@@ -315,7 +350,53 @@ async function upsert(
   if (stale) throw staleToken(model, stale)
 }
 
-function staleToken(model: SqlModel, row: Planned): StaleFencingToken {
+/**
+ * PostgreSQL and PGlite: one execution (unfenced, no set columns) as ONE statement, atomic by
+ * itself: a data-modifying CTE records `(resourceId, epoch)` and the upsert selects its row from
+ * that CTE, so it writes only when the id was new. A concurrent statement recording the same id
+ * waits for this one and then writes nothing.
+ *
+ * @returns whether it was applied.
+ */
+async function upsertRecorded(
+  sink: Sink,
+  model: AnySqlModel,
+  job: Job & { readonly execution: CheckedExecution },
+): Promise<boolean> {
+  const planned = { row: job.row, keyText: keyText(job.row.key), fence: undefined }
+  const { values, set } = compileUpsert(true, model, [planned])
+  const record = values[0] as Record<string, unknown>
+  const keyNames = model.key as string[]
+  const firstKey = keyNames[0] as string
+  if (Object.keys(set).length === 0) set[firstKey] = sql.ref(`excluded.${firstKey}`)
+  // Parameters selected from a CTE have no column to take their type from: cast them.
+  const cast = (name: string) => {
+    const type = Object.hasOwn(model.columns, name)
+      ? model.columns[name]?.kind === 'lastWrite'
+        ? 'text'
+        : sqlType(model.columns[name] as Column)
+      : 'double precision' // a lastWrite's `_at`
+    return sql`CAST(${record[name]} AS ${sql.raw(type)})`.as(name)
+  }
+  const { resourceId, epoch } = job.execution
+  const rows = await sink.db
+    .with('recorded', (db) =>
+      db
+        .insertInto(sink.executionsTable)
+        .values({ resource_id: resourceId, epoch })
+        .onConflict((oc) => oc.columns(['resource_id', 'epoch']).doNothing())
+        .returning('epoch'),
+    )
+    .insertInto(model.table)
+    .columns(Object.keys(record))
+    .expression((eb) => eb.selectFrom('recorded').select(Object.keys(record).map(cast)))
+    .onConflict((oc) => oc.columns(keyNames).doUpdateSet(set))
+    .returning(sql<number>`1`.as('applied'))
+    .execute()
+  return rows.length === 1
+}
+
+function staleToken(model: AnySqlModel, row: Planned): StaleFencingToken {
   const key = model.key.map((name, i) => `${name}=${JSON.stringify(String(row.row.key[i]))}`)
   return new StaleFencingToken(
     `fencing token ${row.fence} is lower than one already written to ${model.table} (${key.join(', ')}); nothing was written`,
@@ -326,7 +407,7 @@ function staleToken(model: SqlModel, row: Planned): StaleFencingToken {
 async function insertMembers(
   sink: Sink,
   db: Db,
-  model: SqlModel,
+  model: AnySqlModel,
   name: string,
   rows: readonly Planned[],
 ): Promise<void> {

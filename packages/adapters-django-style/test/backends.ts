@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import type { LogEvent } from 'kysely'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
-import { createSink, type Sink, type SqlModel } from '../src/index.js'
+import { type AnySqlModel, createSink, type Sink } from '../src/index.js'
 
 /** A sink on a private schema or database, the SQL it sent, and how to drop it all. */
 export interface Backend {
@@ -20,7 +20,7 @@ export interface Backend {
 }
 
 /** Opens a backend whose tables are those of `models` (created by `migrate()`). */
-export type OpenBackend = (models: readonly SqlModel[]) => Promise<Backend>
+export type OpenBackend = (models: readonly AnySqlModel[]) => Promise<Backend>
 
 /** A name no other run uses: `phonon_test_<pid>_<random>`. */
 function uniqueName(): string {

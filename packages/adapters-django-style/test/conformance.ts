@@ -319,6 +319,34 @@ export function conformanceSuite(
         expect(backend.queries[0]).not.toMatch(/select/i)
       })
 
+      it('an execution with its id is one statement on PostgreSQL and PGlite, a transaction on MySQL', async () => {
+        const key = uid()
+        backend.queries.length = 0
+        await new WidgetUpdate({ id: key, doc: { clicks: 4 } }).execute(run(`widgets.${key}`, 1))
+        if (sink.flavor === 'postgres') {
+          expect(backend.queries).toHaveLength(1)
+          expect(backend.queries[0]).toMatch(
+            /^with "recorded" as \(insert into .* on conflict .* do nothing returning/,
+          )
+        } else {
+          expect(backend.queries[0]).toMatch(/^(begin|start transaction)/i)
+          expect(backend.queries.at(-1)).toMatch(/^commit/i)
+        }
+        // An empty doc still records its execution and creates nothing new.
+        expect(await sink.execute(new WidgetUpdate({ id: key }), run(`widgets.${key}`, 2))).toEqual(
+          { applied: true },
+        )
+        expect(await sink.execute(new WidgetUpdate({ id: key }), run(`widgets.${key}`, 2))).toEqual(
+          { applied: false },
+        )
+        expect((await Widget.objects.get({ id: key }))?.clicks).toBe(4)
+        const fresh = uid()
+        expect(
+          await sink.execute(new WidgetUpdate({ id: fresh }), run(`widgets.${fresh}`, 1)),
+        ).toEqual({ applied: true })
+        expect(await Widget.objects.get({ id: fresh })).toMatchObject({ clicks: 0, best: null })
+      })
+
       it('merges in process first: SqlUpdate.merge adds sums and keeps extrema', async () => {
         const key = uid()
         const update = new WidgetUpdate({ id: key, doc: { clicks: 1, best: 3, worst: 5 } })
