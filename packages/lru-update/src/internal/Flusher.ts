@@ -227,14 +227,19 @@ export class Flusher {
     )
   }
 
-  /** Executes claims; returns those that succeeded. */
+  /**
+   * Executes claims; returns those that succeeded. A first attempt of each runs as a plain
+   * promise (no fiber per claim: executions are as many as session ends); only failures go
+   * through the retry schedule.
+   */
   #execute(claims: readonly Claim[]): Effect.Effect<readonly Claim[]> {
     const { execute, executeBatch, executeConcurrency } = this.#settings
     const outcomes: Effect.Effect<Array<Outcome<unknown>>> =
       executeBatch === undefined
-        ? Effect.forEach(claims, (claim) => Effect.either(this.#attempt(() => execute(claim))), {
-            concurrency: executeConcurrency,
-          })
+        ? Effect.flatMap(
+            Effect.promise(() => settleEach(claims, execute, executeConcurrency)),
+            (first) => this.#retryFailed(first, (i) => execute(claims[i] as Claim)),
+          )
         : Effect.map(Effect.either(this.#attempt(() => executeBatch(claims))), (outcome) =>
             claims.map(() => outcome),
           )
@@ -249,6 +254,26 @@ export class Flusher {
         return false
       }),
     )
+  }
+
+  /** Retries, on the schedule, the items whose first attempt failed with a retryable error. */
+  #retryFailed<R>(
+    first: Array<Outcome<R>>,
+    call: (index: number) => R | Promise<R>,
+  ): Effect.Effect<Array<Outcome<R>>> {
+    const failed = first.flatMap((outcome, i) =>
+      Either.isLeft(outcome) && retryable(outcome.left) ? [i] : [],
+    )
+    if (failed.length === 0) return Effect.succeed(first)
+    this.#counters.retries += failed.length
+    return Effect.forEach(
+      failed,
+      (i) =>
+        Effect.map(Effect.either(this.#attempt(() => call(i))), (outcome) => {
+          first[i] = outcome
+        }),
+      { concurrency: this.#settings.executeConcurrency, discard: true },
+    ).pipe(Effect.as(first))
   }
 
   /** Completes executed claims; returns the next claims the shard hands back. */
@@ -371,6 +396,28 @@ const nextMacrotask = Effect.async<void>((resume) => {
   const timer = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(timer))
 })
+
+/** Runs `run` on every item, at most `concurrency` at once; the outcome of each, in order. */
+async function settleEach<T>(
+  items: readonly T[],
+  run: (item: T) => unknown,
+  concurrency: number,
+): Promise<Array<Outcome<unknown>>> {
+  const outcomes: Array<Outcome<unknown>> = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      try {
+        outcomes[i] = Either.right(await run(items[i] as T))
+      } catch (error) {
+        outcomes[i] = Either.left(error)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
+  return outcomes
+}
 
 /** Bad input fails the same way every time: not worth a retry. */
 function retryable(error: unknown): boolean {
