@@ -6,15 +6,14 @@
  *
  * Run: pnpm --filter @phonon/bench bench:redis-shard [-- --releases N --depth D]
  */
-import { execFile } from 'node:child_process'
-import { parseArgs, promisify } from 'node:util'
+import { parseArgs } from 'node:util'
 import { Codec, defineModel, id, sum } from '@phonon/core'
-import { connect, type Hold, resourceKeys, scriptSource } from '@phonon/redis-shard'
+import { connect, type Hold } from '@phonon/redis-shard'
 import { cliArgs, startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
+import { redisBenchmark, releaseScriptRate } from './redis.js'
 import { formatRate, median, printTable, writeResult } from './report.js'
 
-const run = promisify(execFile)
 const { values: flags } = parseArgs({
   args: cliArgs(),
   options: {
@@ -95,44 +94,6 @@ async function naiveIncrby(): Promise<number> {
   return perSec
 }
 
-/** redis-benchmark's EVALSHA rate for a script, at the same pipeline depth; returns calls/s. */
-async function redisBenchmark(
-  lua: string,
-  keys: readonly string[],
-  args: readonly string[],
-): Promise<number> {
-  const sha = await server.cli('script', 'load', lua)
-  const { stdout } = await run('redis-benchmark', [
-    ...['-p', String(server.port), '-n', String(releases), '-P', String(depth), '-q'],
-    ...['evalsha', sha, String(keys.length), ...keys, ...args],
-  ])
-  const match = stdout.match(/([\d.]+) requests per second/)
-  if (!match) throw new Error(`cannot read redis-benchmark's output: ${stdout}`)
-  return Number(match[1])
-}
-
-/**
- * The equivalent script: phonon's own release script, run on one resource per call, with a
- * holder re-added first and another holder keeping the resource, so every call does what a
- * plain release does (same keys, same arguments, same commands) plus one HSET.
- */
-async function equivalentScript(): Promise<number> {
-  const keys = resourceKeys('bench', 'Widget.r', ['clicks', 'impressions'])
-  await server.cli('hset', keys[0] as string, 'keeper', '1')
-  const fields = ['2', 'incrby', '', '1', '1', 'incrby', '', '1', '3', '']
-  const args = [
-    '1',
-    String(keys.length),
-    String(3 + fields.length),
-    'holder',
-    'worker',
-    '30000',
-    ...fields,
-  ]
-  const lua = `redis.call('HSET', KEYS[1], ARGV[4], 1)\n${scriptSource('release.lua')}`
-  return redisBenchmark(lua, keys, args)
-}
-
 /** A minimal script of 6 commands: add and remove a holder, fold two sums, count, read. */
 function minimalScript(): Promise<number> {
   const lua = [
@@ -143,7 +104,8 @@ function minimalScript(): Promise<number> {
     "redis.call('INCR', KEYS[4])",
     "return redis.call('HLEN', KEYS[1])",
   ].join(' ')
-  return redisBenchmark(lua, ['{r}:h', '{r}:c', '{r}:i', '{r}:m'], [])
+  const keys = ['{r}:h', '{r}:c', '{r}:i', '{r}:m']
+  return redisBenchmark(server, { lua, keys, args: [], requests: releases, depth })
 }
 
 try {
@@ -163,7 +125,7 @@ try {
     const cycle = await phononReleases('sessions')
     stats = cycle
     samples.sessions.push(cycle.perSec)
-    samples.equivalent.push(await equivalentScript())
+    samples.equivalent.push(await releaseScriptRate(server, releases, depth))
     samples.minimal.push(await minimalScript())
     samples.naive.push(await naiveIncrby())
     console.log(`  round ${round + 1}/${rounds} done`)

@@ -64,4 +64,32 @@ describe('the benchmarks run at a tiny scale and write well-formed results', () 
     expect(result.naiveIncrbyEventsPerSec).toBeGreaterThan(0)
     expect(result.perRelease.scriptCalls).toBeLessThan(1)
   }, 60_000)
+
+  it('lru-update: one worker end to end, with the three baselines', () => {
+    const result = runTiny(
+      'src/lru-update.ts',
+      [
+        '--events',
+        '20000',
+        '--keys',
+        '5000',
+        '--sizes',
+        '100,1000',
+        '--naive',
+        '5000',
+        '--ceiling',
+        '5000',
+      ],
+      'lru-update',
+    )
+    expect(result.workload).toMatchObject({ events: 20000, keys: 5000 })
+    for (const run of [result.lru100, result.lru1k]) {
+      expect(run.eventsPerSec).toBeGreaterThan(0)
+      expect(run.ratioToCeiling).toBeGreaterThan(0)
+      expect(run.ratioToPerEvent).toBeGreaterThan(0)
+      expect(run.bytesPerEntry).toBeGreaterThan(0)
+      expect(run.failures).toBe(0)
+    }
+    expect(result.baselines.perEventHincrbyEventsPerSec).toBeGreaterThan(0)
+  }, 60_000)
 })

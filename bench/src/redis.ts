@@ -1,0 +1,76 @@
+/**
+ * Redis-side baselines the benchmarks share: redis-benchmark running a script on a private
+ * server, and phonon's own release script made runnable by redis-benchmark.
+ *
+ * @module
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { resourceKeys, scriptSource } from '@phonon/redis-shard'
+import type { RedisServer } from '@phonon/testkit'
+
+const run = promisify(execFile)
+
+/**
+ * redis-benchmark's EVALSHA rate for a script on `server`, at pipeline depth `depth`.
+ *
+ * @returns script calls per second.
+ * @throws Error when redis-benchmark fails or prints no rate.
+ */
+export async function redisBenchmark(
+  server: RedisServer,
+  options: {
+    readonly lua: string
+    readonly keys: readonly string[]
+    readonly args: readonly string[]
+    readonly requests: number
+    readonly depth: number
+  },
+): Promise<number> {
+  const sha = await server.cli('script', 'load', options.lua)
+  const { stdout } = await run('redis-benchmark', [
+    ...[
+      '-p',
+      String(server.port),
+      '-n',
+      String(options.requests),
+      '-P',
+      String(options.depth),
+      '-q',
+    ],
+    ...['evalsha', sha, String(options.keys.length), ...options.keys, ...options.args],
+  ])
+  const match = stdout.match(/([\d.]+) requests per second/)
+  if (!match) throw new Error(`cannot read redis-benchmark's output: ${stdout}`)
+  return Number(match[1])
+}
+
+/**
+ * redis-benchmark running phonon's own release script on one resource per call (a 2-field sum
+ * model), with its holder re-added first and another holder keeping the resource, so every call
+ * does what a plain release does (same keys, arguments and commands) plus one HSET.
+ *
+ * @returns release script calls per second.
+ */
+export async function releaseScriptRate(
+  server: RedisServer,
+  requests: number,
+  depth: number,
+): Promise<number> {
+  const keys = resourceKeys('bench', 'Widget.r', ['clicks', 'impressions'])
+  await server.cli('hset', keys[0] as string, 'keeper', '1')
+  const fields = ['2', 'incrby', '', '1', '1', 'incrby', '', '1', '3', '']
+  const args = [
+    '1',
+    String(keys.length),
+    String(3 + fields.length),
+    'holder',
+    'worker',
+    '30000',
+    ...fields,
+  ]
+  // After the shebang, which must stay the first line.
+  const [shebang, ...body] = scriptSource('release.lua').split('\n')
+  const lua = [shebang, "redis.call('HSET', KEYS[1], ARGV[4], 1)", ...body].join('\n')
+  return redisBenchmark(server, { lua, keys, args, requests, depth })
+}
