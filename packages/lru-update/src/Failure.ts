@@ -4,7 +4,9 @@ import type { Claim } from '@phonon/redis-shard'
 /**
  * Work that exhausted its retries: kept by the aggregator (`failures()`) and told to `onFailed`,
  * never dropped. `retry()` runs it again, safely: releases are idempotent and a failed execution's
- * claim stays in the shard until it is completed.
+ * claim stays in the shard until it is completed. A failure stays in `failures()` after a retry.
+ * The messages waiting on a `fold` or `release` were nacked: retry it, or let the source redeliver
+ * them, not both.
  *
  * - `fold` / `release`: a partial aggregate could not be folded into the shard; `update` holds
  *   it (undefined when the session had nothing left to fold).
@@ -18,7 +20,12 @@ export type Failure =
       readonly resourceId: string
       readonly error: unknown
       readonly update: Update | undefined
-      /** Folds or releases it again; rejects with the new error (and records a new failure). */
+      /**
+       * Folds or releases it again (a `fold` as a session of its own), then executes what that
+       * claims.
+       * @throws (rejects) an `Error` pointing to `failures()` when any failure was recorded while
+       *   it ran (the new one is appended there); a "ManagedRuntime disposed" error after `close()`.
+       */
       retry(): Promise<void>
     }
   | {
@@ -26,6 +33,10 @@ export type Failure =
       readonly resourceId: string
       readonly error: unknown
       readonly claim: Claim
-      /** Executes (for `execute`) and completes the claim again. */
+      /**
+       * Executes (for `execute`) and completes the claim again, then the claims completing hands
+       * back.
+       * @throws (rejects) as the other `retry()`.
+       */
       retry(): Promise<void>
     }

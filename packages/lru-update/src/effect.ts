@@ -35,13 +35,17 @@ export const make = (options: AggregatorOptions): Effect.Effect<Aggregator, neve
     (aggregator) => Effect.promise(() => aggregator.close()),
   )
 
-/** A layer providing {@link LocalAggregator}. */
+/**
+ * A layer providing {@link LocalAggregator}, closed with its scope.
+ * @throws (as a defect) {@link ArgumentError} for invalid options.
+ */
 export const layer = (options: AggregatorOptions): Layer.Layer<LocalAggregator> =>
   Layer.scoped(LocalAggregator, make(options))
 
 /**
  * Offers an update; suspends while the flusher is behind (backpressure).
- * Fails with `ArgumentError` or `CacheError` as `Aggregator.offer` throws them.
+ * @throws (as typed failures) {@link ArgumentError} or {@link CacheError}, as `Aggregator.offer`
+ *   throws them.
  */
 export const offer = (
   update: Update,

@@ -5,6 +5,9 @@ import type { Aggregator } from './Aggregator.js'
  * session, wait for every release and execution, close the shard; then `onClosed` (default: exit
  * with code 0, or 1 if closing failed).
  *
+ * @param aggregator - the aggregator to close.
+ * @param options - `signals` (default `['SIGTERM', 'SIGINT']`) and `onClosed`, called with the
+ *   error of `close()` or undefined. Let the source deliver its acks before exiting there.
  * @returns a function removing the handlers.
  * @example
  * closeOnSignals(aggregator) // SIGTERM and SIGINT

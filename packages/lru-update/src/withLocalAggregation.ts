@@ -37,8 +37,12 @@ export interface LocalAggregationOptions<M> {
  * resource) nacks its message; updates of the same message offered before it stay counted, so
  * give a message updates that cannot be rejected, or one update per message.
  *
+ * @param aggregator - the aggregator the updates are offered to.
+ * @param handler - turns a message into its updates; throwing nacks the message.
+ * @param options - `onAckError`.
  * @returns a function to call with each message; it resolves once the message's updates were
- *   accepted (awaiting backpressure), not once they are durable: `ack` tells that.
+ *   accepted (awaiting backpressure), not once they are durable: `ack` tells that. It never
+ *   rejects: what goes wrong for a message is its `nack`.
  * @example
  * const handle = withLocalAggregation(aggregator, (msg: StreamMessage) =>
  *   Widget.create({ id: msg.widget, clicks: 1 }))

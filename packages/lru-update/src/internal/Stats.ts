@@ -1,6 +1,10 @@
 import type { ShardStats } from '@phonon/redis-shard'
 
-/** Why a session ended. */
+/**
+ * Why a session ended: `capacity` (the LRU was full, or an entry grew past `maxSize`), `idle`
+ * (`idleMs` or the update's soft session), `maxAge` (`maxAgeMs` or the update's hard session),
+ * `forced` (`forceExpiry`), `evicted` (recovery removed the hold), `expire`, `expireAll`, `close`.
+ */
 export type EndCause =
   | 'capacity'
   | 'idle'
@@ -13,6 +17,7 @@ export type EndCause =
 
 /** Percentiles of flush latency (ms): from a session's end (or fold) to its fold into the shard. */
 export interface LatencyStats {
+  /** Latencies recorded so far; the percentiles are of the latest 4,096. */
   readonly count: number
   readonly p50: number
   readonly p99: number
@@ -41,7 +46,7 @@ export interface AggregatorStats {
   readonly executions: number
   /** Work that exhausted its retries (see `failures()`). */
   readonly failures: number
-  /** Attempts that failed and were retried. */
+  /** Failed attempts of shard calls and executions, including last attempts not retried. */
   readonly retries: number
   /** Entries held now. */
   readonly entries: number
@@ -51,6 +56,7 @@ export interface AggregatorStats {
   readonly shardCalls: number
   /** The shard's own counters: Redis round trips and script calls. */
   readonly shard: ShardStats
+  /** From a fold or release job's queueing to its success: percentiles of the last 4,096. */
   readonly flushLatencyMs: LatencyStats
 }
 
