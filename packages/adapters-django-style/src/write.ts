@@ -62,6 +62,32 @@ export function keyIn(
   return sql<boolean>`(${refs}) IN (${rows})`
 }
 
+/**
+ * PostgreSQL: rows as `SELECT * FROM unnest($1::type[], $2::type[], …)`, one array parameter per
+ * column whatever the number of rows. Cheaper to parse and plan than `VALUES` with a placeholder
+ * per value (about twice as fast for 500 rows), and never near the 65,535-placeholder limit.
+ */
+export function unnestRows(
+  records: ReadonlyArray<Record<string, unknown>>,
+  typeOf: (column: string) => string,
+): { columns: string[]; rows: RawBuilder<unknown> } {
+  const columns = Object.keys(records[0] ?? {})
+  const arrays = columns.map(
+    (c) => sql`${records.map((r) => r[c] ?? null)}::${sql.raw(typeOf(c))}[]`,
+  )
+  return { columns, rows: sql`SELECT * FROM unnest(${sql.join(arrays)})` }
+}
+
+/** The SQL type of a column of `model`, or of a lastWrite's `_at` / the fence. */
+function columnType(model: AnySqlModel, name: string): string {
+  const column: Column | undefined = Object.hasOwn(model.columns, name)
+    ? model.columns[name]
+    : undefined
+  if (column === undefined)
+    return name === 'member' ? 'text' : name === FENCE_COLUMN ? 'bigint' : 'double precision'
+  return column.kind === 'lastWrite' ? 'text' : sqlType(column)
+}
+
 /** Splits rows into chunks whose placeholders stay under {@link MAX_PARAMS}. */
 export function chunks<T>(items: readonly T[], paramsPerItem: number): T[][] {
   const size = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, paramsPerItem)))
@@ -143,15 +169,16 @@ async function recordExecutions(
   const sorted = [...executions].sort((a, b) => compare(executionText(a), executionText(b)))
   const inserted = new Set<string>()
   if (sink.flavor === 'postgres') {
-    for (const part of chunks(sorted, 2)) {
-      const rows = await trx
-        .insertInto(table)
-        .values(part.map((e) => ({ resource_id: e.resourceId, epoch: e.epoch })))
-        .onConflict((oc) => oc.columns(['resource_id', 'epoch']).doNothing())
-        .returning(['resource_id', 'epoch'])
-        .execute()
-      for (const row of rows) inserted.add(`${row.resource_id}\u0000${row.epoch}`)
-    }
+    const records = sorted.map((e) => ({ resource_id: e.resourceId, epoch: e.epoch }))
+    const { columns, rows } = unnestRows(records, (c) => (c === 'epoch' ? 'bigint' : 'text'))
+    const recorded = await trx
+      .insertInto(table)
+      .columns(columns)
+      .expression(rows)
+      .onConflict((oc) => oc.columns(['resource_id', 'epoch']).doNothing())
+      .returning(['resource_id', 'epoch'])
+      .execute()
+    for (const row of recorded) inserted.add(`${row.resource_id}\u0000${row.epoch}`)
     return inserted
   }
   // MySQL cannot say which rows of a multi-row insert were new: each transaction tags its rows
@@ -209,9 +236,9 @@ async function writeRows(sink: Sink, db: Db, jobs: readonly Job[], inTransaction
   for (const [model, rounds] of byModel) {
     for (const round of rounds) {
       round.sort((a, b) => compare(a.keyText, b.keyText))
-      for (const part of chunks(round, model.keyColumns.length + model.valueColumns.length + 2)) {
-        await upsert(sink, db, model, part, inTransaction)
-      }
+      const perRow = model.keyColumns.length + model.valueColumns.length + 2
+      const parts = sink.flavor === 'postgres' ? [round] : chunks(round, perRow)
+      for (const part of parts) await upsert(sink, db, model, part, inTransaction)
     }
     for (const [name] of model.setColumns) {
       await insertMembers(sink, db, model, name, rounds.flat())
@@ -307,14 +334,18 @@ async function upsert(
   const postgres = sink.flavor === 'postgres'
   const { values, set, fenced, fenceOk } = compileUpsert(postgres, model, rows)
   const keyNames = model.key as string[]
-  const insert = db.insertInto(model.table).values(values)
   if (postgres) {
-    const query = insert.onConflict((oc) => {
-      const target = oc.columns(keyNames)
-      if (Object.keys(set).length === 0) return target.doNothing()
-      const update = target.doUpdateSet(set)
-      return fenced ? update.where(fenceOk) : update
-    })
+    const { columns, rows: selected } = unnestRows(values, (c) => columnType(model, c))
+    const query = db
+      .insertInto(model.table)
+      .columns(columns)
+      .expression(selected)
+      .onConflict((oc) => {
+        const target = oc.columns(keyNames)
+        if (Object.keys(set).length === 0) return target.doNothing()
+        const update = target.doUpdateSet(set)
+        return fenced ? update.where(fenceOk) : update
+      })
     if (!fenced) {
       await query.execute()
       return
@@ -326,7 +357,9 @@ async function upsert(
     return
   }
   const firstKey = keyNames[0] as string
-  await insert
+  await db
+    .insertInto(model.table)
+    .values(values)
     .onDuplicateKeyUpdate(Object.keys(set).length === 0 ? { [firstKey]: sql.ref(firstKey) } : set)
     .execute()
   if (!fenced) return
@@ -370,14 +403,8 @@ async function upsertRecorded(
   const firstKey = keyNames[0] as string
   if (Object.keys(set).length === 0) set[firstKey] = sql.ref(`excluded.${firstKey}`)
   // Parameters selected from a CTE have no column to take their type from: cast them.
-  const cast = (name: string) => {
-    const type = Object.hasOwn(model.columns, name)
-      ? model.columns[name]?.kind === 'lastWrite'
-        ? 'text'
-        : sqlType(model.columns[name] as Column)
-      : 'double precision' // a lastWrite's `_at`
-    return sql`CAST(${record[name]} AS ${sql.raw(type)})`.as(name)
-  }
+  const cast = (name: string) =>
+    sql`CAST(${record[name]} AS ${sql.raw(columnType(model, name))})`.as(name)
   const { resourceId, epoch } = job.execution
   const rows = await sink.db
     .with('recorded', (db) =>
@@ -423,9 +450,22 @@ async function insertMembers(
   }
   // In one order for every transaction, so that concurrent writers lock rows in the same order.
   const sorted = [...byText].sort((a, b) => compare(a[0], b[0])).map(([, record]) => record)
+  if (sorted.length === 0) return
+  if (sink.flavor === 'postgres') {
+    const { columns, rows } = unnestRows(sorted, (c) => columnType(model, c))
+    await db
+      .insertInto(model.childTable(name))
+      .columns(columns)
+      .expression(rows)
+      .onConflict((oc) => oc.doNothing())
+      .execute()
+    return
+  }
   for (const part of chunks(sorted, model.keyColumns.length + 1)) {
-    const insert = db.insertInto(model.childTable(name)).values(part)
-    if (sink.flavor === 'postgres') await insert.onConflict((oc) => oc.doNothing()).execute()
-    else await insert.onDuplicateKeyUpdate({ member: sql.ref('member') }).execute()
+    await db
+      .insertInto(model.childTable(name))
+      .values(part)
+      .onDuplicateKeyUpdate({ member: sql.ref('member') })
+      .execute()
   }
 }
