@@ -103,10 +103,9 @@ export class Aggregator implements AsyncDisposable {
         entry = undefined
       }
     }
-    if (entry === undefined) entry = this.#insert(key, update)
-    else this.#merge(entry, update)
+    if (entry === undefined) this.#insert(key, update, tracker)
+    else this.#merge(entry, update, tracker)
     this.#counters.offers++
-    if (tracker !== undefined) (entry.acks ??= []).push(tracker)
     return this.#queued >= this.#settings.maxQueued ? this.#space() : undefined
   }
 
@@ -198,21 +197,25 @@ export class Aggregator implements AsyncDisposable {
     }
   }
 
-  #insert(key: string, update: Update): Entry {
+  #insert(key: string, update: Update, tracker: Tracker | undefined): void {
     const { sizeOf, maxSize } = this.#settings
     if (sizeOf !== undefined && sizeOf(update) > (maxSize as number)) {
       throw new ArgumentError(`${key}: its size ${sizeOf(update)} exceeds maxSize ${maxSize}`)
     }
     const entry = new Entry(key, update)
+    if (tracker !== undefined) entry.acks = [tracker]
     this.#startClocks(entry, update)
     this.#counters.inserts++
     this.#enqueue('acquire', entry, update, undefined)
     this.#cache.set(key, entry)
     if (update.initCache) this.#fold(entry) // phonon's init_cache: into the shard at once
-    return entry
   }
 
-  #merge(entry: Entry, update: Update): void {
+  /**
+   * Merges into a held entry. The message is attached before the entry is measured again: an
+   * entry grown past `maxSize` leaves the LRU right there, and its release carries the message.
+   */
+  #merge(entry: Entry, update: Update, tracker: Tracker | undefined): void {
     const held = entry.update
     if (held === undefined) {
       entry.update = update
@@ -225,8 +228,11 @@ export class Aggregator implements AsyncDisposable {
       }
       held.merge(update)
     }
-    const idle = Math.min(this.#settings.idleMs, update.softSessionMs)
-    if (idle !== Infinity) entry.idleDeadline = this.#settings.now() + idle
+    if (tracker !== undefined) {
+      if (entry.acks === undefined) entry.acks = [tracker]
+      else entry.acks.push(tracker)
+    }
+    if (entry.idleMs !== Infinity) entry.idleDeadline = this.#settings.now() + entry.idleMs
     // lru-cache measures an entry when it is set: set it again to count what the merge added.
     if (this.#settings.sizeOf !== undefined) this.#cache.set(entry.key, entry)
     this.#counters.merges++
@@ -235,13 +241,14 @@ export class Aggregator implements AsyncDisposable {
   /** Deadlines of a new session; the clock is read only when some limit is finite. */
   #startClocks(entry: Entry, update: Update): void {
     const { idleMs, maxAgeMs, flushIntervalMs, now } = this.#settings
-    const idle = Math.min(idleMs, update.softSessionMs)
-    if (idle === Infinity && maxAgeMs === Infinity && flushIntervalMs === Infinity) {
+    // The session's idle limit: the aggregator's, or the first update's soft session if shorter.
+    entry.idleMs = Math.min(idleMs, update.softSessionMs)
+    if (entry.idleMs === Infinity && maxAgeMs === Infinity && flushIntervalMs === Infinity) {
       entry.endDeadline = update.hardDeadline
       return
     }
     const t = now()
-    entry.idleDeadline = t + idle
+    entry.idleDeadline = t + entry.idleMs
     entry.endDeadline = Math.min(t + maxAgeMs, update.hardDeadline)
     entry.dirtySince = t
   }
@@ -325,7 +332,6 @@ export class Aggregator implements AsyncDisposable {
 
   #flusherOwner() {
     return {
-      sessionOver: (entry: Entry, cause: EndCause) => this.#end(entry, cause),
       foldFailed: (job: Job) => this.#restore(job),
       jobDone: () => this.#jobDone(),
       failed: (failure: Failure) => {
@@ -336,7 +342,7 @@ export class Aggregator implements AsyncDisposable {
   }
 
   /**
-   * Puts a partial aggregate whose fold failed back into its entry, before what was merged since
+   * Puts a partial aggregate whose fold was not sent back into its entry, before what was merged since
    * (order kept for non-commutative fields), to be folded or released with the next job.
    * @returns false when the session ended meanwhile.
    */

@@ -8,7 +8,7 @@ import type { Claim } from '@phonon/redis-shard'
  * The messages waiting on a `fold` or `release` were nacked: retry it, or let the source redeliver
  * them, not both.
  *
- * - `fold` / `release`: a partial aggregate could not be folded into the shard; `update` holds
+ * - `fold` / `release`: a partial aggregate could not be released into the shard; `update` holds
  *   it (undefined when the session had nothing left to fold).
  * - `execute`: the sink rejected a claimed global aggregate; the claim stays in the shard.
  * - `complete`: the sink wrote the claim but the shard did not record it; a retry completes it

@@ -99,7 +99,6 @@ describe('Aggregator on MemoryShard', () => {
       idle: 1,
       maxAge: 1,
       forced: 0,
-      evicted: 0,
       expire: 1,
       expireAll: 0,
       close: 1,

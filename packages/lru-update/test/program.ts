@@ -108,7 +108,7 @@ export async function runProgram(
         now += step.ms
         await Promise.all(aggregators.map((a) => a.purge()))
     }
-    aggregators.forEach((a, i) => expect(a.size).toBeLessThanOrEqual(options[i]!.max))
+    for (const [i, a] of aggregators.entries()) expect(a.size).toBeLessThanOrEqual(options[i]!.max)
   }
   await Promise.all(aggregators.map((a) => a.close()))
   expectSameTotals(sink.totals, truth)

@@ -16,6 +16,8 @@ export class Entry {
   acks: Tracker[] | undefined = undefined
   /** When `update` became dirty (only kept with `flushIntervalMs`). */
   dirtySince = 0
+  /** The session's idle limit (ms). */
+  idleMs = Infinity
   /** The session ends when idle past this time. */
   idleDeadline = Infinity
   /** The session ends at this time however busy (max age, hard session). */

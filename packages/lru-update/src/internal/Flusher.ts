@@ -1,5 +1,5 @@
 import { ArgumentError, CodecError, type Update } from '@phonon/core'
-import type { Claim, FoldResult, Hold, ReleaseResult } from '@phonon/redis-shard'
+import type { Claim, Hold, ReleaseResult } from '@phonon/redis-shard'
 import {
   Chunk,
   Duration,
@@ -13,19 +13,26 @@ import {
 import type { Failure } from '../Failure.js'
 import type { Settings } from '../options.js'
 import { Entry, type Job } from './Entry.js'
-import type { Counters, EndCause } from './Stats.js'
+import type { Counters } from './Stats.js'
 import { failAll, settleAll } from './Tracker.js'
 
 /** What the flusher tells its owner. @internal */
 export interface FlusherOwner {
-  /** A fold learnt the session is over (forced expiry, or recovery evicted the hold). */
-  sessionOver(entry: Entry, cause: EndCause): void
-  /** A fold failed for good: its partial aggregate goes back into the entry if it is still held. */
-  foldFailed(job: Job, error: unknown): boolean
+  /**
+   * A fold was not sent (its hold could not be acquired): its partial aggregate goes back into
+   * the entry if the session is still held; false otherwise.
+   */
+  foldFailed(job: Job): boolean
   /** A job left the queue (folded, released, or failed). */
   jobDone(job: Job): void
   /** Work exhausted its retries. */
   failed(failure: Failure): void
+}
+
+/** What a wave's acquire produced: the next hold of each fold, and the errors of the others. */
+interface Acquired {
+  readonly next: Map<Job, Hold>
+  readonly errors: Map<Job | Entry, unknown>
 }
 
 /** The outcome of one item of a batched shard call. */
@@ -37,10 +44,15 @@ const FALLBACK_CONCURRENCY = 8
 /**
  * Hands jobs to the shard in batches: one lane (an Effect queue drained by one fiber) per
  * `flushConcurrency`, a resource always in the same lane, so the jobs of a session run in order.
- * A batch acquires the holds it needs, then folds, then releases (each one `*Many` call, one
- * pipeline per node), then executes what it claimed and completes it. Failed calls are retried
- * with exponential backoff; a batch that still fails is retried item by item, so one bad item
- * cannot sink the others. @internal
+ * A batch acquires the holds it needs, then releases (one `*Many` call each, one pipeline per
+ * node), then executes what it claimed and completes it. Failed calls are retried with
+ * exponential backoff; a batch that still fails is retried item by item, so one bad item cannot
+ * sink the others.
+ *
+ * A fold (`flushIntervalMs`, `flush()`, `initCache`) rotates the session's hold: a new hold is
+ * acquired, then the old one released with the delta — never the last, as the new hold keeps the
+ * resource. Unlike the shard's `fold`, a release is idempotent, so retrying one whose reply was
+ * lost (or whose batch failed on another node) never folds a delta twice. @internal
  */
 export class Flusher {
   readonly #settings: Settings
@@ -115,107 +127,99 @@ export class Flusher {
     const unheld = jobs.filter((job) => job.entry.hold === undefined)
     return Effect.zipRight(this.#wave(held), this.#wave(unheld)).pipe(
       Effect.catchAllCause(Effect.logError),
-      Effect.ensuring(Effect.sync(() => jobs.forEach((job) => this.#owner.jobDone(job)))),
+      Effect.ensuring(
+        Effect.sync(() => {
+          for (const job of jobs) this.#owner.jobDone(job)
+        }),
+      ),
     )
   }
 
   #wave(jobs: readonly Job[]): Effect.Effect<void> {
     if (jobs.length === 0) return Effect.void
     return Effect.gen(this, function* () {
-      const unheld = yield* this.#acquire(jobs)
-      yield* this.#fold(
-        jobs.filter((job) => job.kind === 'fold'),
-        unheld,
-      )
-      const releases = jobs.filter((job) => job.kind === 'release')
-      yield* this.#runClaims(yield* this.#release(releases, unheld))
+      const acquired = yield* this.#acquire(jobs)
+      yield* this.#runClaims(yield* this.#release(jobs, acquired))
     })
   }
 
   /**
-   * Acquires a hold for every session of the batch that has none yet; returns why the others
-   * could not be held.
+   * Acquires a hold for every session of the wave that has none yet (it becomes the entry's),
+   * and a next hold for every fold; returns the folds' next holds and why others failed.
    */
-  #acquire(jobs: readonly Job[]): Effect.Effect<Map<Entry, unknown>> {
-    const targets = new Map<Entry, Update>()
+  #acquire(jobs: readonly Job[]): Effect.Effect<Acquired> {
+    const targets: Array<{ entry: Entry; fold?: Job; update: Update }> = []
+    const entries = new Set<Entry>()
     for (const job of jobs) {
       const { entry, update } = job
-      if (entry.hold === undefined && update !== undefined && !targets.has(entry)) {
-        targets.set(entry, update)
+      if (update === undefined) continue
+      if (entry.hold === undefined && !entries.has(entry)) {
+        entries.add(entry)
+        targets.push({ entry, update })
       }
+      if (job.kind === 'fold') targets.push({ entry, fold: job, update })
     }
-    const entries = [...targets.keys()]
-    return this.#many([...targets.values()], (updates) =>
-      this.#settings.shard.acquireMany(updates),
-    ).pipe(
+    const updates = targets.map((target) => target.update)
+    return this.#many(updates, (batch) => this.#settings.shard.acquireMany(batch)).pipe(
       Effect.map((outcomes) => {
-        const unheld = new Map<Entry, unknown>()
+        const acquired: Acquired = { next: new Map(), errors: new Map() }
         outcomes.forEach((outcome, i) => {
-          const entry = entries[i] as Entry
-          if (Either.isRight(outcome)) {
-            entry.hold = outcome.right
-            this.#counters.acquires++
-          } else unheld.set(entry, outcome.left)
+          const { entry, fold } = targets[i] as (typeof targets)[number]
+          if (Either.isLeft(outcome)) acquired.errors.set(fold ?? entry, outcome.left)
+          else if (fold !== undefined) acquired.next.set(fold, outcome.right)
+          else entry.hold = outcome.right
+          if (Either.isRight(outcome)) this.#counters.acquires++
         })
-        return unheld
+        return acquired
       }),
     )
   }
 
-  #fold(jobs: readonly Job[], unheld: ReadonlyMap<Entry, unknown>): Effect.Effect<void> {
-    const [held, failed] = partition(jobs, unheld)
-    for (const [job, error] of failed) this.#foldFailed(job, error)
-    const items = held.map((job) => [job.entry.hold as Hold, job.update as Update] as const)
-    return this.#many(items, (batch) => this.#settings.shard.foldMany(batch)).pipe(
-      Effect.map((outcomes) =>
-        outcomes.forEach((outcome, i) => {
-          const job = held[i] as Job
-          if (Either.isLeft(outcome)) return this.#foldFailed(job, outcome.left)
-          this.#durable(job)
-          this.#counters.folds++
-          const result: FoldResult = outcome.right
-          if (result.evicted) this.#owner.sessionOver(job.entry, 'evicted')
-          else if (result.forcedExpiry) this.#owner.sessionOver(job.entry, 'forced')
-        }),
-      ),
-    )
-  }
-
-  #foldFailed(job: Job, error: unknown): void {
-    if (this.#owner.foldFailed(job, error)) return
-    // The session ended meanwhile: a retry folds the delta as a session of its own.
-    this.#fail(job, error, () => this.#retryAsNewSession(job))
-  }
-
-  /** Releases the batch's sessions; returns the claims this worker must execute. */
-  #release(
-    jobs: readonly Job[],
-    unheld: ReadonlyMap<Entry, unknown>,
-  ): Effect.Effect<readonly Claim[]> {
-    const [held, failed] = partition(jobs, unheld)
-    for (const [job, error] of failed) {
-      if (job.update === undefined)
-        this.#durable(job) // never held, nothing to fold
-      else this.#fail(job, error, () => this.#retryAsNewSession(job))
+  /**
+   * Releases, in job order, the sessions that ended and the holds that folds rotate out; returns
+   * the claims this worker must execute.
+   */
+  #release(jobs: readonly Job[], acquired: Acquired): Effect.Effect<readonly Claim[]> {
+    const sent: Array<{ job: Job; hold: Hold }> = []
+    for (const job of jobs) {
+      const { entry } = job
+      if (job.kind === 'acquire') continue
+      const next = job.kind === 'fold' ? acquired.next.get(job) : undefined
+      if (entry.hold === undefined || (job.kind === 'fold' && next === undefined)) {
+        this.#notSent(job, acquired.errors.get(job) ?? acquired.errors.get(entry))
+        continue
+      }
+      sent.push({ job, hold: entry.hold })
+      if (next !== undefined) entry.hold = next
     }
-    const items = held.map((job) => [job.entry.hold as Hold, job.update] as const)
+    const items = sent.map(({ job, hold }) => [hold, job.update] as const)
     return this.#many(items, (batch) => this.#settings.shard.releaseMany(batch)).pipe(
       Effect.map((outcomes) => {
         const claims: Claim[] = []
-        outcomes.forEach((outcome, i) => {
-          const job = held[i] as Job
+        for (const [i, outcome] of outcomes.entries()) {
+          const { job, hold } = sent[i] as (typeof sent)[number]
           if (Either.isLeft(outcome)) {
-            const retry = () => this.#retry(this.#releaseAndRun([job]))
-            return this.#fail(job, outcome.left, retry)
+            this.#fail(job, outcome.left, () => this.#retry(this.#releaseAndRun(hold, job.update)))
+            continue
           }
           this.#durable(job)
-          this.#counters.releases++
+          if (job.kind === 'fold') this.#counters.folds++
+          else this.#counters.releases++
           const result: ReleaseResult = outcome.right
           if (result.last) claims.push(result.claim)
-        })
+        }
         return claims
       }),
     )
+  }
+
+  /** A job whose hold could not be acquired: nothing of it reached the shard. */
+  #notSent(job: Job, error: unknown): void {
+    if (job.update === undefined)
+      this.#durable(job) // never held, nothing to release
+    else if (job.kind === 'release' || !this.#owner.foldFailed(job)) {
+      this.#fail(job, error, () => this.#retryAsNewSession(job))
+    }
   }
 
   /** Executes claims, completes them, and goes on with the claims completing hands back. */
@@ -320,24 +324,21 @@ export class Flusher {
   #retryAsNewSession(job: Job): Promise<void> {
     const entry = new Entry(job.entry.key, job.update)
     entry.ended = true
-    const jobs = [
-      {
-        kind: 'release' as const,
-        entry,
-        update: job.update,
-        acks: undefined,
-        queuedAt: performance.now(),
-      },
-    ]
+    const release: Job = { ...job, kind: 'release', entry, acks: undefined }
     return this.#retry(
-      Effect.flatMap(this.#acquire(jobs), (unheld) =>
-        unheld.size > 0 ? Effect.fail(unheld.get(entry)) : this.#releaseAndRun(jobs),
+      Effect.flatMap(this.#acquire([release]), ({ errors }) =>
+        errors.size > 0
+          ? Effect.fail(errors.get(entry))
+          : this.#releaseAndRun(entry.hold as Hold, job.update),
       ),
     )
   }
 
-  #releaseAndRun(jobs: readonly Job[]): Effect.Effect<void> {
-    return Effect.flatMap(this.#release(jobs, new Map()), (claims) => this.#runClaims(claims))
+  /** Releases one hold with a delta (idempotent) and runs the claim it may bring. */
+  #releaseAndRun(hold: Hold, update: Update | undefined): Effect.Effect<void, unknown> {
+    return this.#attempt(() => this.#settings.shard.release(hold, update)).pipe(
+      Effect.flatMap((result) => (result.last ? this.#runClaims([result.claim]) : Effect.void)),
+    )
   }
 
   /** Runs a failure's retry; rejects if it failed again (a new failure is recorded then). */
@@ -422,20 +423,6 @@ async function settleEach<T>(
 /** Bad input fails the same way every time: not worth a retry. */
 function retryable(error: unknown): boolean {
   return !(error instanceof ArgumentError || error instanceof CodecError)
-}
-
-/** Jobs whose session is held, and those whose acquire failed (with its error). */
-function partition(
-  jobs: readonly Job[],
-  unheld: ReadonlyMap<Entry, unknown>,
-): [Job[], Array<[Job, unknown]>] {
-  const held: Job[] = []
-  const failed: Array<[Job, unknown]> = []
-  for (const job of jobs) {
-    if (job.entry.hold !== undefined) held.push(job)
-    else failed.push([job, unheld.get(job.entry)])
-  }
-  return [held, failed]
 }
 
 /** The lane of a resource: FNV-1a of its key. */

@@ -3,17 +3,9 @@ import type { ShardStats } from '@phonon/redis-shard'
 /**
  * Why a session ended: `capacity` (the LRU was full, or an entry grew past `maxSize`), `idle`
  * (`idleMs` or the update's soft session), `maxAge` (`maxAgeMs` or the update's hard session),
- * `forced` (`forceExpiry`), `evicted` (recovery removed the hold), `expire`, `expireAll`, `close`.
+ * `forced` (`forceExpiry` on the held update), `expire`, `expireAll`, `close`.
  */
-export type EndCause =
-  | 'capacity'
-  | 'idle'
-  | 'maxAge'
-  | 'forced'
-  | 'evicted'
-  | 'expire'
-  | 'expireAll'
-  | 'close'
+export type EndCause = 'capacity' | 'idle' | 'maxAge' | 'forced' | 'expire' | 'expireAll' | 'close'
 
 /** Percentiles of flush latency (ms): from a session's end (or fold) to its fold into the shard. */
 export interface LatencyStats {
@@ -79,7 +71,6 @@ export class Counters {
     idle: 0,
     maxAge: 0,
     forced: 0,
-    evicted: 0,
     expire: 0,
     expireAll: 0,
     close: 0,
