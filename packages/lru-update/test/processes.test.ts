@@ -127,6 +127,8 @@ describe('several worker processes on one Redis and one sink', () => {
     const truth = await produce()
     const stopping = worker('a')
     const others = ['b', 'c'].map((name) => worker(name))
+    // Its handlers are installed before its first `alive` beat: SIGTERM is then a graceful close.
+    await waitFor('worker a consuming', async () => (await redis.exists('alive:a')) === 1, 60_000)
     await waitFor(
       'a quarter of the events read',
       async () => (await group()).read > EVENTS / 4,
