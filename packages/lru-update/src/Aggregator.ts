@@ -164,7 +164,11 @@ export class Aggregator implements AsyncDisposable {
     await this.close()
   }
 
-  /** Work that exhausted its retries, oldest first (phonon's `get_last_failed`). */
+  /**
+   * Work that exhausted its retries, oldest first (phonon's `get_last_failed`); a failure leaves
+   * the list once its `retry()` succeeded. Retrying after `close()` needs the shard open
+   * (`closeShard: false`).
+   */
   failures(): readonly Failure[] {
     return this.#failures
   }
@@ -334,7 +338,16 @@ export class Aggregator implements AsyncDisposable {
     return {
       foldFailed: (job: Job) => this.#restore(job),
       jobDone: () => this.#jobDone(),
-      failed: (failure: Failure) => {
+      failed: (failed: Failure) => {
+        // A failure leaves the list once its retry succeeds.
+        const failure: Failure = {
+          ...failed,
+          retry: async () => {
+            await failed.retry()
+            const at = this.#failures.indexOf(failure)
+            if (at >= 0) this.#failures.splice(at, 1)
+          },
+        }
         this.#failures.push(failure)
         this.#settings.onFailed?.(failure)
       },
@@ -366,7 +379,7 @@ export class Aggregator implements AsyncDisposable {
     this.#endAll('close')
     await this.drain()
     await this.#flusher.close()
-    await this.#runtime.dispose()
+    // The runtime stays: it holds nothing but lets `failures()` be retried after close.
     if (this.#settings.closeShard) await this.#settings.shard.close()
   }
 }

@@ -24,7 +24,9 @@ interface Partition {
  * const marks = new OffsetWatermarks()
  * const handle = withLocalAggregation(aggregator, (m: { value: Event } & AckableMessage) => toUpdate(m.value))
  * for (const m of batch) await handle({ value: m.value, ...marks.track(m.partition, m.offset) })
- * await consumer.commit(partition, marks.watermark(partition))
+ * // Kafka commits the next offset to read: the watermark + 1.
+ * const mark = marks.watermark(partition)
+ * if (mark !== undefined) await consumer.commitOffsets([{ topic, partition, offset: String(mark + 1) }])
  */
 export class OffsetWatermarks {
   readonly #partitions = new Map<string | number, Partition>()
@@ -52,6 +54,22 @@ export class OffsetWatermarks {
       ack: () => this.#settle(p, index, 'durable'),
       nack: () => this.#settle(p, index, 'failed'),
     }
+  }
+
+  /**
+   * Forgets what is in flight on a partition, after the consumer seeked back (to redeliver from
+   * `watermark + 1`): offsets from there on can be tracked again.
+   */
+  reset(partition: string | number): void {
+    const p = this.#partitions.get(partition)
+    if (p === undefined) return
+    this.#partitions.set(partition, {
+      offsets: [],
+      state: [],
+      head: 0,
+      watermark: p.watermark,
+      dropped: 0,
+    })
   }
 
   /** The highest offset of the partition at and below which everything tracked is durable. */

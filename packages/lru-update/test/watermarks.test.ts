@@ -67,3 +67,19 @@ describe('OffsetWatermarks', () => {
     }
   })
 })
+
+describe('OffsetWatermarks.reset', () => {
+  it('tracks a redelivered range again after a seek, keeping the watermark', () => {
+    const marks = new OffsetWatermarks()
+    const handles = [10, 11, 12].map((o) => marks.track('p', o))
+    void handles[0]?.ack()
+    void handles[1]?.nack(new Error('lost'))
+    expect(marks.watermark('p')).toBe(10)
+    marks.reset('p')
+    void handles[2]?.ack() // a handle from before the seek changes nothing
+    expect(marks.pending('p')).toBe(0)
+    const again = [11, 12].map((o) => marks.track('p', o))
+    for (const h of again) void h.ack()
+    expect(marks.watermark('p')).toBe(12)
+  })
+})

@@ -273,7 +273,7 @@ export class Flusher {
     return Effect.forEach(
       failed,
       (i) =>
-        Effect.map(Effect.either(this.#attempt(() => call(i))), (outcome) => {
+        Effect.map(Effect.either(this.#attempt(() => call(i), 1)), (outcome) => {
           first[i] = outcome
         }),
       { concurrency: this.#settings.executeConcurrency, discard: true },
@@ -350,12 +350,19 @@ export class Flusher {
     })
   }
 
-  /** A call retried on the schedule while its error is worth retrying. */
-  #attempt<A>(call: () => A | Promise<A>): Effect.Effect<A, unknown> {
-    return Effect.tryPromise({ try: async () => call(), catch: (error) => error }).pipe(
+  /**
+   * A call retried on the schedule while its error is worth retrying; `attemptsMade` attempts
+   * were made already, and count against `retry.attempts`.
+   */
+  #attempt<A>(call: () => A | Promise<A>, attemptsMade = 0): Effect.Effect<A, unknown> {
+    const remaining = this.#settings.retry.attempts - attemptsMade
+    const once = Effect.tryPromise({ try: async () => call(), catch: (error) => error }).pipe(
       Effect.tapError(() => Effect.sync(() => this.#counters.retries++)),
-      Effect.retry({ schedule: this.#schedule, while: retryable }),
     )
+    return Effect.retry(once, {
+      schedule: Schedule.intersect(this.#schedule, Schedule.recurs(Math.max(0, remaining - 1))),
+      while: retryable,
+    })
   }
 
   /**
