@@ -21,7 +21,7 @@ import {
   executeMany,
   type Sink,
   SqlUpdate,
-} from '../../packages/adapters-django-style/src/index.js'
+} from '@phonon/adapters-django-style'
 import { formatRate, median, printTable, writeResult } from './report.js'
 
 const { values: flags } = parseArgs({
