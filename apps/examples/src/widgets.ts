@@ -1,135 +1,337 @@
 /**
- * The main job, on `@phonon/core` alone until the Redis and SQL layers land: a Zipf-distributed
- * stream of widget click/impression events is merged in a bounded, least-recently-used map of
- * model updates; every update that leaves the map (capacity or the end of the stream) is executed
- * into an in-memory table, which is then checked against the ground truth.
+ * The main job, end to end: a generator writes a Zipf-distributed stream of the seed's widget
+ * events (`{ parent_post_id, target_post_id, event_type }`) to Redis Streams; several worker
+ * processes consume it through a consumer group with `withLocalAggregation`, merge in their LRUs,
+ * share through Redis, and the last holder of each widget upserts its clicks and impressions into
+ * SQL. The table is then checked against the generator's ground truth.
  *
- * Run: pnpm start [-- --events N --widgets N --skew S --capacity N --json]
+ * Embedded defaults: without REDIS_URL a private `redis-server` is started on a free port (or, if
+ * none is installed, the workers run in process on a MemoryShard); without DATABASE_URL the table
+ * lives in PGlite, in this process (workers send it their executions).
+ *
+ * Run: pnpm start [-- --events N --widgets N --skew S --workers N --capacity N --json --memory]
  */
+import { execFileSync, fork } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
-import { defineModel, id, sum } from '@phonon/core'
-import { cliArgs, createZipf } from '@phonon/testkit'
+import { createAggregator, withLocalAggregation } from '@phonon/lru-update'
+import { MemoryShard, MemoryStore } from '@phonon/redis-shard'
+import { cliArgs, startRedis } from '@phonon/testkit'
+import { Redis } from 'ioredis'
+import { count, type StreamOptions, type Totals, widgetEvents } from './widgets/events.js'
+import { codec, Widget, type WidgetEvent, widgetUpdate } from './widgets/model.js'
+import { ProgressBars } from './widgets/progress.js'
+import type { ToParent, ToWorker, WorkerConfig, WorkerProgress } from './widgets/protocol.js'
+import { type CountingSink, openSink } from './widgets/sink.js'
 
-/** One event of the seed's stream. */
-export interface WidgetEvent {
-  readonly parent_post_id: number
-  readonly target_post_id: number
-  readonly event_type: 'click' | 'impression'
-}
+export { widgetEvents } from './widgets/events.js'
 
 /** Options of {@link runWidgets}. */
-export interface WidgetsOptions {
-  readonly events: number
-  readonly widgets: number
-  readonly skew: number
+export interface WidgetsOptions extends StreamOptions {
+  /** Worker processes (or in-process workers on a MemoryShard). */
+  readonly workers: number
+  /** LRU entries per worker. */
   readonly capacity: number
-  readonly seed: number
+  /** Redis to use; default `REDIS_URL`, else a private redis-server, else a MemoryShard. */
+  readonly redisUrl?: string | undefined
+  /** PostgreSQL to write to; default `DATABASE_URL`, else PGlite in this process. */
+  readonly databaseUrl?: string | undefined
+  /** Run the workers in process on a MemoryShard, even if Redis is available. */
+  readonly memory?: boolean
+  /** Draw progress bars (default: when stdout is a terminal). */
+  readonly progress?: boolean
 }
 
-/** What a run did and whether the table is exact. */
+/** What a run did, and whether the table matches the ground truth exactly. */
 export interface WidgetsSummary {
   readonly events: number
-  readonly merges: number
-  readonly sinkWrites: number
-  readonly eventsPerWrite: number
+  readonly workers: number
+  /** What the shared tier was: a URL, a private redis-server, or MemoryShard. */
+  readonly redis: string
+  /** What the table lived in. */
+  readonly sql: string
+  /** Round trips the workers' shards made to Redis (script calls, pipelined per node). */
+  readonly redisRoundTrips: number
+  /** SQL statements that wrote executions. */
+  readonly sqlStatements: number
+  readonly eventsPerSqlStatement: number
   readonly wallMs: number
+  readonly eventsPerSec: number
+  /** True only when every row equals the ground truth and no row is missing or extra. */
   readonly check: boolean
-  readonly differences: ReadonlyArray<{ widget: string; expected: Row; actual: Row | undefined }>
+  /** Up to 10 rows that differ. */
+  readonly differences: ReadonlyArray<{
+    widget: string
+    expected: Row | undefined
+    actual: Row | undefined
+  }>
 }
 
 type Row = { clicks: number; impressions: number }
 
-/** Generates the seed's event stream: widgets are (parent, target) pairs drawn from a Zipf law. */
-export function* widgetEvents(options: WidgetsOptions): Generator<WidgetEvent> {
-  const zipf = createZipf({ n: options.widgets, s: options.skew, seed: options.seed })
-  for (let i = 0; i < options.events; i++) {
-    const widget = zipf.next() - 1
-    yield {
-      parent_post_id: Math.floor(widget / 100),
-      target_post_id: widget % 100,
-      event_type: (i * 7919) % 10 === 0 ? 'click' : 'impression',
+/** Entries dirty this long are folded into Redis and their messages acked (ms). */
+const FLUSH_INTERVAL_MS = 250
+const WORKER = new URL('./widgets/worker.ts', import.meta.url)
+
+/**
+ * Runs the job and checks the table.
+ * @throws Error when a worker fails, or DATABASE_URL is not a PostgreSQL URL.
+ */
+export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummary> {
+  const started = performance.now()
+  const runId = randomUUID().slice(0, 8)
+  const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL
+  const schema = databaseUrl === undefined ? undefined : `phonon_widgets_${runId}`
+  const sql = await openSink(databaseUrl, schema)
+  const redis = options.memory ? undefined : await resolveRedis(options.redisUrl)
+  try {
+    const truth: Totals = new Map()
+    const before = sql.statements()
+    const run =
+      redis === undefined
+        ? await runInProcess(options, sql, truth)
+        : await runOnRedis(options, { ...redis, runId, databaseUrl, schema }, sql, truth)
+    const sqlStatements = sql.statements() - before + run.workerStatements
+    const differences = await compare(truth)
+    const wallMs = Math.round(performance.now() - started)
+    return {
+      events: options.events,
+      workers: options.workers,
+      redis: redis?.label ?? 'MemoryShard (in process: no redis-server installed, or --memory)',
+      sql: databaseUrl === undefined ? 'PGlite (in process)' : `PostgreSQL, schema ${schema}`,
+      redisRoundTrips: run.redisRoundTrips,
+      sqlStatements,
+      eventsPerSqlStatement: options.events / Math.max(1, sqlStatements),
+      wallMs,
+      eventsPerSec: Math.round(options.events / (wallMs / 1000)),
+      check: differences.length === 0,
+      differences: differences.slice(0, 10),
     }
+  } finally {
+    if (schema !== undefined)
+      await sql.sink.db.schema.dropSchema(schema).ifExists().cascade().execute()
+    await sql.close()
+    await redis?.stop()
   }
 }
 
-/** Runs the pipeline and checks the table against the ground truth. */
-export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummary> {
-  const table = new Map<string, Row>()
-  const Widget = defineModel(
-    'Widget',
-    { id: id(), clicks: sum(), impressions: sum() },
-    {
-      onComplete: ({ id: widget, clicks, impressions }) => {
-        const row = table.get(widget) ?? { clicks: 0, impressions: 0 }
-        table.set(widget, {
-          clicks: row.clicks + clicks,
-          impressions: row.impressions + impressions,
-        })
-      },
-    },
-  )
-  type WidgetUpdate = ReturnType<typeof Widget.create>
+/** What a run reports besides the table. */
+interface RunResult {
+  readonly redisRoundTrips: number
+  /** Statements the workers sent themselves (directly to PostgreSQL). */
+  readonly workerStatements: number
+}
 
-  const truth = new Map<string, Row>()
-  const pending = new Map<string, WidgetUpdate>()
-  let merges = 0
-  let sinkWrites = 0
-  const started = performance.now()
-
-  for (const event of widgetEvents(options)) {
-    const key = `${event.parent_post_id}-${event.target_post_id}`
-    const click = event.event_type === 'click' ? 1 : 0
-    const row = truth.get(key)
-    if (row) {
-      row.clicks += click
-      row.impressions += 1 - click
-    } else truth.set(key, { clicks: click, impressions: 1 - click })
-
-    const held = pending.get(key)
-    if (held) {
-      held.add({ clicks: click, impressions: 1 - click })
-      pending.delete(key) // re-insert: Map order is recency order
-      pending.set(key, held)
-      merges++
-      continue
-    }
-    pending.set(key, Widget.create({ id: key, clicks: click, impressions: 1 - click }))
-    if (pending.size > options.capacity) {
-      const [oldestKey, oldest] = pending.entries().next().value as [string, WidgetUpdate]
-      pending.delete(oldestKey)
-      await oldest.execute()
-      sinkWrites++
-    }
+/** REDIS_URL, or a private redis-server when one is installed, or none (MemoryShard). */
+async function resolveRedis(url = process.env.REDIS_URL) {
+  if (url !== undefined) {
+    return { url, label: url.replace(/\/\/[^@]*@/, '//'), stop: async () => {} }
   }
-  for (const update of pending.values()) {
-    await update.execute()
-    sinkWrites++
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
+  } catch {
+    return undefined
   }
-
-  const differences = [...truth]
-    .filter(([key, expected]) => {
-      const actual = table.get(key)
-      return actual?.clicks !== expected.clicks || actual.impressions !== expected.impressions
-    })
-    .map(([widget, expected]) => ({ widget, expected, actual: table.get(widget) }))
+  const server = await startRedis()
   return {
-    events: options.events,
-    merges,
-    sinkWrites,
-    eventsPerWrite: options.events / Math.max(1, sinkWrites),
-    wallMs: Math.round(performance.now() - started),
-    check: differences.length === 0 && table.size === truth.size,
-    differences: differences.slice(0, 10),
+    url: server.url,
+    label: `private redis-server on port ${server.port}`,
+    stop: () => server.stop(),
   }
+}
+
+/**
+ * The real thing: events XADDed to a stream, consumed by worker processes through a consumer
+ * group; returns once every event was read and acknowledged and every worker closed.
+ */
+async function runOnRedis(
+  options: WidgetsOptions,
+  redis: {
+    url: string
+    runId: string
+    databaseUrl: string | undefined
+    schema: string | undefined
+  },
+  sql: CountingSink,
+  truth: Totals,
+): Promise<RunResult> {
+  const stream = `widgets:${redis.runId}:events`
+  const group = 'workers'
+  const client = new Redis(redis.url)
+  await client.xgroup('CREATE', stream, group, '0', 'MKSTREAM')
+  const names = Array.from({ length: options.workers }, (_, i) => `worker-${i + 1}`)
+  const bars = new ProgressBars(names, options.events, options.progress)
+  const done: Array<Extract<ToParent, { type: 'done' }>> = []
+  const children = names.map((name) => {
+    const config: WorkerConfig = {
+      name,
+      redisUrl: redis.url,
+      namespace: `widgets-${redis.runId}`,
+      stream,
+      group,
+      capacity: options.capacity,
+      flushIntervalMs: FLUSH_INTERVAL_MS,
+      ...(redis.databaseUrl === undefined ? {} : { databaseUrl: redis.databaseUrl }),
+      ...(redis.schema === undefined ? {} : { schema: redis.schema }),
+    }
+    const child = fork(WORKER, [JSON.stringify(config)], {
+      execArgv: ['--import', 'tsx', '--conditions=@phonon/source'],
+    })
+    child.on('message', (message: ToParent) => {
+      if (message.type === 'progress') bars.update(message.name, message)
+      else if (message.type === 'done') done.push(message)
+      else executeForWorker(sql, message).then((reply) => child.send(reply))
+    })
+    const exited = new Promise<void>((resolve, reject) =>
+      child.once('exit', (code, signal) =>
+        code === 0 ? resolve() : reject(new Error(`${name} exited with ${code ?? signal}`)),
+      ),
+    )
+    return { child, exited }
+  })
+  try {
+    await produce(client, stream, options, truth)
+    const allExited = Promise.all(children.map((c) => c.exited))
+    await Promise.race([allExited, waitUntilConsumed(client, stream, group, options.events)])
+    for (const { child } of children)
+      if (child.connected) child.send({ type: 'stop' } satisfies ToWorker)
+    await allExited
+  } finally {
+    bars.stop()
+    for (const { child } of children) if (child.exitCode === null) child.kill('SIGKILL')
+    await client.del(stream)
+    client.disconnect()
+  }
+  return {
+    redisRoundTrips: done.reduce((n, d) => n + d.redisRoundTrips, 0),
+    workerStatements: done.reduce((n, d) => n + d.sqlStatements, 0),
+  }
+}
+
+/** XADDs the events, pipelined, and counts the ground truth. */
+async function produce(client: Redis, stream: string, options: StreamOptions, truth: Totals) {
+  let pipeline = client.pipeline()
+  let queued = 0
+  for (const event of widgetEvents(options)) {
+    count(truth, event)
+    pipeline.xadd(stream, '*', 'e', JSON.stringify(event))
+    if (++queued % 5_000 === 0) {
+      await pipeline.exec()
+      pipeline = client.pipeline()
+    }
+  }
+  await pipeline.exec()
+}
+
+/** Resolves once every event of the stream was read by the group and acknowledged. */
+async function waitUntilConsumed(client: Redis, stream: string, group: string, events: number) {
+  for (;;) {
+    const [fields = []] = (await client.xinfo('GROUPS', stream)) as unknown[][]
+    const info = new Map(fields.flatMap((v, i) => (i % 2 === 0 ? [[v, fields[i + 1]]] : [])))
+    if (Number(info.get('entries-read')) === events && Number(info.get('pending')) === 0) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** Writes a worker's executions into the embedded database; the reply it waits for. */
+async function executeForWorker(
+  sql: CountingSink,
+  message: Extract<ToParent, { type: 'execute' }>,
+): Promise<ToWorker> {
+  try {
+    await sql.executeBatch(
+      message.executions.map(({ resourceId, epoch, aggregate }) => ({
+        resourceId,
+        epoch,
+        update: Widget.create(aggregate),
+      })),
+    )
+    return { type: 'executed', id: message.id }
+  } catch (error) {
+    return { type: 'executed', id: message.id, error: String(error) }
+  }
+}
+
+/** Without Redis: the same workers in this process, on MemoryShards sharing one store. */
+async function runInProcess(
+  options: WidgetsOptions,
+  sql: CountingSink,
+  truth: Totals,
+): Promise<RunResult> {
+  const store = new MemoryStore()
+  const names = Array.from({ length: options.workers }, (_, i) => `worker-${i + 1}`)
+  const bars = new ProgressBars(names, options.events, options.progress)
+  const workers = names.map((name) => {
+    const aggregator = createAggregator({
+      shard: new MemoryShard({ codec: codec(), store, workerId: name }),
+      max: options.capacity,
+      flushIntervalMs: FLUSH_INTERVAL_MS,
+      executeBatch: (claims) => sql.executeBatch(claims),
+    })
+    const handle = withLocalAggregation(
+      aggregator,
+      (m: { event: WidgetEvent; ack(): void; nack(): void }) => widgetUpdate(m.event),
+    )
+    return { name, aggregator, handle }
+  })
+  const progressOf = ({ aggregator }: (typeof workers)[number]): WorkerProgress => {
+    const s = aggregator.stats()
+    return {
+      events: s.offers,
+      merges: s.merges,
+      flushes: s.releases + s.folds,
+      executions: s.executions,
+    }
+  }
+  let i = 0
+  for (const event of widgetEvents(options)) {
+    count(truth, event)
+    const worker = workers[i++ % workers.length] as (typeof workers)[number]
+    await worker.handle({ event, ack: () => {}, nack: () => {} })
+    if (i % 10_000 === 0) {
+      for (const w of workers) bars.update(w.name, progressOf(w))
+      await new Promise((resolve) => setImmediate(resolve)) // let the flushers and bars run
+    }
+  }
+  await Promise.all(workers.map((w) => w.aggregator.close()))
+  for (const w of workers) bars.update(w.name, progressOf(w))
+  bars.stop()
+  return {
+    redisRoundTrips: workers.reduce((n, w) => n + w.aggregator.stats().shard.roundTrips, 0),
+    workerStatements: 0,
+  }
+}
+
+/** The rows that differ from the ground truth (missing, extra, or with other totals). */
+async function compare(truth: Totals) {
+  const rows = new Map(
+    (await Widget.objects.all()).map((row) => [
+      String(row.id),
+      { clicks: Number(row.clicks), impressions: Number(row.impressions) },
+    ]),
+  )
+  const keys = new Set([...truth.keys(), ...rows.keys()])
+  return [...keys]
+    .map((widget) => ({ widget, expected: truth.get(widget), actual: rows.get(widget) }))
+    .filter(
+      ({ expected, actual }) =>
+        expected?.clicks !== actual?.clicks || expected?.impressions !== actual?.impressions,
+    )
 }
 
 function printSummary(summary: WidgetsSummary): void {
   const rows: Array<[string, string]> = [
     ['events in', summary.events.toLocaleString('en-US')],
-    ['local merges', summary.merges.toLocaleString('en-US')],
-    ['sink writes', summary.sinkWrites.toLocaleString('en-US')],
-    ['events per sink write', summary.eventsPerWrite.toFixed(1)],
-    ['wall time', `${summary.wallMs} ms`],
+    ['workers', `${summary.workers}`],
+    ['shared tier', summary.redis],
+    ['table in', summary.sql],
+    ['Redis round trips', summary.redisRoundTrips.toLocaleString('en-US')],
+    ['SQL statements', summary.sqlStatements.toLocaleString('en-US')],
+    ['events per SQL statement', summary.eventsPerSqlStatement.toFixed(1)],
+    [
+      'wall time',
+      `${(summary.wallMs / 1000).toFixed(1)} s (${summary.eventsPerSec.toLocaleString('en-US')} events/s)`,
+    ],
     ['table vs ground truth', summary.check ? '✔ exact' : '✘ differs'],
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
@@ -142,20 +344,25 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     args: cliArgs(),
     options: {
-      events: { type: 'string', default: '1000000' },
-      widgets: { type: 'string', default: '100000' },
+      events: { type: 'string', default: '200000' },
+      widgets: { type: 'string', default: '20000' },
       skew: { type: 'string', default: '1.1' },
-      capacity: { type: 'string', default: '10000' },
+      workers: { type: 'string', default: '4' },
+      capacity: { type: 'string', default: '2000' },
       seed: { type: 'string', default: '42' },
       json: { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
     },
   })
   const summary = await runWidgets({
     events: Number(values.events),
     widgets: Number(values.widgets),
     skew: Number(values.skew),
+    workers: Number(values.workers),
     capacity: Number(values.capacity),
     seed: Number(values.seed),
+    memory: values.memory,
+    progress: !values.json && process.stdout.isTTY === true,
   })
   if (values.json) console.log(JSON.stringify(summary))
   else printSummary(summary)

@@ -1,0 +1,49 @@
+import { createSink, executeMany, type Sink } from '@phonon/adapters-django-style'
+import type { Claim } from '@phonon/redis-shard'
+import { Widget } from './model.js'
+
+/** A SQL sink with the widgets table, counting the statements it sends. */
+export interface CountingSink {
+  readonly sink: Sink
+  /** Statements sent so far. */
+  statements(): number
+  /** Writes a flush's claims in one transaction (one multi-row upsert). */
+  executeBatch(claims: readonly Pick<Claim, 'resourceId' | 'epoch' | 'update'>[]): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * PostgreSQL at `databaseUrl` (in `schema`, created if missing), or PGlite in memory; the widgets
+ * table created.
+ * @throws ArgumentError for a URL that is not `postgres://` or `postgresql://`.
+ */
+export async function openSink(databaseUrl?: string, schema?: string): Promise<CountingSink> {
+  let statements = 0
+  const log = (event: { level: string }) => {
+    if (event.level === 'query') statements++
+  }
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error(`DATABASE_URL must be a postgres:// URL, got ${databaseUrl.split(':')[0]}:…`)
+  }
+  const sink = await createSink(
+    databaseUrl === undefined
+      ? { dialect: 'pglite', models: [Widget.sqlModel], log }
+      : {
+          dialect: 'postgres',
+          pool: databaseUrl,
+          models: [Widget.sqlModel],
+          log,
+          ...(schema === undefined ? {} : { schema }),
+        },
+  )
+  Widget.sqlModel.bind(sink)
+  await sink.migrate()
+  return {
+    sink,
+    statements: () => statements,
+    executeBatch: async (claims) => {
+      await executeMany(sink, claims)
+    },
+    close: () => sink.close(),
+  }
+}
