@@ -12,7 +12,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
-import { cliArgs, seededRandom } from '@phonon/testkit'
 // bench does not depend on the adapter package (yet): its sources are imported directly.
 import {
   column,
@@ -22,7 +21,8 @@ import {
   type Sink,
   SqlUpdate,
 } from '@phonon/adapters-django-style'
-import { formatRate, median, printTable, writeResult } from './report.js'
+import { cliArgs, seededRandom } from '@phonon/testkit'
+import { formatRate, median, positiveInteger, printTable, writeResult } from './report.js'
 
 const { values: flags } = parseArgs({
   args: cliArgs(),
@@ -36,19 +36,13 @@ const { values: flags } = parseArgs({
 })
 
 /** A flag that must be a positive integer. */
-function positiveInteger(name: keyof typeof flags): number {
-  const value = Number(flags[name])
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`--${name} must be a positive integer, got ${flags[name]}`)
-  }
-  return value
-}
+const positive = (name: keyof typeof flags) => positiveInteger(name, flags[name])
 
-const rows = positiveInteger('rows')
-const keys = positiveInteger('keys')
-const batch = positiveInteger('batch')
-const rounds = positiveInteger('rounds')
-const seed = positiveInteger('seed')
+const rows = positive('rows')
+const keys = positive('keys')
+const batch = positive('batch')
+const rounds = positive('rounds')
+const seed = positive('seed')
 /** The target of the issue: batched executions ≥ 10× the naive baseline on PostgreSQL. */
 const TARGET = 10
 

@@ -226,9 +226,11 @@ async function produce(client: Redis, stream: string, options: StreamOptions, tr
 /** Resolves once every event of the stream was read by the group and acknowledged. */
 async function waitUntilConsumed(client: Redis, stream: string, group: string, events: number) {
   for (;;) {
-    const [fields = []] = (await client.xinfo('GROUPS', stream)) as unknown[][]
-    const info = new Map(fields.flatMap((v, i) => (i % 2 === 0 ? [[v, fields[i + 1]]] : [])))
-    if (Number(info.get('entries-read')) === events && Number(info.get('pending')) === 0) return
+    const groups = (await client.xinfo('GROUPS', stream)) as unknown[][]
+    const info = groups
+      .map((fields) => new Map(fields.flatMap((v, i) => (i % 2 === 0 ? [[v, fields[i + 1]]] : []))))
+      .find((fields) => fields.get('name') === group)
+    if (Number(info?.get('entries-read')) === events && Number(info?.get('pending')) === 0) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }

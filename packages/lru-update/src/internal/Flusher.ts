@@ -1,15 +1,6 @@
 import { ArgumentError, CodecError, type Update } from '@phonon/core'
 import type { Claim, Hold, ReleaseResult } from '@phonon/redis-shard'
-import {
-  Chunk,
-  Duration,
-  Effect,
-  Either,
-  Fiber,
-  type ManagedRuntime,
-  Queue,
-  Schedule,
-} from 'effect'
+import { Duration, Effect, Either, Fiber, type ManagedRuntime, Queue, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
 import type { Settings } from '../options.js'
 import { Entry, type Job } from './Entry.js'
