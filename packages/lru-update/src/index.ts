@@ -8,6 +8,12 @@
 export { Aggregator, createAggregator } from './Aggregator.js'
 export type { Failure } from './Failure.js'
 export type { AggregatorStats, EndCause, LatencyStats } from './internal/Stats.js'
+export {
+  type BatchObservation,
+  type MeterLike,
+  type ObservableInstrument,
+  observeMetrics,
+} from './metrics.js'
 export type { AggregatorOptions, RetryOptions } from './options.js'
 export { closeOnSignals } from './signals.js'
 export { OffsetWatermarks } from './Watermarks.js'
