@@ -12,7 +12,7 @@
  *
  * @packageDocumentation
  */
-import type { ArgumentError, CacheError, Update } from '@phonon/core'
+import { ArgumentError, CacheError, type Update } from '@phonon/core'
 import { Context, Effect, Layer, type Scope } from 'effect'
 import { Aggregator } from './Aggregator.js'
 import type { AggregatorStats } from './internal/Stats.js'
@@ -45,16 +45,22 @@ export const layer = (options: AggregatorOptions): Layer.Layer<LocalAggregator> 
 /**
  * Offers an update; suspends while the flusher is behind (backpressure).
  * @throws (as typed failures) {@link ArgumentError} or {@link CacheError}, as `Aggregator.offer`
- *   throws them.
+ *   throws them; anything else a custom `merge` throws is a defect.
  */
 export const offer = (
   update: Update,
 ): Effect.Effect<void, ArgumentError | CacheError, LocalAggregator> =>
   Effect.flatMap(LocalAggregator, (aggregator) =>
     Effect.flatMap(
-      Effect.try({
-        try: () => aggregator.offer(update),
-        catch: (error) => error as ArgumentError | CacheError,
+      Effect.suspend(() => {
+        try {
+          return Effect.succeed(aggregator.offer(update))
+        } catch (error) {
+          // phonon's own errors are expected failures; anything else (a custom merge's bug) a defect.
+          return error instanceof ArgumentError || error instanceof CacheError
+            ? Effect.fail(error)
+            : Effect.die(error)
+        }
       }),
       (wait) => (wait === undefined ? Effect.void : Effect.promise(() => wait)),
     ),
@@ -68,6 +74,18 @@ export const expire = (resourceId: string): Effect.Effect<boolean, never, LocalA
 export const expireAll: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
   LocalAggregator,
   (aggregator) => Effect.promise(() => aggregator.expireAll()),
+)
+
+/** Ends the sessions that are over by now, folds entries dirty too long, and waits. */
+export const purge: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
+  LocalAggregator,
+  (aggregator) => Effect.promise(() => aggregator.purge()),
+)
+
+/** Waits until nothing is queued or in flight. */
+export const drain: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
+  LocalAggregator,
+  (aggregator) => Effect.promise(() => aggregator.drain()),
 )
 
 /** Folds every dirty entry into the shard and waits for it. */

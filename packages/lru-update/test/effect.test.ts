@@ -1,5 +1,5 @@
 import { MemoryShard } from '@phonon/redis-shard'
-import { Effect } from 'effect'
+import { Cause, Effect } from 'effect'
 import { describe, expect, it } from 'vitest'
 import * as LocalAggregation from '../src/effect.js'
 import { codec, RecordingSink, Widget } from './fixtures.js'
@@ -13,6 +13,8 @@ describe('the Effect API', () => {
         yield* LocalAggregation.offer(Widget.create({ id: i % 3, clicks: 1 }))
       expect(yield* LocalAggregation.expire('Widget.0')).toBe(true)
       yield* LocalAggregation.flush
+      yield* LocalAggregation.purge
+      yield* LocalAggregation.drain
       return yield* LocalAggregation.stats
     })
     const stats = await Effect.runPromise(
@@ -33,5 +35,21 @@ describe('the Effect API', () => {
       ),
     )
     expect(error._tag).toBe('ArgumentError')
+  })
+
+  it('dies (a defect, not a typed failure) when a custom merge throws something else', async () => {
+    const shard = new MemoryShard({ codec: codec() })
+    const broken = Widget.create({ id: 'x', clicks: 1 })
+    broken.merge = () => {
+      throw new TypeError('bug in merge')
+    }
+    const exit = await Effect.runPromiseExit(
+      Effect.gen(function* () {
+        yield* LocalAggregation.offer(broken)
+        yield* LocalAggregation.offer(Widget.create({ id: 'x', clicks: 1 }))
+      }).pipe(Effect.provide(LocalAggregation.layer({ shard, max: 1 }))),
+    )
+    expect(exit._tag).toBe('Failure')
+    if (exit._tag === 'Failure') expect(Cause.isDie(exit.cause)).toBe(true)
   })
 })
