@@ -21,7 +21,7 @@ import { Redis } from 'ioredis'
 import { count, type StreamOptions, type Totals, widgetEvents } from './widgets/events.js'
 import { codec, Widget, type WidgetEvent, widgetUpdate } from './widgets/model.js'
 import { ProgressBars } from './widgets/progress.js'
-import type { ToParent, ToWorker, WorkerConfig, WorkerProgress } from './widgets/protocol.js'
+import { progressOf, type ToParent, type ToWorker, type WorkerConfig } from './widgets/protocol.js'
 import { type CountingSink, openSink } from './widgets/sink.js'
 
 export { widgetEvents } from './widgets/events.js'
@@ -276,27 +276,18 @@ async function runInProcess(
     )
     return { name, aggregator, handle }
   })
-  const progressOf = ({ aggregator }: (typeof workers)[number]): WorkerProgress => {
-    const s = aggregator.stats()
-    return {
-      events: s.offers,
-      merges: s.merges,
-      flushes: s.releases + s.folds,
-      executions: s.executions,
-    }
-  }
   let i = 0
   for (const event of widgetEvents(options)) {
     count(truth, event)
     const worker = workers[i++ % workers.length] as (typeof workers)[number]
     await worker.handle({ event, ack: () => {}, nack: () => {} })
     if (i % 10_000 === 0) {
-      for (const w of workers) bars.update(w.name, progressOf(w))
+      for (const w of workers) bars.update(w.name, progressOf(w.aggregator))
       await new Promise((resolve) => setImmediate(resolve)) // let the flushers and bars run
     }
   }
   await Promise.all(workers.map((w) => w.aggregator.close()))
-  for (const w of workers) bars.update(w.name, progressOf(w))
+  for (const w of workers) bars.update(w.name, progressOf(w.aggregator))
   bars.stop()
   return {
     redisRoundTrips: workers.reduce((n, w) => n + w.aggregator.stats().shard.roundTrips, 0),

@@ -66,33 +66,25 @@ export const offer = (
     ),
   )
 
+/** An Effect of the service that waits for one of its Promise methods. */
+const awaiting = (run: (aggregator: Aggregator) => Promise<void>) =>
+  Effect.flatMap(LocalAggregator, (aggregator) => Effect.promise(() => run(aggregator)))
+
 /** Ends a resource's session; succeeds with whether one was held. */
 export const expire = (resourceId: string): Effect.Effect<boolean, never, LocalAggregator> =>
   Effect.map(LocalAggregator, (aggregator) => aggregator.expire(resourceId))
 
 /** Ends every session and waits until they were released and executed. */
-export const expireAll: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
-  LocalAggregator,
-  (aggregator) => Effect.promise(() => aggregator.expireAll()),
-)
+export const expireAll: Effect.Effect<void, never, LocalAggregator> = awaiting((a) => a.expireAll())
 
 /** Ends the sessions that are over by now, folds entries dirty too long, and waits. */
-export const purge: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
-  LocalAggregator,
-  (aggregator) => Effect.promise(() => aggregator.purge()),
-)
+export const purge: Effect.Effect<void, never, LocalAggregator> = awaiting((a) => a.purge())
 
 /** Waits until nothing is queued or in flight. */
-export const drain: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
-  LocalAggregator,
-  (aggregator) => Effect.promise(() => aggregator.drain()),
-)
+export const drain: Effect.Effect<void, never, LocalAggregator> = awaiting((a) => a.drain())
 
 /** Folds every dirty entry into the shard and waits for it. */
-export const flush: Effect.Effect<void, never, LocalAggregator> = Effect.flatMap(
-  LocalAggregator,
-  (aggregator) => Effect.promise(() => aggregator.flush()),
-)
+export const flush: Effect.Effect<void, never, LocalAggregator> = awaiting((a) => a.flush())
 
 /** The aggregator's counters. */
 export const stats: Effect.Effect<AggregatorStats, never, LocalAggregator> = Effect.map(

@@ -1,3 +1,5 @@
+import type { Aggregator } from '@phonon/lru-update'
+
 /** What a worker process is started with (as JSON in its first argument). */
 export interface WorkerConfig {
   readonly name: string
@@ -16,6 +18,17 @@ export interface WorkerConfig {
 }
 
 /** A worker's counters, as its progress bar shows them. */
+export function progressOf(aggregator: Aggregator): WorkerProgress {
+  const stats = aggregator.stats()
+  return {
+    events: stats.offers,
+    merges: stats.merges,
+    flushes: stats.releases + stats.folds,
+    executions: stats.executions,
+  }
+}
+
+/** What {@link progressOf} reports. */
 export interface WorkerProgress {
   readonly events: number
   readonly merges: number

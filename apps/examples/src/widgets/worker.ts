@@ -14,12 +14,12 @@ import type { Claim } from '@phonon/redis-shard'
 import { connect } from '@phonon/redis-shard'
 import { Redis } from 'ioredis'
 import { codec, type WidgetEvent, type WidgetUpdate, widgetUpdate } from './model.js'
-import type {
-  ExecutionMessage,
-  ToParent,
-  ToWorker,
-  WorkerConfig,
-  WorkerProgress,
+import {
+  type ExecutionMessage,
+  progressOf,
+  type ToParent,
+  type ToWorker,
+  type WorkerConfig,
 } from './protocol.js'
 import { type CountingSink, openSink } from './sink.js'
 
@@ -75,15 +75,7 @@ const toMessage = ([id, fields]: [string, string[]]): Message => ({
   nack: () => {}, // left pending: claimed by another consumer if this one dies
 })
 
-function progress(): WorkerProgress {
-  const stats = aggregator.stats()
-  return {
-    events: stats.offers,
-    merges: stats.merges,
-    flushes: stats.releases + stats.folds,
-    executions: stats.executions,
-  }
-}
+const progress = () => progressOf(aggregator)
 
 let running = true
 process.on('message', (message: ToWorker) => {
