@@ -1,0 +1,240 @@
+/**
+ * The seed's `BaseUpdate`: merge and execute written once, shared by `WidgetUpdate`,
+ * `UserUpdate` and `FooUpdate`, which only say which table they update (`static model`). Here
+ * the base class extends the SQL adapter's `SqlUpdate`: its merge folds the doc column by column
+ * (integers add, a `max` column keeps the larger) and its execute is one atomic upsert per
+ * session (`clicks = widgets.clicks + excluded.clicks`), recorded with the claim's
+ * `(resourceId, epoch)` so a re-run writes nothing. A stream of the seed's widget events, each
+ * feeding three updates, goes through an lru-update aggregator (on a MemoryShard) into three
+ * tables on PGlite; the check: each table equals the ground truth.
+ *
+ * Run: pnpm --filter @phonon/examples exec tsx --conditions=@phonon/source src/django-style.ts
+ *      [-- --events N --max N]
+ */
+import { parseArgs } from 'node:util'
+import {
+  type AnySqlModel,
+  column,
+  createSink,
+  defineTable,
+  type Execution,
+  SqlUpdate,
+} from '@phonon/adapters-django-style'
+import { Codec, updateType } from '@phonon/core'
+import { createAggregator } from '@phonon/lru-update'
+import { MemoryShard } from '@phonon/redis-shard'
+import { cliArgs, createZipf, seededRandom } from '@phonon/testkit'
+
+// The tables (the seed's Django models).
+const Widget = defineTable(
+  'widgets',
+  {
+    parent_post_id: column.integer(),
+    target_post_id: column.integer(),
+    clicks: column.integer(),
+    impressions: column.integer(),
+  },
+  { key: ['parent_post_id', 'target_post_id'] },
+)
+const User = defineTable(
+  'users',
+  { id: column.text(), clicks: column.integer(), impressions: column.integer() },
+  { key: 'id' },
+)
+const Foo = defineTable(
+  'foos',
+  { id: column.text(), total: column.integer(), largest: column.integer({ merge: 'max' }) },
+  { key: 'id' },
+)
+
+/** The seed's `BaseUpdate`: one merge and one execute for every table. */
+export abstract class BaseUpdate<M extends AnySqlModel = AnySqlModel> extends SqlUpdate<M> {
+  // merge(other) is SqlUpdate's: the seed's "add each doc value", by each column's rule.
+
+  /** One upsert-with-merge; a database error is logged (as the seed did) and rethrown, so the
+   * aggregator retries the execution instead of losing the session. */
+  override async execute(execution?: Execution): Promise<void> {
+    try {
+      await super.execute(execution)
+    } catch (error) {
+      console.error(`error updating ${this.model.table} ${this.resourceId}:`, error)
+      throw error
+    }
+  }
+}
+
+export class WidgetUpdate extends BaseUpdate<typeof Widget> {
+  static override model = Widget
+}
+export class UserUpdate extends BaseUpdate<typeof User> {
+  static override model = User
+}
+export class FooUpdate extends BaseUpdate<typeof Foo> {
+  static override model = Foo
+}
+
+type Row = Record<string, unknown>
+
+/** One event of the seed's stream, with the user who caused it. */
+interface WidgetEvent {
+  readonly parent_post_id: number
+  readonly target_post_id: number
+  readonly event_type: 'clicks' | 'impressions'
+  readonly user: string
+}
+
+/** Options of {@link runDjangoStyle}. */
+export interface DjangoStyleOptions {
+  readonly events: number
+  /** LRU entries of the aggregator. */
+  readonly max: number
+  readonly seed: number
+}
+
+/** What a run did and whether every table is exact. */
+export interface DjangoStyleSummary {
+  readonly events: number
+  readonly updates: number
+  /** Upserts executed (one per session of a row), and the SQL statements they took. */
+  readonly executions: number
+  readonly sqlStatements: number
+  /** Per table: rows, and whether the table equals the ground truth. */
+  readonly tables: Readonly<Record<'widgets' | 'users' | 'foos', { rows: number; exact: boolean }>>
+  readonly wallMs: number
+  readonly check: boolean
+}
+
+/** Runs the stream into PGlite and compares each table with the ground truth. */
+export async function runDjangoStyle(options: DjangoStyleOptions): Promise<DjangoStyleSummary> {
+  const started = performance.now()
+  let sqlStatements = 0
+  const sink = await createSink({
+    dialect: 'pglite',
+    models: [Widget, User, Foo],
+    log: () => void sqlStatements++,
+  })
+  try {
+    await sink.migrate()
+    BaseUpdate.sink = sink // every subclass executes into it
+    sqlStatements = 0
+
+    const codec = new Codec([
+      updateType('WidgetUpdate', WidgetUpdate),
+      updateType('UserUpdate', UserUpdate),
+      updateType('FooUpdate', FooUpdate),
+    ])
+    const aggregator = createAggregator({ shard: new MemoryShard({ codec }), max: options.max })
+
+    const zipf = createZipf({ n: 1_000, s: 1.1, seed: options.seed })
+    const random = seededRandom(options.seed)
+    const truth = {
+      widgets: new Map<string, Row>(),
+      users: new Map<string, Row>(),
+      foos: new Map<string, Row>(),
+    }
+    const expect = (table: Map<string, Row>, key: string, empty: Row, add: (row: Row) => void) => {
+      const row = table.get(key) ?? empty
+      add(row)
+      table.set(key, row)
+    }
+
+    for (let i = 0; i < options.events; i++) {
+      const widget = zipf.next() - 1
+      const event: WidgetEvent = {
+        parent_post_id: Math.floor(widget / 100),
+        target_post_id: widget % 100,
+        event_type: random() < 0.1 ? 'clicks' : 'impressions',
+        user: `u${Math.floor(random() * 300)}`,
+      }
+      const { parent_post_id, target_post_id, event_type, user } = event
+      const widgetId = `${parent_post_id}.${target_post_id}`
+      const foo = `f${i % 50}`
+      const value = 1 + Math.floor(random() * 100)
+
+      // The seed: WidgetUpdate(_id="p.t", spec={parent_post_id, target_post_id}, doc={evt: 1}).
+      await aggregator.offer(
+        new WidgetUpdate({
+          id: widgetId,
+          spec: { parent_post_id, target_post_id },
+          doc: { [event_type]: 1 },
+        }),
+      )
+      await aggregator.offer(new UserUpdate({ id: user, doc: { [event_type]: 1 } }))
+      await aggregator.offer(new FooUpdate({ id: foo, doc: { total: value, largest: value } }))
+
+      const empty = { clicks: 0, impressions: 0 }
+      expect(truth.widgets, widgetId, { parent_post_id, target_post_id, ...empty }, (r) => {
+        r[event_type] = Number(r[event_type]) + 1
+      })
+      expect(truth.users, user, { id: user, ...empty }, (r) => {
+        r[event_type] = Number(r[event_type]) + 1
+      })
+      expect(truth.foos, foo, { id: foo, total: 0, largest: 0 }, (r) => {
+        r.total = Number(r.total) + value
+        r.largest = Math.max(Number(r.largest), value)
+      })
+    }
+    await aggregator.close() // ends every session: each executes its upsert
+    const { executions, failures } = aggregator.stats()
+
+    // Each table, row by row, against the ground truth.
+    const exact = (
+      rows: ReadonlyArray<Row>,
+      expected: Map<string, Row>,
+      key: (row: Row) => string,
+    ) =>
+      rows.length === expected.size &&
+      rows.every((row) => {
+        const want = expected.get(key(row))
+        return want !== undefined && Object.entries(want).every(([k, v]) => row[k] === v)
+      })
+    const widgets = await Widget.objects.using(sink).all()
+    const users = await User.objects.using(sink).all()
+    const foos = await Foo.objects.using(sink).all()
+    const tables = {
+      widgets: {
+        rows: widgets.length,
+        exact: exact(widgets, truth.widgets, (r) => `${r.parent_post_id}.${r.target_post_id}`),
+      },
+      users: { rows: users.length, exact: exact(users, truth.users, (r) => String(r.id)) },
+      foos: { rows: foos.length, exact: exact(foos, truth.foos, (r) => String(r.id)) },
+    }
+    return {
+      events: options.events,
+      updates: options.events * 3,
+      executions,
+      sqlStatements,
+      tables,
+      wallMs: Math.round(performance.now() - started),
+      check: failures === 0 && Object.values(tables).every((t) => t.exact),
+    }
+  } finally {
+    await sink.close()
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: cliArgs(),
+    options: {
+      events: { type: 'string', default: '20000' },
+      max: { type: 'string', default: '1000' },
+      seed: { type: 'string', default: '42' },
+    },
+  })
+  const summary = await runDjangoStyle({
+    events: Number(values.events),
+    max: Number(values.max),
+    seed: Number(values.seed),
+  })
+  console.log(
+    `${summary.events} events → ${summary.updates} updates → ${summary.executions} upserts in ${summary.sqlStatements} SQL statements (${summary.wallMs} ms)`,
+  )
+  for (const [table, { rows, exact }] of Object.entries(summary.tables))
+    console.log(
+      `  ${table.padEnd(8)} ${String(rows).padStart(5)} rows  ${exact ? '✔ exact' : '✘ differs'}`,
+    )
+  process.exitCode = summary.check ? 0 : 1
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main()
