@@ -70,7 +70,7 @@ export interface MemoryShardOptions {
   readonly leaseMs?: number
   /** The largest delta one release may carry (bytes). Default 4 MiB. */
   readonly maxDeltaBytes?: number
-  /** Executes claims found by `recover`. Default: `claim.update.execute()`. */
+  /** Executes claims found by `recover`. Default: `claim.update.execute(claim)`. */
   readonly execute?: (claim: Claim) => Promise<void> | void
 }
 
@@ -97,7 +97,7 @@ export class MemoryShard implements Shard {
     this.workerId = options.workerId ?? randomUUID()
     this.#leaseMs = options.leaseMs ?? 30_000
     this.#types = new TypePlans(options.codec, options.maxDeltaBytes ?? 4 * 2 ** 20)
-    this.#execute = options.execute ?? ((claim) => claim.update.execute())
+    this.#execute = options.execute ?? ((claim) => claim.update.execute(claim))
   }
 
   async acquire(target: Update | ResourceRef): Promise<Hold> {

@@ -49,7 +49,7 @@ export interface RedisShardOptions {
   readonly waitReplicas?: number
   /** How long `WAIT` waits (ms). Default 1,000. */
   readonly waitTimeoutMs?: number
-  /** Executes claims found by recovery. Default: `claim.update.execute()`. */
+  /** Executes claims found by recovery. Default: `claim.update.execute(claim)`. */
   readonly execute?: (claim: Claim) => Promise<void> | void
   /** Told of errors in the background (heartbeat, recovery). Default: none. */
   readonly onError?: (error: unknown) => void
@@ -121,7 +121,7 @@ export class RedisShard implements Shard {
     this.recovery = new Recovery(this, {
       heartbeatMs: options.heartbeatMs ?? 1_000,
       deadAfterMs: positive(options.deadAfterMs ?? 10_000, 'deadAfterMs'),
-      execute: options.execute ?? ((claim) => claim.update.execute()),
+      execute: options.execute ?? ((claim) => claim.update.execute(claim)),
       onError: options.onError ?? (() => {}),
     })
   }

@@ -18,7 +18,7 @@ import type {
  * const ref = new Reference(shard, { resourceId: 'users.42', typeName: 'UserUpdate' })
  * await ref.acquire()
  * const result = await ref.release({ delta: update })
- * if (result.last) { await result.claim.update.execute(); await ref.completeExecution(result.claim) }
+ * if (result.last) { await result.claim.update.execute(result.claim); await ref.completeExecution(result.claim) }
  */
 export class Reference {
   #hold: Hold | undefined

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import type { ModelUpdate } from '@phonon/core'
+import { Codec, defineModel, id, type ModelUpdate, sum } from '@phonon/core'
 import { waitFor } from '@phonon/testkit'
 import { describe, expect, it } from 'vitest'
 import type { Claim } from '../src/index.js'
@@ -36,6 +36,27 @@ describe('recovery of dead workers', () => {
     expect(((executed[0] as Claim).update as ModelUpdate).aggregate()).toMatchObject({ clicks: 12 })
     expect(await survivor.count('Widget.w1')).toBe(0)
     expect(await redis.server.cli('hlen', `{${namespace}}:workers`)).toBe('1')
+  }, 30_000)
+
+  it('by default, recovery hands the claim to execute (a sink dedupes on its epoch)', async () => {
+    const namespace = 'default-execute'
+    const seen: unknown[] = []
+    // The same model as the dead worker's, with an onComplete that records its argument.
+    const Tracked = defineModel(
+      'Widget',
+      { id: id(), clicks: sum(), impressions: sum() },
+      { onComplete: (_, execution?: unknown) => void seen.push(execution) },
+    )
+    const { child, line } = await startWorker(['claim', redis.server.url, namespace, 'w3', '2'])
+    await redis.worker({
+      namespace,
+      heartbeatMs: 50,
+      deadAfterMs: 400,
+      codec: new Codec([Tracked]),
+    })
+    child.kill('SIGKILL')
+    await waitFor('recovery', async () => seen.length > 0, 10_000)
+    expect(seen[0]).toMatchObject({ resourceId: 'Widget.w3', epoch: Number(line) })
   }, 30_000)
 
   it('an executor killed before completing: its claim is re-run once, with the same epoch', async () => {
