@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { median } from '../src/report.js'
+import { runTiny } from './tiny.js'
 
 describe('median', () => {
   it('is the middle of the sorted values, whatever their order', () => {
@@ -19,25 +16,6 @@ describe('median', () => {
     )
   })
 })
-
-/** Runs a benchmark at a tiny scale into a temporary results directory; returns its result. */
-function runTiny(script: string, flags: string[], name: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'phonon-bench-'))
-  try {
-    execFileSync(
-      process.execPath,
-      ['--import', 'tsx', '--conditions=@phonon/source', script, ...flags],
-      {
-        cwd: join(import.meta.dirname, '..'),
-        env: { ...process.env, PHONON_BENCH_RESULTS: dir },
-        stdio: 'pipe',
-      },
-    )
-    return JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'))
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
 
 describe('the benchmarks run at a tiny scale and write well-formed results', () => {
   it('core: ratios to the Map-loop baseline and the machine', () => {
