@@ -14,6 +14,7 @@ import {
   formatRate,
   median,
   nsPer,
+  positiveInteger,
   printTable,
   retainedHeapBytes,
   writeResult,
@@ -32,18 +33,12 @@ const { values: flags } = parseArgs({
 })
 
 /** A flag that must be a positive integer. */
-function positiveInteger(name: keyof typeof flags): number {
-  const value = Number(flags[name])
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`--${name} must be a positive integer, got ${flags[name]}`)
-  }
-  return value
-}
+const positive = (name: keyof typeof flags) => positiveInteger(name, flags[name])
 
-const events = positiveInteger('events')
-const keys = positiveInteger('keys')
-const rounds = positiveInteger('rounds')
-const seed = positiveInteger('seed')
+const events = positive('events')
+const keys = positive('keys')
+const rounds = positive('rounds')
+const seed = positive('seed')
 const skew = Number(flags.skew)
 /** The share of events that are clicks; the others are impressions. */
 const CLICK_SHARE = 1 / 16

@@ -8,19 +8,21 @@
  * ended session once. (The issue's literal formula divides by *script calls* per eviction; phonon
  * batches up to 256 resources into one call, which makes that quotient meaningless — it is
  * reported too, as `ceilingByScriptCalls`.)
- * Writes bench/results/lru-update.json.
+ * `eventsPerSec` counts the offers, the flusher's drain and the close (every session released and
+ * executed); the counters per event (`evictionsPerEvent`, `scriptsPerEvent`…) are those of the
+ * offers and the drain, before the close. The run itself is bench/src/aggregator.ts, shared with
+ * the sweep. Writes bench/results/lru-update.json.
  *
  * Run: pnpm --filter @phonon/bench bench:lru-update [-- --events N --keys N --skew S --sizes A,B
  *   --naive N (events of baseline b) --ceiling N (redis-benchmark requests)]
  */
 import { parseArgs } from 'node:util'
-import { Codec, defineModel, id, sum } from '@phonon/core'
-import { createAggregator } from '@phonon/lru-update'
-import { connect } from '@phonon/redis-shard'
-import { cliArgs, seededRandom, startRedis, zipfSample } from '@phonon/testkit'
+import { cliArgs, startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { releaseScriptRate } from './redis.js'
-import { formatRate, printTable, retainedHeapBytes, writeResult } from './report.js'
+import { runAggregator } from './aggregator.js'
+import { redisVersion, releaseScriptRate } from './redis.js'
+import { formatRate, positiveInteger, positiveList, printTable, writeResult } from './report.js'
+import { CLICK_SHARE, coreMergeRate, generateWorkload } from './workload.js'
 
 const { values: flags } = parseArgs({
   args: cliArgs(),
@@ -34,103 +36,21 @@ const { values: flags } = parseArgs({
     seed: { type: 'string', default: '1' },
   },
 })
-const events = Number(flags.events)
-const keys = Number(flags.keys)
+const events = positiveInteger('events', flags.events)
+const keys = positiveInteger('keys', flags.keys)
 const skew = Number(flags.skew)
-const sizes = flags.sizes.split(',').map(Number)
-const naiveEvents = Math.min(events, Number(flags.naive))
-const seed = Number(flags.seed)
+const sizes = positiveList('sizes', flags.sizes, true)
+const naiveEvents = Math.min(events, positiveInteger('naive', flags.naive))
+const seed = positiveInteger('seed', flags.seed)
 /** The pipeline depth of the ceiling, as the issue asks. */
 const CEILING_DEPTH = 16
 
-// The events, generated before any timing: key ranks and event types (1 click, 0 impression).
-const keyOf = zipfSample({ n: keys, s: skew, seed, count: events })
-const random = seededRandom(seed + 1)
-const clickOf = new Uint8Array(events).map(() => (random() < 1 / 16 ? 1 : 0))
-const ids = Array.from({ length: keys + 1 }, (_, k) => `w${k}`)
-
-const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() })
-const widget = (i: number) => {
-  const click = clickOf[i] as number
-  return Widget.create({
-    id: ids[keyOf[i] as number] as string,
-    clicks: click,
-    impressions: 1 - click,
-  })
-}
+// The events, generated before any timing.
+const workload = generateWorkload({ events, keys, skew, seed })
+const { keyOf, clickOf, ids } = workload
 
 const server = await startRedis()
-const redisVersion = (await server.cli('info', 'server')).match(/redis_version:(\S+)/)?.[1]
-
-/** One worker: every event offered, then close() (every session released and executed). */
-async function phonon(max: number) {
-  const shard = await connect({
-    nodes: [server.url],
-    codec: new Codec([Widget]),
-    heartbeatMs: 0,
-    namespace: `lru${max}`,
-  })
-  let executions = 0
-  const redisBefore = await scriptMicros()
-  const heapBefore = retainedHeapBytes()
-  const aggregator = createAggregator({ shard, max, execute: () => void executions++ })
-  const started = performance.now()
-  for (let i = 0; i < events; i++) {
-    const wait = aggregator.offer(widget(i))
-    if (wait !== undefined) await wait
-  }
-  const offered = performance.now()
-  await aggregator.drain()
-  const bytesPerEntry = (retainedHeapBytes() - heapBefore) / aggregator.size
-  const drained = performance.now()
-  await aggregator.close()
-  const closed = performance.now()
-  const stats = aggregator.stats()
-  const redisMicros = (await scriptMicros()) - redisBefore
-  // The drain and GC above are not the aggregator's work: leave them out of the time.
-  const seconds = (offered - started + (closed - drained)) / 1000
-  const evictions = stats.ended.capacity
-  return {
-    max,
-    eventsPerSec: events / seconds,
-    offerPhaseEventsPerSec: events / ((offered - started) / 1000),
-    hitRatio: stats.hitRatio,
-    evictionsPerEvent: evictions / events,
-    sessions: stats.inserts,
-    executions,
-    scriptsPerEvent: stats.shard.scripts / events,
-    roundTripsPerEvent: stats.shard.roundTrips / events,
-    scriptsPerEviction: stats.shard.scripts / Math.max(1, evictions),
-    shardCallsPerEvent: stats.shardCalls / events,
-    redisScriptMicrosPerEviction: redisMicros / Math.max(1, evictions),
-    redisBusyShare: redisMicros / 1e6 / seconds,
-    flushLatencyMs: { p50: stats.flushLatencyMs.p50, p99: stats.flushLatencyMs.p99 },
-    bytesPerEntry: Math.round(bytesPerEntry),
-    failures: stats.failures,
-  }
-}
-
-/** Microseconds Redis spent running scripts so far (INFO commandstats). */
-async function scriptMicros(): Promise<number> {
-  const info = await server.cli('info', 'commandstats')
-  return [...info.matchAll(/cmdstat_eval(?:sha)?:calls=\d+,usec=(\d+)/g)].reduce(
-    (total, [, usec]) => total + Number(usec),
-    0,
-  )
-}
-
-/** Baseline (a): the same events merged into a Map of model updates, no eviction, no Redis. */
-function coreMerge(): number {
-  const held = new Map<string, ReturnType<typeof Widget.create>>()
-  const started = performance.now()
-  for (let i = 0; i < events; i++) {
-    const update = widget(i)
-    const entry = held.get(update.resourceId)
-    if (entry === undefined) held.set(update.resourceId, update)
-    else entry.merge(update)
-  }
-  return events / ((performance.now() - started) / 1000)
-}
+const redis = await redisVersion(server)
 
 /** Baseline (b): one HINCRBY per event, auto-pipelined, what a user writes without phonon. */
 async function perEventHincrby(): Promise<number> {
@@ -151,9 +71,9 @@ async function perEventHincrby(): Promise<number> {
 
 try {
   console.log(
-    `lru-update: ${events.toLocaleString('en-US')} Zipf(${skew}) events over ${keys.toLocaleString('en-US')} keys, LRU ${sizes.join(' and ')}, redis ${redisVersion}`,
+    `lru-update: ${events.toLocaleString('en-US')} Zipf(${skew}) events over ${keys.toLocaleString('en-US')} keys, LRU ${sizes.join(' and ')}, redis ${redis}`,
   )
-  const core = coreMerge()
+  const core = coreMergeRate(workload)
   console.log(`  (a) core merge only: ${formatRate(core)} events/s`)
   const naive = await perEventHincrby()
   console.log(`  (b) per-event HINCRBY: ${formatRate(naive)} events/s`)
@@ -164,7 +84,7 @@ try {
   const runs: Record<string, object> = {}
   const rows: string[][] = []
   for (const max of sizes) {
-    const run = await phonon(max)
+    const run = await runAggregator(server, workload, { max, namespace: `lru${max}` })
     const ceiling = releaseScript / run.evictionsPerEvent
     const result = {
       ...run,
@@ -197,6 +117,7 @@ try {
       'events/s',
       'evict/event',
       'scripts/event',
+      'Redis µs/evict',
       'flush p50/p99 ms',
       'B/entry',
       '÷ ceiling',
@@ -206,7 +127,7 @@ try {
     rows,
   )
   const file = writeResult('lru-update', {
-    workload: { events, keys, skew, seed, clickShare: 1 / 16, naiveEvents, redis: redisVersion },
+    workload: { events, keys, skew, seed, clickShare: CLICK_SHARE, naiveEvents, redis },
     baselines: {
       coreMergeEventsPerSec: Math.round(core),
       perEventHincrbyEventsPerSec: Math.round(naive),

@@ -11,7 +11,7 @@ import { Codec, defineModel, id, sum } from '@phonon/core'
 import { connect, type Hold } from '@phonon/redis-shard'
 import { cliArgs, startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { redisBenchmark, releaseScriptRate } from './redis.js'
+import { redisBenchmark, redisVersion, releaseScriptRate } from './redis.js'
 import { formatRate, median, printTable, writeResult } from './report.js'
 
 const { values: flags } = parseArgs({
@@ -30,7 +30,7 @@ const rounds = Number(flags.rounds)
 
 const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() })
 const server = await startRedis()
-const redisVersion = (await server.cli('info', 'server')).match(/redis_version:(\S+)/)?.[1]
+const redis = await redisVersion(server)
 
 /**
  * phonon: acquire sessions (untimed), then release them in pipelined batches of `depth`, with
@@ -110,7 +110,7 @@ function minimalScript(): Promise<number> {
 
 try {
   console.log(
-    `redis-shard: ${releases.toLocaleString('en-US')} releases of a 2-field sum model, pipeline depth ${depth}, ${inflight} batches in flight, redis ${redisVersion}`,
+    `redis-shard: ${releases.toLocaleString('en-US')} releases of a 2-field sum model, pipeline depth ${depth}, ${inflight} batches in flight, redis ${redis}`,
   )
   const samples = {
     held: [] as number[],
@@ -182,7 +182,7 @@ try {
       keys: 10_000,
       holdersPerResource: releases / 10_000,
       statistic: 'median',
-      redis: redisVersion,
+      redis,
     },
     ratioToRedisBenchmark: held / equivalent,
     ratioToMinimalScript: held / minimal,

@@ -1,6 +1,7 @@
 /**
- * Redis-side baselines the benchmarks share: redis-benchmark running a script on a private
- * server, and phonon's own release script made runnable by redis-benchmark.
+ * Redis-side helpers the benchmarks share: the server's version and script time, redis-benchmark
+ * running a script on a private server, and phonon's own release script made runnable by
+ * redis-benchmark.
  *
  * @module
  */
@@ -73,4 +74,18 @@ export async function releaseScriptRate(
   const [shebang, ...body] = scriptSource('release.lua').split('\n')
   const lua = [shebang, "redis.call('HSET', KEYS[1], ARGV[4], 1)", ...body].join('\n')
   return redisBenchmark(server, { lua, keys, args, requests, depth })
+}
+
+/** The `redis_version` of `server` (INFO server), or `unknown`. */
+export async function redisVersion(server: RedisServer): Promise<string> {
+  return (await server.cli('info', 'server')).match(/redis_version:(\S+)/)?.[1] ?? 'unknown'
+}
+
+/** Microseconds `server` spent running scripts so far (INFO commandstats, EVAL and EVALSHA). */
+export async function scriptMicros(server: RedisServer): Promise<number> {
+  const info = await server.cli('info', 'commandstats')
+  return [...info.matchAll(/cmdstat_eval(?:sha)?:calls=\d+,usec=(\d+)/g)].reduce(
+    (total, [, usec]) => total + Number(usec),
+    0,
+  )
 }

@@ -88,6 +88,42 @@ export function writeResult(name: string, result: object): string {
 }
 
 /**
+ * Reads a command-line flag that must be a positive integer.
+ *
+ * @param name - the flag's name, for the message.
+ * @param value - its text, as `parseArgs` returns it.
+ * @throws RangeError when it is not a positive safe integer.
+ */
+export function positiveInteger(name: string, value: string | undefined): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`--${name} must be a positive integer, got ${value}`)
+  }
+  return n
+}
+
+/**
+ * Reads a command-line flag that is a comma-separated list of positive numbers, like `0.8,1.1`.
+ *
+ * @param name - the flag's name, for the message.
+ * @param value - its text.
+ * @param integers - whether each must be an integer.
+ * @throws RangeError when the list is empty or an item is not a finite positive number (integer).
+ */
+export function positiveList(name: string, value: string | undefined, integers = false): number[] {
+  const items = (value ?? '').split(',').filter((item) => item.trim() !== '')
+  const numbers = items.map(Number)
+  if (
+    numbers.length === 0 ||
+    numbers.some((n) => !(n > 0) || !Number.isFinite(n) || (integers && !Number.isSafeInteger(n)))
+  ) {
+    const what = integers ? 'positive integers' : 'positive numbers'
+    throw new RangeError(`--${name} must be a comma-separated list of ${what}, got ${value}`)
+  }
+  return numbers
+}
+
+/**
  * The median of some numbers (the mean of the middle two for an even count).
  *
  * @throws RangeError for no numbers.
