@@ -1,0 +1,357 @@
+/**
+ * The REPORT.md table of each benchmark: every figure next to its baseline (measured in the same
+ * run) and the ratio of the two. Results are read as plain JSON, so a figure a result lacks
+ * leaves its row out rather than failing the report.
+ *
+ * @module
+ */
+
+/** A parsed bench/results/*.json. */
+export type Result = Readonly<Record<string, unknown>>
+
+/** One benchmark's part of the report. */
+export interface Section {
+  readonly benchmark: string
+  /** What the benchmark measures, one sentence. */
+  readonly about: string
+  readonly header: readonly string[]
+  readonly rows: ReadonlyArray<readonly string[]>
+  /** Lines under the table: targets, workload. */
+  readonly notes: readonly string[]
+}
+
+/** The value at a dotted path (`a.b`), or undefined. */
+export function get(result: unknown, path: string): unknown {
+  let value: unknown = result
+  for (const key of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<string, unknown>)[key]
+  }
+  return value
+}
+
+/** The number at a dotted path, or undefined (also for null, NaN and non-numbers). */
+export function num(result: unknown, path: string): number | undefined {
+  const value = get(result, path)
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+}
+
+/** A rate or count: `1,234,567`, fewer digits below 10. */
+export function formatValue(n: number | undefined): string {
+  if (n === undefined) return '–'
+  if (Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US')
+  return Number(n.toPrecision(3)).toLocaleString('en-US', { maximumFractionDigits: 4 })
+}
+
+/** A ratio as `0.86×`, two significant digits (three at 10 and above). */
+export function formatRatio(ratio: number | undefined): string {
+  if (ratio === undefined || !Number.isFinite(ratio)) return '–'
+  return `${Number(ratio.toPrecision(ratio >= 10 ? 3 : 2))}×`
+}
+
+/** The columns of every figure-against-baseline table. */
+const HEADER = ['measure', 'value', 'baseline', 'baseline value', 'ratio'] as const
+
+/** A row: a figure, its baseline, and their ratio (left blank when either is missing). */
+function row(
+  measure: string,
+  value: number | undefined,
+  baseline: string,
+  baselineValue: number | undefined,
+): string[] {
+  const ratio = value !== undefined && baselineValue ? value / baselineValue : undefined
+  return [measure, formatValue(value), baseline, formatValue(baselineValue), formatRatio(ratio)]
+}
+
+/** `met` / `not met` of a target. */
+const met = (ok: boolean) => (ok ? 'met' : '**not met**')
+
+function core(r: Result): Section {
+  const variants = Object.entries((get(r, 'variants') ?? {}) as Record<string, unknown>)
+  const [baselineName, baseline] = variants.find(([name]) => name.includes('baseline')) ?? []
+  const base = num(baseline, 'eventsPerSec')
+  const ratio = num(r, 'ratio')
+  const target = num(r, 'target.ratio')
+  return {
+    benchmark: 'core',
+    about: 'Local merge throughput of `@phonon/core` over pre-generated Zipf events (events/s).',
+    header: HEADER,
+    rows: variants
+      .filter(([name]) => name !== baselineName)
+      .map(([name, v]) =>
+        row(`${name}, events/s`, num(v, 'eventsPerSec'), 'hand-written Map loop', base),
+      ),
+    notes: [
+      ...(ratio !== undefined && target !== undefined
+        ? [`Target: model create + merge ≥ ${target}× the Map loop — ${met(ratio >= target)}.`]
+        : []),
+      workloadNote(r),
+    ],
+  }
+}
+
+function redisShard(r: Result): Section {
+  const equivalent = num(r, 'redisBenchmarkEquivalentPerSec')
+  const minimal = num(r, 'redisBenchmarkMinimalPerSec')
+  const held = num(r, 'releasesPerSec')
+  const ratio = num(r, 'ratioToRedisBenchmark')
+  const target = num(r, 'target.ratioToRedisBenchmark')
+  return {
+    benchmark: 'redis-shard',
+    about:
+      'Release throughput of `@phonon/redis-shard` on a private redis-server, pipelined (releases/s).',
+    header: HEADER,
+    rows: [
+      row(
+        'releases/s, resource held elsewhere',
+        held,
+        'redis-benchmark, the release script',
+        equivalent,
+      ),
+      row(
+        'releases/s, with claims and completes',
+        num(r, 'releasesWithClaimsPerSec'),
+        'redis-benchmark, the release script',
+        equivalent,
+      ),
+      row(
+        'releases/s, resource held elsewhere',
+        held,
+        'redis-benchmark, a 6-command script',
+        minimal,
+      ),
+    ],
+    notes: [
+      `Naive per-event INCRBY ×2 on the same server (what a user writes without phonon): ${formatValue(num(r, 'naiveIncrbyEventsPerSec'))} events/s.`,
+      ...(ratio !== undefined && target !== undefined
+        ? [`Target: releases ≥ ${target}× redis-benchmark's rate — ${met(ratio >= target)}.`]
+        : []),
+      workloadNote(r),
+    ],
+  }
+}
+
+function lruUpdate(r: Result): Section {
+  const runs = Object.entries(r).filter(([key]) => /^lru\d/.test(key))
+  const rows: string[][] = []
+  for (const [, run] of runs) {
+    const rate = num(run, 'eventsPerSec')
+    const lru = `LRU ${formatValue(num(run, 'max'))}`
+    rows.push(
+      row(
+        `${lru}: events/s`,
+        rate,
+        'core merge, no Redis',
+        num(r, 'baselines.coreMergeEventsPerSec'),
+      ),
+      row(
+        `${lru}: events/s`,
+        rate,
+        'per-event HINCRBY',
+        num(r, 'baselines.perEventHincrbyEventsPerSec'),
+      ),
+      row(
+        `${lru}: events/s`,
+        rate,
+        'Redis ceiling (release script rate ÷ evictions/event)',
+        num(run, 'ceilingEventsPerSec'),
+      ),
+    )
+    const targetBytes = num(r, 'targets.bytesPerEntry')
+    rows.push(row(`${lru}: heap bytes per entry`, num(run, 'bytesPerEntry'), 'target', targetBytes))
+  }
+  const perRun = runs.map(
+    ([, run]) =>
+      `LRU ${formatValue(num(run, 'max'))}: ${formatValue(num(run, 'evictionsPerEvent'))} evictions/event, hit ratio ${formatValue(num(run, 'hitRatio'))}, ${formatValue(num(run, 'scriptsPerEvent'))} scripts/event, flush p50/p99 ${formatValue(num(run, 'flushLatencyMs.p50'))}/${formatValue(num(run, 'flushLatencyMs.p99'))} ms.`,
+  )
+  return {
+    benchmark: 'lru-update',
+    about:
+      'One `@phonon/lru-update` worker end to end on a private redis-server: every event offered, sessions released, executed by a no-op sink (events/s).',
+    header: HEADER,
+    rows,
+    notes: [...perRun, targetsNote(r, 'targets'), workloadNote(r)],
+  }
+}
+
+function sink(r: Result): Section {
+  const rows: string[][] = []
+  for (const backend of ['postgres', 'pglite']) {
+    const b = get(r, backend)
+    if (b === undefined) continue
+    const naive = num(b, 'naiveRowsPerSec')
+    const baseline = 'naive SELECT then UPDATE/INSERT'
+    rows.push(
+      row(
+        `${backend}: execute(claim), one at a time, rows/s`,
+        num(b, 'singleRowsPerSec'),
+        baseline,
+        naive,
+      ),
+      row(
+        `${backend}: execute() without claim, rows/s`,
+        num(b, 'singleWithoutClaimRowsPerSec'),
+        baseline,
+        naive,
+      ),
+      row(`${backend}: executeMany, rows/s`, num(b, 'batchedRowsPerSec'), baseline, naive),
+    )
+  }
+  const ratio = num(r, 'postgres.batchedToNaive')
+  const target = num(r, 'target.batchedToNaiveOnPostgres')
+  const servers = ['postgres', 'pglite']
+    .filter((b) => get(r, `${b}.server.version`) !== undefined)
+    .map(
+      (b) =>
+        `${b} ${String(get(r, `${b}.server.version`))} (synchronous_commit ${String(get(r, `${b}.server.synchronousCommit`))})`,
+    )
+  return {
+    benchmark: 'sink',
+    about: 'SQL writes of executions by `@phonon/adapters-django-style` (rows/s).',
+    header: HEADER,
+    rows,
+    notes: [
+      ...(ratio !== undefined && target !== undefined
+        ? [`Target: executeMany ≥ ${target}× naive on PostgreSQL — ${met(ratio >= target)}.`]
+        : []),
+      ...(servers.length > 0 ? [`Servers: ${servers.join('; ')}.`] : []),
+      workloadNote(r),
+    ],
+  }
+}
+
+function sweep(r: Result): Section {
+  const points = (get(r, 'points') ?? []) as readonly unknown[]
+  const core = (get(r, 'baselines.coreMergeEventsPerSec') ?? {}) as Record<string, number>
+  const rows = points.map((p) => {
+    const rate = num(p, 'steadyEventsPerSec')
+    const base = core[String(num(p, 'skew'))]
+    const ceiling = num(p, 'ceilingEventsPerSec')
+    return [
+      String(num(p, 'skew')),
+      `${formatValue(num(p, 'max'))}${get(p, 'fullAtStart') === false ? ' (not full)' : ''}`,
+      formatValue(rate),
+      formatValue(base),
+      formatRatio(rate !== undefined && base ? rate / base : undefined),
+      formatValue(ceiling),
+      formatRatio(rate !== undefined && ceiling ? rate / ceiling : undefined),
+      formatValue(num(p, 'evictionsPerEvent')),
+      formatValue(num(p, 'hitRatio')),
+      formatValue(num(p, 'scriptsPerEvent')),
+    ]
+  })
+  return {
+    benchmark: 'sweep',
+    about:
+      'The eviction-ratio curve: one lru-update worker per point, after a warm-up that fills its LRU, over LRU sizes × Zipf skews (steady events/s: offers and the flusher’s drain).',
+    header: [
+      'Zipf skew',
+      'LRU size',
+      'events/s',
+      'core merge (baseline)',
+      'ratio',
+      'Redis ceiling (baseline)',
+      'ratio',
+      'evictions/event',
+      'hit ratio',
+      'scripts/event',
+    ],
+    rows,
+    notes: [
+      '“not full”: the LRU was not full when the measurement started (the warm-up saw fewer keys than it holds). The Redis ceiling is the release script’s redis-benchmark rate ÷ evictions per event (none without evictions). Chart: [sweep.svg](sweep.svg).',
+      workloadNote(r),
+    ],
+  }
+}
+
+function e2e(r: Result): Section {
+  const runs = (get(r, 'runs') ?? []) as readonly unknown[]
+  const naive = num(r, 'baselines.perEventUpsertEventsPerSec')
+  const one = num(runs[0], 'eventsPerSec')
+  const rows: string[][] = []
+  for (const run of runs) {
+    const workers = `${formatValue(num(run, 'workers'))} worker${num(run, 'workers') === 1 ? '' : 's'}`
+    rows.push(
+      row(`${workers}: events/s`, num(run, 'eventsPerSec'), 'naive per-event SQL upsert', naive),
+      row(
+        `${workers}: events per SQL statement`,
+        num(run, 'eventsPerSqlStatement'),
+        'naive per-event SQL upsert',
+        1,
+      ),
+    )
+    if (run !== runs[0]) {
+      rows.push(row(`${workers}: events/s`, num(run, 'eventsPerSec'), '1 worker', one))
+    }
+  }
+  const checks = runs.map(
+    (run) =>
+      `${formatValue(num(run, 'workers'))} worker(s): table check ${get(run, 'check') === true ? '✔ exact' : '✘ **failed**'}, ${formatValue(num(run, 'redisRoundTrips'))} Redis round trips, ${formatValue(num(run, 'sqlStatements'))} SQL statements, ${formatValue(num(run, 'wallMs'))} ms.`,
+  )
+  return {
+    benchmark: 'e2e',
+    about:
+      'The main job end to end (generator → Redis Streams → worker processes → RedisShard → SQL), at a larger scale, with 1 and 2 workers (events/s of the whole run).',
+    header: HEADER,
+    rows,
+    notes: [...checks, workloadNote(r)],
+  }
+}
+
+/** Any other benchmark: its top-level numbers, with no baseline known. */
+function generic(name: string, r: Result): Section {
+  const rows = Object.entries(r)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([key, v]) => row(key, v as number, '–', undefined))
+  return {
+    benchmark: name,
+    about: 'A benchmark this report does not know; its top-level figures.',
+    header: HEADER,
+    rows,
+    notes: [workloadNote(r)],
+  }
+}
+
+/** The workload, as one line of `key value` pairs. */
+function workloadNote(r: Result): string {
+  const workload = get(r, 'workload')
+  if (workload === null || typeof workload !== 'object') return ''
+  const parts = Object.entries(workload)
+    .map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v] as const)
+    .filter(([, v]) => typeof v === 'number' || (typeof v === 'string' && v.length <= 40))
+    .map(([k, v]) => `${k} ${typeof v === 'number' ? formatValue(v) : v}`)
+  return parts.length === 0 ? '' : `Workload: ${parts.join(', ')}.`
+}
+
+/** A `targets` object as one line. */
+function targetsNote(r: Result, path: string): string {
+  const targets = get(r, path)
+  if (targets === null || typeof targets !== 'object') return ''
+  const parts = Object.entries(targets).map(
+    ([k, v]) => `${k} ${typeof v === 'number' ? formatValue(v) : String(v)}`,
+  )
+  return `Targets: ${parts.join(', ')}.`
+}
+
+const BUILDERS: Readonly<Record<string, (r: Result) => Section>> = {
+  core,
+  'redis-shard': redisShard,
+  'lru-update': lruUpdate,
+  sink,
+  sweep,
+  e2e,
+}
+
+/** The benchmarks in the order of `pnpm bench`; others follow, by name. */
+export const ORDER = Object.keys(BUILDERS)
+
+/**
+ * The table of one result.
+ *
+ * @param name - the benchmark (the file's name without `.json`).
+ * @param result - its parsed JSON.
+ */
+export function section(name: string, result: Result): Section {
+  const build = BUILDERS[name]
+  return build === undefined ? generic(name, result) : build(result)
+}
