@@ -68,6 +68,7 @@ export class RendezvousRouter implements Router {
   }
 
   clientFor(tag: string): Client {
+    if (this.clients.length === 1) return this.clients[0] as Client // nothing to choose
     let client = this.#cache.get(tag)
     if (client === undefined) {
       client = this.clients[this.nodeIndex(tag)] as Client
