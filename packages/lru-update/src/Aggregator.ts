@@ -96,9 +96,9 @@ export class Aggregator implements AsyncDisposable {
     }
     const key = update.resourceId
     let entry = this.#cache.get(key)
-    if (entry !== undefined && entry.endDeadline !== Infinity) {
+    if (entry?.clock !== undefined && entry.clock.endDeadline !== Infinity) {
       // Past its hard session or max age, a session takes no more merges: a new one starts.
-      if (this.#settings.now() >= entry.endDeadline) {
+      if (this.#settings.now() >= entry.clock.endDeadline) {
         this.#end(entry, 'maxAge')
         entry = undefined
       }
@@ -223,7 +223,7 @@ export class Aggregator implements AsyncDisposable {
     const held = entry.update
     if (held === undefined) {
       entry.update = update
-      if (this.#settings.flushIntervalMs !== Infinity) entry.dirtySince = this.#settings.now()
+      if (entry.clock !== undefined) entry.clock.dirtySince = this.#settings.now()
     } else {
       if (held.constructor !== update.constructor) {
         throw new ArgumentError(
@@ -236,7 +236,10 @@ export class Aggregator implements AsyncDisposable {
       if (entry.acks === undefined) entry.acks = [tracker]
       else entry.acks.push(tracker)
     }
-    if (entry.idleMs !== Infinity) entry.idleDeadline = this.#settings.now() + entry.idleMs
+    const clock = entry.clock
+    if (clock !== undefined && clock.idleMs !== Infinity) {
+      clock.idleDeadline = this.#settings.now() + clock.idleMs
+    }
     // lru-cache measures an entry when it is set: set it again to count what the merge added.
     if (this.#settings.sizeOf !== undefined) this.#cache.set(entry.key, entry)
     this.#counters.merges++
@@ -245,16 +248,16 @@ export class Aggregator implements AsyncDisposable {
   /** Deadlines of a new session; the clock is read only when some limit is finite. */
   #startClocks(entry: Entry, update: Update): void {
     const { idleMs, maxAgeMs, flushIntervalMs, now } = this.#settings
-    // The session's idle limit: the aggregator's, or the first update's soft session if shorter.
-    entry.idleMs = Math.min(idleMs, update.softSessionMs)
-    if (entry.idleMs === Infinity && maxAgeMs === Infinity && flushIntervalMs === Infinity) {
-      entry.endDeadline = update.hardDeadline
-      return
+    const idle = Math.min(idleMs, update.softSessionMs)
+    const finite = idle !== Infinity || maxAgeMs !== Infinity || flushIntervalMs !== Infinity
+    if (!finite && update.hardDeadline === Infinity) return
+    const t = finite ? now() : 0
+    entry.clock = {
+      idleMs: idle,
+      idleDeadline: t + idle,
+      endDeadline: Math.min(t + maxAgeMs, update.hardDeadline),
+      dirtySince: t,
     }
-    const t = now()
-    entry.idleDeadline = t + entry.idleMs
-    entry.endDeadline = Math.min(t + maxAgeMs, update.hardDeadline)
-    entry.dirtySince = t
   }
 
   /** Ends a held session: its entry leaves the LRU, and `#ended` hands it to the flusher. */
@@ -300,9 +303,10 @@ export class Aggregator implements AsyncDisposable {
     const dirty: Entry[] = []
     for (const entry of this.#cache.values()) {
       if (entry.update?.forceExpiry) ending.push([entry, 'forced'])
-      else if (now >= entry.endDeadline) ending.push([entry, 'maxAge'])
-      else if (now >= entry.idleDeadline) ending.push([entry, 'idle'])
-      else if (entry.update !== undefined && now - entry.dirtySince >= flushIntervalMs) {
+      else if (entry.clock === undefined) continue
+      else if (now >= entry.clock.endDeadline) ending.push([entry, 'maxAge'])
+      else if (now >= entry.clock.idleDeadline) ending.push([entry, 'idle'])
+      else if (entry.update !== undefined && now - entry.clock.dirtySince >= flushIntervalMs) {
         dirty.push(entry)
       }
     }

@@ -14,14 +14,11 @@ export class Entry {
   hold: Hold | undefined = undefined
   /** Messages waiting for `update` to be durable. */
   acks: Tracker[] | undefined = undefined
-  /** When `update` became dirty (only kept with `flushIntervalMs`). */
-  dirtySince = 0
-  /** The session's idle limit (ms). */
-  idleMs = Infinity
-  /** The session ends when idle past this time. */
-  idleDeadline = Infinity
-  /** The session ends at this time however busy (max age, hard session). */
-  endDeadline = Infinity
+  /**
+   * The session's deadlines; undefined when it has no finite limit (the common case: then an
+   * entry costs no clock reads and no memory for them).
+   */
+  clock: SessionClock | undefined = undefined
   /** Why the session ends, set just before it leaves the LRU; unset: capacity. */
   endCause: EndCause | undefined = undefined
   /** Set once the session left the LRU. */
@@ -33,6 +30,18 @@ export class Entry {
   ) {
     this.update = update
   }
+}
+
+/** The deadlines of a session with some finite limit (all in ms of the aggregator's clock). @internal */
+export interface SessionClock {
+  /** The idle limit: the aggregator's, or the first update's soft session if shorter. */
+  readonly idleMs: number
+  /** The session ends when idle past this time. */
+  idleDeadline: number
+  /** The session ends at this time however busy (max age, hard session). */
+  readonly endDeadline: number
+  /** When the entry's update became dirty (for `flushIntervalMs`). */
+  dirtySince: number
 }
 
 /** What a job does to its session in the shard. @internal */
