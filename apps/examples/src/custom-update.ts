@@ -13,6 +13,7 @@
  * Run: pnpm --filter @phonon/examples exec tsx --conditions=@phonon/source src/custom-update.ts
  *      [-- --events N --resources N --workers N --memory]
  */
+
 import { parseArgs } from 'node:util'
 import { ArgumentError, Codec, type Json, Update, updateType } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
@@ -24,7 +25,8 @@ import {
   resourceKeys,
   type Shard,
 } from '@phonon/redis-shard'
-import { cliArgs, type RedisServer, seededRandom, startRedis } from '@phonon/testkit'
+import { cliArgs, seededRandom } from '@phonon/testkit'
+import { optionalRedis } from './optional-redis.js'
 
 type Counters = Record<string, number>
 
@@ -99,15 +101,7 @@ export interface CustomUpdateSummary {
 
 /** Runs the updates through the workers and compares what was executed with the expected merge. */
 export async function runCustomUpdate(options: CustomUpdateOptions): Promise<CustomUpdateSummary> {
-  let server: RedisServer | undefined
-  let note: string | undefined
-  if (options.redis !== false) {
-    try {
-      server = await startRedis()
-    } catch (error) {
-      note = `no redis-server could be started (${(error as Error).message}): MemoryShards`
-    }
-  } else note = 'asked to run in memory: MemoryShards'
+  const { server, note } = await optionalRedis(options.redis, 'MemoryShards')
 
   const cleanup: Array<() => Promise<unknown>> = [] // closes what a failed run left open
   try {

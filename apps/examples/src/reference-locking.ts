@@ -11,6 +11,7 @@
  *
  * Run: pnpm --filter @phonon/examples exec tsx --conditions=@phonon/source src/reference-locking.ts
  */
+
 import { AlreadyLocked, Codec, defineModel, id, lastWrite, StaleFencingToken } from '@phonon/core'
 import {
   connect,
@@ -20,7 +21,7 @@ import {
   Reference,
   type Shard,
 } from '@phonon/redis-shard'
-import { type RedisServer, startRedis } from '@phonon/testkit'
+import { optionalRedis } from './optional-redis.js'
 
 /** Options of {@link runReferenceLocking}. */
 export interface ReferenceLockingOptions {
@@ -84,15 +85,7 @@ function usersTable() {
 export async function runReferenceLocking(
   options: ReferenceLockingOptions = {},
 ): Promise<ReferenceLockingSummary> {
-  let server: RedisServer | undefined
-  let note: string | undefined
-  if (options.redis !== false) {
-    try {
-      server = await startRedis()
-    } catch (error) {
-      note = `no redis-server could be started (${(error as Error).message}): MemoryShards`
-    }
-  } else note = 'asked to run in memory: MemoryShards'
+  const { server, note } = await optionalRedis(options.redis, 'MemoryShards')
   const codec = new Codec([User])
   const store = new MemoryStore()
   const worker = async (workerId: string): Promise<Shard> =>

@@ -15,6 +15,7 @@
  * Run: pnpm --filter @phonon/examples exec tsx --conditions=@phonon/source src/session-aggregation.ts
  *      [-- --events N --sessions N --workers N --idle-ms N --memory --json]
  */
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { Codec, defineModel, id, sum } from '@phonon/core'
@@ -25,8 +26,9 @@ import {
   withLocalAggregation,
 } from '@phonon/lru-update'
 import { type Claim, connect, MemoryShard, MemoryStore, type Shard } from '@phonon/redis-shard'
-import { cliArgs, type RedisServer, seededRandom, startRedis, waitFor } from '@phonon/testkit'
+import { cliArgs, seededRandom, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
+import { optionalRedis } from './optional-redis.js'
 
 /** One event on the bus. */
 export interface SessionEvent {
@@ -174,15 +176,10 @@ export async function runSessionAggregation(
   options: SessionAggregationOptions,
 ): Promise<SessionAggregationSummary> {
   const started = performance.now()
-  let server: RedisServer | undefined
-  let note: string | undefined
-  if (options.redis !== false) {
-    try {
-      server = await startRedis()
-    } catch (error) {
-      note = `no redis-server could be started (${(error as Error).message}): MemoryShards and an in-process queue`
-    }
-  } else note = 'asked to run in memory: MemoryShards and an in-process queue'
+  const { server, note } = await optionalRedis(
+    options.redis,
+    'MemoryShards and an in-process queue',
+  )
 
   const cleanup: Array<() => Promise<unknown>> = [] // closes what a failed run left open
   try {
