@@ -17,18 +17,24 @@ local EPOCH_TTL_MS = 30 * 24 * 3600 * 1000
 local function stateKey(k, i) return KEYS[k + FIXED + 2 * i - 1] end
 local function claimedKey(k, i) return KEYS[k + FIXED + 2 * i] end
 
--- Folds the n field specs starting at ARGV[at] and the encoded custom update after them.
--- Returns whether anything was folded, and the index after the delta.
-local function foldDelta(k, n, at)
+-- Folds the n field specs starting at ARGV[at] into the keys `keyOf(k, i)`, and the encoded
+-- custom update after them into the list `deltas`. Returns whether anything was folded.
+local function foldInto(k, n, at, keyOf, deltas)
   local folded = false
   for i = 1, n do
-    if foldField(stateKey(k, i), at) then folded = true end
+    if foldField(keyOf(k, i), at) then folded = true end
     at = nextSpec(at)
   end
   if ARGV[at] ~= '' then
-    rcall('RPUSH', KEYS[k + 4], ARGV[at])
+    rcall('RPUSH', deltas, ARGV[at])
     folded = true
   end
+  return folded
+end
+
+-- Folds a delta into the pending state (counting the modification). Returns whether anything was.
+local function foldDelta(k, n, at)
+  local folded = foldInto(k, n, at, stateKey, KEYS[k + 4])
   if folded then rcall('INCR', KEYS[k + 2]) end
   return folded
 end
@@ -50,18 +56,23 @@ local function renameIfExists(from, to)
   if rcall('EXISTS', from) == 1 then rcall('RENAME', from, to) end
 end
 
--- Moves the pending state to the claimed copies under a new epoch owned by `owner` (claimed by
--- the release of session `holder`, or ''), at time `micros` (µs). Epochs strictly increase per
--- resource and never repeat: max(last + 1, now).
-local function claim(k, n, at, owner, leaseMs, micros, holder)
+-- Hands the claimed copies out under a new epoch owned by `owner` (claimed by the release of
+-- session `holder`, or ''), at time `micros` (µs). Epochs strictly increase per resource and
+-- never repeat: max(last + 1, now).
+local function claimEpoch(k, n, at, owner, leaseMs, micros, holder)
   local last = tonumber(rcall('GET', KEYS[k + 6]) or '0')
   local epoch = string.format('%.0f', math.max(last + 1, micros))
   rcall('SET', KEYS[k + 6], epoch, 'PX', EPOCH_TTL_MS)
+  rcall('HSET', KEYS[k + 3], 'epoch', epoch, 'owner', owner, 'lease', math.floor(micros / 1000) + leaseMs, 'holder', holder or '')
+  return claimReply(k, n, at, epoch)
+end
+
+-- Moves the pending state to the claimed copies and claims them (see claimEpoch).
+local function claim(k, n, at, owner, leaseMs, micros, holder)
   for i = 1, n do renameIfExists(stateKey(k, i), claimedKey(k, i)) end
   renameIfExists(KEYS[k + 4], KEYS[k + 5])
   rcall('DEL', KEYS[k + 2], KEYS[k + 7])
-  rcall('HSET', KEYS[k + 3], 'epoch', epoch, 'owner', owner, 'lease', math.floor(micros / 1000) + leaseMs, 'holder', holder or '')
-  return claimReply(k, n, at, epoch)
+  return claimEpoch(k, n, at, owner, leaseMs, micros, holder)
 end
 
 -- Claims the pending state when no holder is left, nothing is being executed and state is pending.
