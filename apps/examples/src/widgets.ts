@@ -337,7 +337,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     args: cliArgs(),
     options: {
-      events: { type: 'string', default: '200000' },
+      events: { type: 'string', default: '100000' },
       widgets: { type: 'string', default: '20000' },
       skew: { type: 'string', default: '1.1' },
       workers: { type: 'string', default: '4' },
