@@ -36,7 +36,7 @@ export interface AggregatorOptions {
   readonly flushConcurrency?: number
   /** The most jobs one shard call carries. Default 256. */
   readonly flushBatch?: number
-  /** Queued jobs past which `offer` asks its caller to wait. Default 16,384. */
+  /** Queued jobs past which `offer` asks its caller to wait. Default 4,096. */
   readonly maxQueued?: number
   /** Claims executed at once in one lane. Default 16. */
   readonly executeConcurrency?: number
@@ -116,7 +116,7 @@ export function settings(options: AggregatorOptions): Settings {
     flushIntervalMs,
     flushConcurrency: integer(options, 'flushConcurrency', 4, 1),
     flushBatch: integer(options, 'flushBatch', 256, 1),
-    maxQueued: integer(options, 'maxQueued', 16_384, 1),
+    maxQueued: integer(options, 'maxQueued', 4_096, 1),
     executeConcurrency: integer(options, 'executeConcurrency', 16, 1),
     retry: {
       attempts: integer(retry, 'attempts', 5, 1, 'retry.'),
