@@ -2,14 +2,12 @@ import { ArgumentError, CacheError, Update } from '@phonon/core'
 import { Effect, Fiber, Layer, ManagedRuntime, Schedule } from 'effect'
 import { LRUCache } from 'lru-cache'
 import type { Failure } from './Failure.js'
+import { describe } from './internal/describe.js'
 import { Entry, type Job, type JobKind } from './internal/Entry.js'
 import { Flusher } from './internal/Flusher.js'
 import { type AggregatorStats, Counters, type EndCause } from './internal/Stats.js'
 import type { Tracker } from './internal/Tracker.js'
 import { type AggregatorOptions, type Settings, settings } from './options.js'
-
-/** How often the sweeper runs when no option asks for more (ms): it sees `forceExpiry`. */
-const DEFAULT_SWEEP_MS = 1_000
 
 /**
  * The local tier of phonon: one owner of an LRU of pending updates. An offer for a held resource
@@ -62,7 +60,7 @@ export class Aggregator implements AsyncDisposable {
     this.#sweeper = this.#runtime.runFork(
       Effect.repeat(
         Effect.sync(() => this.#sweep()),
-        Schedule.spaced(s.sweepMs || DEFAULT_SWEEP_MS),
+        Schedule.spaced(s.sweepMs),
       ),
     )
   }
@@ -203,8 +201,9 @@ export class Aggregator implements AsyncDisposable {
 
   #insert(key: string, update: Update, tracker: Tracker | undefined): void {
     const { sizeOf, maxSize } = this.#settings
-    if (sizeOf !== undefined && sizeOf(update) > (maxSize as number)) {
-      throw new ArgumentError(`${key}: its size ${sizeOf(update)} exceeds maxSize ${maxSize}`)
+    const size = sizeOf?.(update) ?? 0
+    if (size > (maxSize ?? Infinity)) {
+      throw new ArgumentError(`${key}: its size ${size} exceeds maxSize ${maxSize}`)
     }
     const entry = new Entry(key, update)
     if (tracker !== undefined) entry.acks = [tracker]
@@ -277,15 +276,17 @@ export class Aggregator implements AsyncDisposable {
     if (entry.ended) return
     entry.ended = true
     this.#counters.ended[entry.endCause ?? 'capacity']++
-    this.#enqueue('release', entry, entry.update, entry.acks)
-    entry.update = undefined
-    entry.acks = undefined
+    this.#handOff('release', entry)
   }
 
   /** Folds a dirty entry's partial aggregate, keeping the session: the entry becomes clean. */
   #fold(entry: Entry): void {
-    if (entry.update === undefined) return
-    this.#enqueue('fold', entry, entry.update, entry.acks)
+    if (entry.update !== undefined) this.#handOff('fold', entry)
+  }
+
+  /** Queues a job carrying the entry's partial aggregate and its messages; the entry is clean. */
+  #handOff(kind: 'fold' | 'release', entry: Entry): void {
+    this.#enqueue(kind, entry, entry.update, entry.acks)
     entry.update = undefined
     entry.acks = undefined
   }
@@ -394,9 +395,4 @@ export class Aggregator implements AsyncDisposable {
  */
 export function createAggregator(options: AggregatorOptions): Aggregator {
   return new Aggregator(options)
-}
-
-function describe(value: unknown): string {
-  if (value === null || typeof value !== 'object') return typeof value
-  return value.constructor?.name ?? 'object'
 }

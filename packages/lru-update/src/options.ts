@@ -79,7 +79,7 @@ export interface Settings {
   readonly onFailed: ((failure: Failure) => void) | undefined
   readonly closeShard: boolean
   readonly now: () => number
-  /** How often the sweeper looks for ended sessions and dirty entries (ms); 0: never. */
+  /** How often the sweeper looks for ended sessions and dirty entries (ms). */
   readonly sweepMs: number
 }
 
@@ -128,8 +128,9 @@ export function settings(options: AggregatorOptions): Settings {
     onFailed: callback(options, 'onFailed'),
     closeShard: options.closeShard !== false,
     now: callback(options, 'now') ?? Date.now,
-    // Often enough that a session ends within a quarter of its limit, at most every second.
-    sweepMs: timed === Infinity ? 0 : Math.max(1, Math.min(1_000, Math.floor(timed / 4))),
+    // Often enough that a session ends within a quarter of its limit, at least every second
+    // (the sweeper also sees `forceExpiry` set on held updates).
+    sweepMs: Math.max(1, Math.min(1_000, Math.floor(timed / 4))),
   }
 }
 

@@ -1,5 +1,6 @@
 import { ArgumentError, Update } from '@phonon/core'
 import type { Aggregator } from './Aggregator.js'
+import { describe } from './internal/describe.js'
 import { Tracker } from './internal/Tracker.js'
 
 /**
@@ -91,9 +92,7 @@ function updatesOf(result: Update | readonly Update[] | undefined): readonly Upd
   const updates = Array.isArray(result) ? result : [result]
   for (const update of updates) {
     if (!(update instanceof Update)) {
-      throw new ArgumentError(
-        `a message handler must return Updates, got ${update === null ? 'null' : typeof update}`,
-      )
+      throw new ArgumentError(`a message handler must return Updates, got ${describe(update)}`)
     }
   }
   return updates
