@@ -14,8 +14,8 @@ import type {
 } from './Model.js'
 import { selectRows, type Where } from './read.js'
 import type { ExecuteResult, Sink } from './Sink.js'
-import { assignedValue, describe, type KeyValue, param } from './values.js'
-import { writeJobs } from './write.js'
+import { assignedValue, checkRecord, type KeyValue, param } from './values.js'
+import { writeOne } from './write.js'
 
 /** Values of non-key text and numeric columns a new row starts with (`getOrCreate`). */
 export type DefaultsOf<C extends Columns, K extends keyof C> = Omit<FilterOf<C>, K>
@@ -61,7 +61,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
    */
   async get(spec: SpecOf<C, K>): Promise<RowOf<C, K> | undefined> {
     const key = this.model.keyOf(spec)
-    const rows = await this.#select(keyWhere(this.model, key))
+    const rows = await this.select(keyWhere(this.model, key))
     return rows[0]
   }
 
@@ -84,7 +84,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
       record[name] = param(key[i] as KeyValue)
     })
     for (const [name, value] of entriesOf(defaults, `${this.model.table} defaults`)) {
-      const column = this.#assignable(name, 'defaults')
+      const column = this.assignable(name, 'defaults')
       if ((this.model.key as readonly string[]).includes(name)) {
         throw new ArgumentError(`${this.model.table} defaults: ${name} is a key column`)
       }
@@ -108,7 +108,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
           created = false
         }
       }
-      const row = (await this.#select(keyWhere(this.model, key)))[0]
+      const row = (await this.select(keyWhere(this.model, key)))[0]
       if (row !== undefined) return [row, created]
       // Deleted between the insert and the read: try again.
     }
@@ -148,16 +148,11 @@ export class Manager<C extends Columns, K extends keyof C & string> {
   ): Promise<ExecuteResult> {
     const row = this.model.rowWrite(spec, delta)
     const checked = checkExecution(execution)
-    const result = await writeJobs(this.sink, [{ row, execution: checked }])
-    return { applied: result.applied === 1 }
+    return writeOne(this.sink, row, checked)
   }
 
-  /** @internal */
+  /** @internal The rows matching `where`, ordered by key. */
   async select(where: Where): Promise<Array<RowOf<C, K>>> {
-    return this.#select(where)
-  }
-
-  async #select(where: Where): Promise<Array<RowOf<C, K>>> {
     const { db, flavor } = this.sink
     return (await selectRows(db, flavor, this.model as unknown as AnySqlModel, where)) as Array<
       RowOf<C, K>
@@ -166,10 +161,6 @@ export class Manager<C extends Columns, K extends keyof C & string> {
 
   /** @internal The column, checked to be text or numeric. */
   assignable(name: string, where: string): Column {
-    return this.#assignable(name, where)
-  }
-
-  #assignable(name: string, where: string): Column {
     const column = this.model.column(name, `${this.model.table} ${where}`)
     if (column.kind === 'lastWrite' || column.kind === 'set') {
       throw new ArgumentError(
@@ -266,12 +257,9 @@ function keyWhere(model: AnySqlModel, key: readonly KeyValue[]): Where {
 }
 
 /**
- * The defined entries of a plain object.
- * @throws {@link ArgumentError} unless `values` is a plain object.
+ * The defined entries of an object.
+ * @throws {@link ArgumentError} unless `values` is an object.
  */
 function entriesOf(values: unknown, path: string): Array<[string, unknown]> {
-  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
-    throw new ArgumentError(`${path} must be an object, got ${describe(values)}`)
-  }
-  return Object.entries(values).filter(([, value]) => value !== undefined)
+  return Object.entries(checkRecord(values, path)).filter(([, value]) => value !== undefined)
 }

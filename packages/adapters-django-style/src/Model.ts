@@ -3,7 +3,7 @@ import { type Column, type Columns, isColumn, type NumericColumn, type TypeOf } 
 import type { FExpression } from './F.js'
 import { Manager } from './Manager.js'
 import type { Sink } from './Sink.js'
-import { type Delta, deltaValue, describe, type KeyValue, keyValue } from './values.js'
+import { checkRecord, type Delta, deltaValue, describe, type KeyValue, keyValue } from './values.js'
 
 /** The longest identifier PostgreSQL keeps (it silently truncates longer ones). */
 const MAX_IDENTIFIER = 63
@@ -149,10 +149,8 @@ export class SqlModel<C extends Columns = Columns, K extends keyof C & string = 
    * with a value its column takes.
    */
   keyOf(spec: unknown, path = `${this.table} spec`): KeyValue[] {
-    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-      throw new ArgumentError(`${path} must be an object, got ${describe(spec)}`)
-    }
-    for (const name of Object.keys(spec)) {
+    const values = checkRecord(spec, path)
+    for (const name of Object.keys(values)) {
       if (!this.key.includes(name as K)) {
         throw new ArgumentError(
           `${path}: ${name} is not a key column of ${this.table} (key: ${this.key.join(', ')})`,
@@ -160,7 +158,7 @@ export class SqlModel<C extends Columns = Columns, K extends keyof C & string = 
       }
     }
     return this.keyColumns.map(([name, column]) =>
-      keyValue(column, `${path}.${name}`, (spec as Record<string, unknown>)[name]),
+      keyValue(column, `${path}.${name}`, values[name]),
     )
   }
 
@@ -169,11 +167,8 @@ export class SqlModel<C extends Columns = Columns, K extends keyof C & string = 
    * @throws {@link ArgumentError} for an unknown or key column, or a value its column rejects.
    */
   deltasOf(delta: unknown, path = `${this.table} values`): Map<string, Delta> {
-    if (typeof delta !== 'object' || delta === null || Array.isArray(delta)) {
-      throw new ArgumentError(`${path} must be an object, got ${describe(delta)}`)
-    }
     const deltas = new Map<string, Delta>()
-    for (const [name, value] of Object.entries(delta)) {
+    for (const [name, value] of Object.entries(checkRecord(delta, path))) {
       const column = this.column(name, path)
       if (this.key.includes(name as K)) {
         throw new ArgumentError(`${path}: ${name} is a key column; name it in the spec`)

@@ -4,7 +4,7 @@ import { sqlType } from './columns.js'
 import { checkExecution, type Execution } from './execution.js'
 import { type AnySqlModel, checkIdentifier, FENCE_COLUMN } from './Model.js'
 import { rowOf } from './rows.js'
-import { type BatchResult, writeJobs } from './write.js'
+import { type BatchResult, writeJobs, writeOne } from './write.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: tables are declared at run time, not as a Kysely DB type
 type AnyDB = any
@@ -173,9 +173,7 @@ export class Sink {
    */
   async execute(update: Update, execution?: Execution): Promise<ExecuteResult> {
     const row = rowOf(update)
-    const checked = checkExecution(execution, update.resourceId)
-    const result = await writeJobs(this, [{ row, execution: checked }])
-    return { applied: result.applied === 1 }
+    return writeOne(this, row, checkExecution(execution, update.resourceId))
   }
 
   /**

@@ -4,7 +4,7 @@ import type { Execution } from './execution.js'
 import { type AnySqlModel, type RowWrite, SqlModel } from './Model.js'
 import { SQL_ROW, type SqlWritable } from './rows.js'
 import type { Sink } from './Sink.js'
-import { checkFinite, checkInteger, describe, type KeyValue } from './values.js'
+import { checkFinite, checkInteger, checkRecord, describe, type KeyValue } from './values.js'
 
 /** The doc of a {@link SqlUpdate} of model `M`: a number for any of its numeric non-key columns. */
 export type SqlDoc<M extends AnySqlModel> =
@@ -154,11 +154,8 @@ function modelOf(target: unknown): AnySqlModel {
  * @throws {@link ArgumentError} naming the first bad entry.
  */
 function checkDoc(model: AnySqlModel, doc: unknown, path: string): Record<string, number> {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new ArgumentError(`${path} must be an object of numbers, got ${describe(doc)}`)
-  }
   const checked: Record<string, number> = {}
-  for (const [name, value] of Object.entries(doc)) {
+  for (const [name, value] of Object.entries(checkRecord(doc, path, 'an object of numbers'))) {
     const column = model.column(name, path)
     if (model.key.includes(name) || !['integer', 'bigint', 'float'].includes(column.kind)) {
       throw new ArgumentError(`${path}: ${name} is not a numeric value column of ${model.table}`)

@@ -6,13 +6,14 @@ import {
   type Fields,
   type Model,
   type OutputOf,
+  resourceIdOf,
 } from '@phonon/core'
 import { type Column, type ColumnKind, column } from './columns.js'
 import { checkExecution, type Execution } from './execution.js'
 import { type AnySqlModel, defineTable, type SqlModel } from './Model.js'
 import { aggregateRow, bindTable } from './rows.js'
 import type { Sink } from './Sink.js'
-import { writeJobs } from './write.js'
+import { writeOne } from './write.js'
 
 /** The columns a core model's fields map to: `id` is the text key, each field its column. */
 export type SqlColumnsOf<F extends Fields> = {
@@ -145,9 +146,11 @@ export function defineSqlModel<F extends Fields>(
           `${name} has no sink: defineSqlModel(..., { sink }) or .sqlModel.bind(sink)`,
         )
       }
-      const resourceId = `${model.collection}.${aggregate.id}`
-      const checked = checkExecution(execution, resourceId)
-      await writeJobs(sink, [{ row: aggregateRow(bound, aggregate), execution: checked }])
+      const checked = checkExecution(
+        execution,
+        resourceIdOf(model.collection, String(aggregate.id)),
+      )
+      await writeOne(sink, aggregateRow(bound, aggregate), checked)
     },
   })
   const sqlModel = sqlTable(model, options)

@@ -35,7 +35,8 @@ export async function selectRows(
   model: AnySqlModel,
   where: Where,
 ): Promise<Array<Record<string, unknown>>> {
-  const selections = [...model.keyColumns, ...model.valueColumns].flatMap(([name, column]) => {
+  const columns = [...model.keyColumns, ...model.valueColumns]
+  const selections = columns.flatMap(([name, column]) => {
     if (column.kind === 'lastWrite')
       return [sql.ref(name).as(name), sql.ref(`${name}_at`).as(`${name}_at`)]
     // mysql2 returns BIGINT as a JavaScript number unless told otherwise: read it as text.
@@ -48,7 +49,7 @@ export async function selectRows(
   const raw = await query.execute()
   const rows = raw.map((record) => {
     const row: Record<string, unknown> = {}
-    for (const [name, column] of [...model.keyColumns, ...model.valueColumns]) {
+    for (const [name, column] of columns) {
       row[name] =
         column.kind === 'lastWrite'
           ? decodeStamped(record[`${name}_at`], record[name])

@@ -23,6 +23,21 @@ export function describe(value: unknown): string {
     : typeof value
 }
 
+/**
+ * @throws {@link ArgumentError} unless `input` is an object (not null, not an array).
+ * @param what - what it must be, for the message (default `an object`).
+ */
+export function checkRecord(
+  input: unknown,
+  path: string,
+  what = 'an object',
+): Readonly<Record<string, unknown>> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ArgumentError(`${path} must be ${what}, got ${describe(input)}`)
+  }
+  return input as Readonly<Record<string, unknown>>
+}
+
 /** Lone surrogates would be replaced on the way to UTF-8, silently changing the value. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 

@@ -14,7 +14,7 @@ import { type Column, sqlType } from './columns.js'
 import type { CheckedExecution } from './execution.js'
 import { extremum } from './F.js'
 import { type AnySqlModel, FENCE_COLUMN, type RowWrite } from './Model.js'
-import type { Db, Sink } from './Sink.js'
+import type { Db, ExecuteResult, Sink } from './Sink.js'
 import { type KeyValue, param, type StampedText } from './values.js'
 
 /** One execution to write: its row, and the execution id and fence it carries, if any. */
@@ -150,6 +150,19 @@ export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<Batch
     await writeRows(sink, trx, todo, true)
     return { applied: todo.length, skipped: jobs.length - todo.length }
   })
+}
+
+/**
+ * Writes one checked row under its execution, if any: {@link writeJobs} of one job.
+ * @returns whether it was applied (false: the execution had been recorded already).
+ */
+export async function writeOne(
+  sink: Sink,
+  row: RowWrite,
+  execution: CheckedExecution | undefined,
+): Promise<ExecuteResult> {
+  const result = await writeJobs(sink, [{ row, execution }])
+  return { applied: result.applied === 1 }
 }
 
 function executionText(execution: CheckedExecution): string {
