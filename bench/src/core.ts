@@ -5,43 +5,33 @@
  *
  * Run: pnpm --filter @phonon/bench bench:core [-- --events N --keys N --skew S --rounds N]
  */
-import { parseArgs } from 'node:util'
-import { ConflictFreeUpdate, defineModel, id, sum } from '@phonon/core'
-import { cliArgs, seededRandom, zipfSample } from '@phonon/testkit'
+import { ConflictFreeUpdate } from '@phonon/core'
 import {
   collectGarbage,
   formatPercent,
   formatRate,
   median,
   nsPer,
-  positiveInteger,
   printTable,
+  readFlags,
   retainedHeapBytes,
   writeResult,
 } from './report.js'
+import { CLICK_SHARE, generateWorkload, Widget, type WidgetUpdate } from './workload.js'
 
-const { values: flags } = parseArgs({
-  args: cliArgs(),
-  options: {
-    events: { type: 'string', default: '10000000' },
-    keys: { type: 'string', default: '1000000' },
-    skew: { type: 'string', default: '1.1' },
-    rounds: { type: 'string', default: '3' },
-    seed: { type: 'string', default: '1' },
-    only: { type: 'string' },
-  },
+const flags = readFlags({
+  events: '10000000',
+  keys: '1000000',
+  skew: '1.1',
+  rounds: '3',
+  seed: '1',
+  only: undefined,
 })
-
-/** A flag that must be a positive integer. */
-const positive = (name: keyof typeof flags) => positiveInteger(name, flags[name])
-
-const events = positive('events')
-const keys = positive('keys')
-const rounds = positive('rounds')
-const seed = positive('seed')
-const skew = Number(flags.skew)
-/** The share of events that are clicks; the others are impressions. */
-const CLICK_SHARE = 1 / 16
+const events = flags.integer('events')
+const keys = flags.integer('keys')
+const rounds = flags.integer('rounds')
+const seed = flags.integer('seed')
+const skew = flags.number('skew')
 /** The target of the issue: model merge at ≥ 40% of the baseline's events/s. */
 const TARGET_RATIO = 0.4
 /** Events each variant runs before any measurement, so that it is optimised first. */
@@ -50,11 +40,7 @@ const warmupEvents = Math.min(events, 1_000_000)
 // The events, generated before any timing: key ranks (1..keys) and event types (1 click, 0
 // impression), and the id of each key as a string (index 0 unused).
 const generation = performance.now()
-const keyOf = zipfSample({ n: keys, s: skew, seed, count: events })
-const random = seededRandom(seed + 1)
-const typeOf = new Int8Array(events)
-for (let i = 0; i < events; i++) typeOf[i] = random() < CLICK_SHARE ? 1 : 0
-const ids = Array.from({ length: keys + 1 }, (_, k) => `widget-${k}`)
+const { keyOf, clickOf, ids } = generateWorkload({ events, keys, skew, seed })
 
 /** What any variant must hold after aggregating some events. */
 interface Totals {
@@ -74,7 +60,7 @@ function expectedTotals(count: number): Totals {
       seen[k] = 1
       distinct++
     }
-    clicks += typeOf[i] as number
+    clicks += clickOf[i] as number
   }
   return { keys: distinct, clicks, impressions: count - clicks }
 }
@@ -87,13 +73,16 @@ console.log(
     `${rounds} rounds, generated in ${((performance.now() - generation) / 1000).toFixed(1)} s`,
 )
 
-const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() })
-type WidgetUpdate = ReturnType<typeof Widget.create>
-
 /** The same counters as a ConflictFreeUpdate: no merge code, a trivial `execute`. */
 class Counters extends ConflictFreeUpdate {
   execute(): void {}
 }
+
+/** What a Counters entry holds (its doc's counters may be absent). */
+const countersTotals = (e: Counters) => ({
+  clicks: e.doc.clicks ?? 0,
+  impressions: e.doc.impressions ?? 0,
+})
 
 /** What a variant built: its aggregate, and a way to drop it. */
 interface Held {
@@ -140,7 +129,7 @@ const allVariants: readonly Variant[] = [
       const held = new Map<string, { clicks: number; impressions: number }>()
       for (let i = 0; i < count; i++) {
         const key = ids[keyOf[i] as number] as string
-        const click = typeOf[i] as number
+        const click = clickOf[i] as number
         const entry = held.get(key)
         if (entry !== undefined) {
           entry.clicks += click
@@ -157,7 +146,7 @@ const allVariants: readonly Variant[] = [
       const held = new Map<string, WidgetUpdate>()
       for (let i = 0; i < count; i++) {
         const key = ids[keyOf[i] as number] as string
-        const click = typeOf[i] as number
+        const click = clickOf[i] as number
         const update = Widget.create({ id: key, clicks: click, impressions: 1 - click })
         const entry = held.get(key)
         if (entry !== undefined) entry.merge(update)
@@ -173,17 +162,14 @@ const allVariants: readonly Variant[] = [
       const held = new Map<string, Counters>()
       for (let i = 0; i < count; i++) {
         const key = ids[keyOf[i] as number] as string
-        const click = typeOf[i] as number
+        const click = clickOf[i] as number
         const doc = { clicks: click, impressions: 1 - click }
         const update = new Counters({ id: key, collection: 'Widget', doc })
         const entry = held.get(key)
         if (entry !== undefined) entry.merge(update)
         else held.set(key, update)
       }
-      return heldBy(held, (e) => ({
-        clicks: e.doc.clicks ?? 0,
-        impressions: e.doc.impressions ?? 0,
-      }))
+      return heldBy(held, countersTotals)
     },
   },
   {
@@ -193,7 +179,7 @@ const allVariants: readonly Variant[] = [
       const held = new Map<string, WidgetUpdate>()
       for (let i = 0; i < count; i++) {
         const key = ids[keyOf[i] as number] as string
-        const click = typeOf[i] as number
+        const click = clickOf[i] as number
         const entry = held.get(key)
         if (entry !== undefined) entry.add({ clicks: click, impressions: 1 - click })
         else held.set(key, Widget.create({ id: key, clicks: click, impressions: 1 - click }))
@@ -208,22 +194,19 @@ const allVariants: readonly Variant[] = [
       const held = new Map<string, Counters>()
       for (let i = 0; i < count; i++) {
         const key = ids[keyOf[i] as number] as string
-        const click = typeOf[i] as number
+        const click = clickOf[i] as number
         const doc = { clicks: click, impressions: 1 - click }
         const entry = held.get(key)
         if (entry !== undefined) entry.add(doc)
         else held.set(key, new Counters({ id: key, collection: 'Widget', doc }))
       }
-      return heldBy(held, (e) => ({
-        clicks: e.doc.clicks ?? 0,
-        impressions: e.doc.impressions ?? 0,
-      }))
+      return heldBy(held, countersTotals)
     },
   },
 ]
 
 /** `--only TEXT` (for profiling) keeps the variants whose names contain it, and the baseline. */
-const only = flags.only
+const only = flags.text('only')
 const variants = allVariants.filter(
   ({ name }) => only === undefined || name === BASELINE || name.includes(only),
 )

@@ -13,33 +13,29 @@
  * Run: pnpm --filter @phonon/bench bench:e2e [-- --events N --widgets N --skew S --workers 1,2
  *   --capacity N (LRU entries per worker) --naive N (events of the baseline)]
  */
-import { parseArgs } from 'node:util'
 import { column, createSink, defineTable } from '@phonon/adapters-django-style'
 import type { WidgetsSummary } from '@phonon/examples/widgets'
 import { runWidgets, widgetEvents } from '@phonon/examples/widgets'
-import { cliArgs, startRedis } from '@phonon/testkit'
+import { startRedis } from '@phonon/testkit'
 import { redisVersion } from './redis.js'
-import { formatRate, positiveInteger, positiveList, printTable, writeResult } from './report.js'
+import { formatRate, printTable, readFlags, writeResult } from './report.js'
 
-const { values: flags } = parseArgs({
-  args: cliArgs(),
-  options: {
-    events: { type: 'string', default: '500000' },
-    widgets: { type: 'string', default: '50000' },
-    skew: { type: 'string', default: '1.1' },
-    workers: { type: 'string', default: '1,2' },
-    capacity: { type: 'string', default: '5000' },
-    naive: { type: 'string', default: '5000' },
-    seed: { type: 'string', default: '42' },
-  },
+const flags = readFlags({
+  events: '500000',
+  widgets: '50000',
+  skew: '1.1',
+  workers: '1,2',
+  capacity: '5000',
+  naive: '5000',
+  seed: '42',
 })
-const events = positiveInteger('events', flags.events)
-const widgets = positiveInteger('widgets', flags.widgets)
-const skew = Number(flags.skew)
-const workerCounts = positiveList('workers', flags.workers, true)
-const capacity = positiveInteger('capacity', flags.capacity)
-const naiveEvents = Math.min(events, positiveInteger('naive', flags.naive))
-const seed = positiveInteger('seed', flags.seed)
+const events = flags.integer('events')
+const widgets = flags.integer('widgets')
+const skew = flags.number('skew')
+const workerCounts = flags.list('workers', true)
+const capacity = flags.integer('capacity')
+const naiveEvents = Math.min(events, flags.integer('naive'))
+const seed = flags.integer('seed')
 
 // The table lives in PGlite, as the baseline's does (runWidgets would use DATABASE_URL).
 delete process.env.DATABASE_URL

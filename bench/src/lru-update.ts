@@ -16,32 +16,29 @@
  * Run: pnpm --filter @phonon/bench bench:lru-update [-- --events N --keys N --skew S --sizes A,B
  *   --naive N (events of baseline b) --ceiling N (redis-benchmark requests)]
  */
-import { parseArgs } from 'node:util'
-import { cliArgs, startRedis } from '@phonon/testkit'
+import { startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { runAggregator } from './aggregator.js'
 import { redisVersion, releaseScriptRate } from './redis.js'
-import { formatRate, positiveInteger, positiveList, printTable, writeResult } from './report.js'
+import { formatRate, printTable, readFlags, writeResult } from './report.js'
 import { CLICK_SHARE, coreMergeRate, generateWorkload } from './workload.js'
 
-const { values: flags } = parseArgs({
-  args: cliArgs(),
-  options: {
-    events: { type: 'string', default: '4000000' },
-    keys: { type: 'string', default: '1000000' },
-    skew: { type: 'string', default: '1.1' },
-    sizes: { type: 'string', default: '10000,100000' },
-    naive: { type: 'string', default: '1000000' },
-    ceiling: { type: 'string', default: '200000' },
-    seed: { type: 'string', default: '1' },
-  },
+const flags = readFlags({
+  events: '4000000',
+  keys: '1000000',
+  skew: '1.1',
+  sizes: '10000,100000',
+  naive: '1000000',
+  ceiling: '200000',
+  seed: '1',
 })
-const events = positiveInteger('events', flags.events)
-const keys = positiveInteger('keys', flags.keys)
-const skew = Number(flags.skew)
-const sizes = positiveList('sizes', flags.sizes, true)
-const naiveEvents = Math.min(events, positiveInteger('naive', flags.naive))
-const seed = positiveInteger('seed', flags.seed)
+const events = flags.integer('events')
+const keys = flags.integer('keys')
+const skew = flags.number('skew')
+const sizes = flags.list('sizes', true)
+const naiveEvents = Math.min(events, flags.integer('naive'))
+const ceilingRequests = flags.integer('ceiling')
+const seed = flags.integer('seed')
 /** The pipeline depth of the ceiling, as the issue asks. */
 const CEILING_DEPTH = 16
 
@@ -77,7 +74,7 @@ try {
   console.log(`  (a) core merge only: ${formatRate(core)} events/s`)
   const naive = await perEventHincrby()
   console.log(`  (b) per-event HINCRBY: ${formatRate(naive)} events/s`)
-  const releaseScript = await releaseScriptRate(server, Number(flags.ceiling), CEILING_DEPTH)
+  const releaseScript = await releaseScriptRate(server, ceilingRequests, CEILING_DEPTH)
   console.log(
     `  redis-benchmark release script at -P ${CEILING_DEPTH}: ${formatRate(releaseScript)} calls/s`,
   )

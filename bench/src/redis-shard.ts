@@ -6,27 +6,18 @@
  *
  * Run: pnpm --filter @phonon/bench bench:redis-shard [-- --releases N --depth D]
  */
-import { parseArgs } from 'node:util'
 import { Codec, defineModel, id, sum } from '@phonon/core'
 import { connect, type Hold } from '@phonon/redis-shard'
-import { cliArgs, startRedis } from '@phonon/testkit'
+import { startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { redisBenchmark, redisVersion, releaseScriptRate } from './redis.js'
-import { formatRate, median, printTable, writeResult } from './report.js'
+import { formatRate, median, printTable, readFlags, writeResult } from './report.js'
 
-const { values: flags } = parseArgs({
-  args: cliArgs(),
-  options: {
-    releases: { type: 'string', default: '200000' },
-    depth: { type: 'string', default: '64' },
-    inflight: { type: 'string', default: '8' },
-    rounds: { type: 'string', default: '3' },
-  },
-})
-const releases = Number(flags.releases)
-const depth = Number(flags.depth)
-const inflight = Number(flags.inflight)
-const rounds = Number(flags.rounds)
+const flags = readFlags({ releases: '200000', depth: '64', inflight: '8', rounds: '3' })
+const releases = flags.number('releases')
+const depth = flags.number('depth')
+const inflight = flags.number('inflight')
+const rounds = flags.number('rounds')
 
 const Widget = defineModel('Widget', { id: id(), clicks: sum(), impressions: sum() })
 const server = await startRedis()

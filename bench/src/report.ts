@@ -6,8 +6,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { cliArgs } from '@phonon/testkit'
 
 /**
  * Where every benchmark writes its JSON result: `bench/results/`, or the directory named by the
@@ -85,6 +87,45 @@ export function writeResult(name: string, result: object): string {
   const record = { benchmark: name, date: new Date().toISOString(), machine: machine(), ...result }
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`)
   return file.pathname
+}
+
+/** A benchmark's command-line flags, read and checked by name. */
+export interface Flags<K extends string> {
+  /** The flag's text (its default when not given; undefined without one). */
+  text(name: K): string | undefined
+  /** The flag as a number, unchecked (`Number(text)`). */
+  number(name: K): number
+  /** The flag as a positive integer. @throws RangeError otherwise (see {@link positiveInteger}). */
+  integer(name: K): number
+  /** The flag as a list of positive numbers. @throws RangeError otherwise (see {@link positiveList}). */
+  list(name: K, integers?: boolean): number[]
+}
+
+/**
+ * Parses the command line (`cliArgs()`, strictly: an unknown flag throws) for string flags.
+ *
+ * @param defaults - each flag's name and default text (undefined: no default).
+ * @example
+ * const flags = readFlags({ events: '10000', skew: '1.1' })
+ * const events = flags.integer('events')
+ */
+export function readFlags<K extends string>(
+  defaults: Readonly<Record<K, string | undefined>>,
+): Flags<K> {
+  const options = Object.fromEntries(
+    Object.entries<string | undefined>(defaults).map(([name, value]) => [
+      name,
+      value === undefined ? { type: 'string' } : { type: 'string', default: value },
+    ]),
+  ) as Record<string, { type: 'string'; default?: string }>
+  const { values } = parseArgs({ args: cliArgs(), options })
+  const text = (name: K) => values[name] as string | undefined
+  return {
+    text,
+    number: (name) => Number(text(name)),
+    integer: (name) => positiveInteger(name, text(name)),
+    list: (name, integers) => positiveList(name, text(name), integers),
+  }
 }
 
 /**

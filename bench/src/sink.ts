@@ -11,7 +11,6 @@
  *      postgres, test); the run creates a schema of its own and drops it.
  */
 import { randomBytes } from 'node:crypto'
-import { parseArgs } from 'node:util'
 // bench does not depend on the adapter package (yet): its sources are imported directly.
 import {
   column,
@@ -21,28 +20,15 @@ import {
   type Sink,
   SqlUpdate,
 } from '@phonon/adapters-django-style'
-import { cliArgs, seededRandom } from '@phonon/testkit'
-import { formatRate, median, positiveInteger, printTable, writeResult } from './report.js'
+import { seededRandom } from '@phonon/testkit'
+import { formatRate, median, printTable, readFlags, writeResult } from './report.js'
 
-const { values: flags } = parseArgs({
-  args: cliArgs(),
-  options: {
-    rows: { type: 'string', default: '4000' },
-    keys: { type: 'string', default: '1000' },
-    batch: { type: 'string', default: '500' },
-    rounds: { type: 'string', default: '3' },
-    seed: { type: 'string', default: '1' },
-  },
-})
-
-/** A flag that must be a positive integer. */
-const positive = (name: keyof typeof flags) => positiveInteger(name, flags[name])
-
-const rows = positive('rows')
-const keys = positive('keys')
-const batch = positive('batch')
-const rounds = positive('rounds')
-const seed = positive('seed')
+const flags = readFlags({ rows: '4000', keys: '1000', batch: '500', rounds: '3', seed: '1' })
+const rows = flags.integer('rows')
+const keys = flags.integer('keys')
+const batch = flags.integer('batch')
+const rounds = flags.integer('rounds')
+const seed = flags.integer('seed')
 /** The target of the issue: batched executions ≥ 10× the naive baseline on PostgreSQL. */
 const TARGET = 10
 

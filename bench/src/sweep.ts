@@ -15,35 +15,31 @@
  * Run: pnpm --filter @phonon/bench bench:sweep [-- --events N --warmup N --keys N
  *   --skews 0.8,1.1,1.4 --sizes 1000,10000,100000 --ceiling N (redis-benchmark requests)]
  */
-import { parseArgs } from 'node:util'
-import { cliArgs, startRedis } from '@phonon/testkit'
+import { startRedis } from '@phonon/testkit'
 import { runAggregator } from './aggregator.js'
 import { redisVersion, releaseScriptRate } from './redis.js'
-import { formatRate, positiveInteger, positiveList, printTable, writeResult } from './report.js'
+import { formatRate, printTable, readFlags, writeResult } from './report.js'
 import { CLICK_SHARE, coreMergeRate, generateWorkload } from './workload.js'
 
-const { values: flags } = parseArgs({
-  args: cliArgs(),
-  options: {
-    events: { type: 'string', default: '100000' },
-    warmup: { type: 'string', default: '200000' },
-    keys: { type: 'string', default: '1000000' },
-    skews: { type: 'string', default: '0.8,1.1,1.4' },
-    sizes: { type: 'string', default: '1000,10000,100000' },
-    ceiling: { type: 'string', default: '100000' },
-    seed: { type: 'string', default: '1' },
-  },
+const flags = readFlags({
+  events: '100000',
+  warmup: '200000',
+  keys: '1000000',
+  skews: '0.8,1.1,1.4',
+  sizes: '1000,10000,100000',
+  ceiling: '100000',
+  seed: '1',
 })
-const events = positiveInteger('events', flags.events)
-const warmup = Number(flags.warmup)
+const events = flags.integer('events')
+const warmup = flags.number('warmup')
 if (!Number.isSafeInteger(warmup) || warmup < 0) {
-  throw new RangeError(`--warmup must be a non-negative integer, got ${flags.warmup}`)
+  throw new RangeError(`--warmup must be a non-negative integer, got ${flags.text('warmup')}`)
 }
-const keys = positiveInteger('keys', flags.keys)
-const skews = positiveList('skews', flags.skews)
-const sizes = positiveList('sizes', flags.sizes, true)
-const ceilingRequests = positiveInteger('ceiling', flags.ceiling)
-const seed = positiveInteger('seed', flags.seed)
+const keys = flags.integer('keys')
+const skews = flags.list('skews')
+const sizes = flags.list('sizes', true)
+const ceilingRequests = flags.integer('ceiling')
+const seed = flags.integer('seed')
 /** The pipeline depth of the ceiling, as in the lru-update benchmark. */
 const CEILING_DEPTH = 16
 
