@@ -1,5 +1,5 @@
 import { ArgumentError, type Update } from '@phonon/core'
-import type { Claim, Shard } from '@phonon/redis-shard'
+import { type Claim, executeClaim, type Shard } from '@phonon/redis-shard'
 import type { Failure } from './Failure.js'
 
 /** How failed shard calls and executions are retried before they become a {@link Failure}. */
@@ -123,7 +123,7 @@ export function settings(options: AggregatorOptions): Settings {
       baseDelayMs: integer(retry, 'baseDelayMs', 50, 0, 'retry.'),
       maxDelayMs: integer(retry, 'maxDelayMs', 2_000, 0, 'retry.'),
     },
-    execute: callback(options, 'execute') ?? ((claim) => claim.update.execute(claim)),
+    execute: callback(options, 'execute') ?? executeClaim,
     executeBatch: callback(options, 'executeBatch'),
     onFailed: callback(options, 'onFailed'),
     closeShard: options.closeShard !== false,

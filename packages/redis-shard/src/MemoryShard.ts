@@ -2,16 +2,17 @@ import { randomUUID } from 'node:crypto'
 import { type Codec, LockNotOwned, Model, ShardError, type Update } from '@phonon/core'
 import { lockTtl, withBackoff } from './Locks.js'
 import { TypePlans } from './plan.js'
-import type {
-  Claim,
-  FoldResult,
-  Hold,
-  LockHandle,
-  LockOptions,
-  ReleaseResult,
-  ResourceRef,
-  Shard,
-  ShardStats,
+import {
+  type Claim,
+  executeClaim,
+  type FoldResult,
+  type Hold,
+  type LockHandle,
+  type LockOptions,
+  type ReleaseResult,
+  type ResourceRef,
+  type Shard,
+  type ShardStats,
 } from './Shard.js'
 
 /** One resource's shared state: what the Redis keys of `lua/includes/resource.lua` hold. */
@@ -97,7 +98,7 @@ export class MemoryShard implements Shard {
     this.workerId = options.workerId ?? randomUUID()
     this.#leaseMs = options.leaseMs ?? 30_000
     this.#types = new TypePlans(options.codec, options.maxDeltaBytes ?? 4 * 2 ** 20)
-    this.#execute = options.execute ?? ((claim) => claim.update.execute(claim))
+    this.#execute = options.execute ?? executeClaim
   }
 
   async acquire(target: Update | ResourceRef): Promise<Hold> {

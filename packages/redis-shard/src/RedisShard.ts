@@ -8,16 +8,17 @@ import { RedisLocks } from './Locks.js'
 import { type TypePlan, TypePlans } from './plan.js'
 import { Recovery } from './Recovery.js'
 import type { Router } from './Routing.js'
-import type {
-  Claim,
-  FoldResult,
-  Hold,
-  LockHandle,
-  LockOptions,
-  ReleaseResult,
-  ResourceRef,
-  Shard,
-  ShardStats,
+import {
+  type Claim,
+  executeClaim,
+  type FoldResult,
+  type Hold,
+  type LockHandle,
+  type LockOptions,
+  type ReleaseResult,
+  type ResourceRef,
+  type Shard,
+  type ShardStats,
 } from './Shard.js'
 import {
   type BatchScript,
@@ -121,7 +122,7 @@ export class RedisShard implements Shard {
     this.recovery = new Recovery(this, {
       heartbeatMs: options.heartbeatMs ?? 1_000,
       deadAfterMs: positive(options.deadAfterMs ?? 10_000, 'deadAfterMs'),
-      execute: options.execute ?? ((claim) => claim.update.execute(claim)),
+      execute: options.execute ?? executeClaim,
       onError: options.onError ?? (() => {}),
     })
   }

@@ -116,3 +116,11 @@ export interface Shard {
   /** Stops the heartbeat, releases this worker's locks and its heartbeat, closes connections. */
   close(): Promise<void>
 }
+
+/**
+ * How a claim is executed unless told otherwise: `claim.update.execute(claim)`, so a sink gets the
+ * claim's `resourceId` and `epoch` to dedupe on.
+ */
+export function executeClaim(claim: Claim): void | Promise<void> {
+  return claim.update.execute(claim)
+}

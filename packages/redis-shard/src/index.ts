@@ -12,15 +12,16 @@ export { Recovery } from './Recovery.js'
 export { RedisShard, type RedisShardOptions } from './RedisShard.js'
 export { Reference } from './Reference.js'
 export { ClusterRouter, RendezvousRouter, type Router } from './Routing.js'
-export type {
-  Claim,
-  FoldResult,
-  Hold,
-  LockHandle,
-  LockOptions,
-  ReleaseResult,
-  ResourceRef,
-  Shard,
-  ShardStats,
+export {
+  type Claim,
+  executeClaim,
+  type FoldResult,
+  type Hold,
+  type LockHandle,
+  type LockOptions,
+  type ReleaseResult,
+  type ResourceRef,
+  type Shard,
+  type ShardStats,
 } from './Shard.js'
 export { scriptSource } from './scripts.js'
