@@ -1,4 +1,5 @@
 import { createSink, executeMany, type Sink } from '@phonon/adapters-django-style'
+import { ArgumentError } from '@phonon/core'
 import type { Claim } from '@phonon/redis-shard'
 import { Widget } from './model.js'
 
@@ -23,7 +24,9 @@ export async function openSink(databaseUrl?: string, schema?: string): Promise<C
     if (event.level === 'query') statements++
   }
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new Error(`DATABASE_URL must be a postgres:// URL, got ${databaseUrl.split(':')[0]}:…`)
+    throw new ArgumentError(
+      `DATABASE_URL must be a postgres:// URL, got ${databaseUrl.split(':')[0]}:…`,
+    )
   }
   const sink = await createSink(
     databaseUrl === undefined
