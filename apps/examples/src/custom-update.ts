@@ -14,7 +14,6 @@
  *      [-- --events N --resources N --workers N --memory]
  */
 
-import { parseArgs } from 'node:util'
 import { ArgumentError, Codec, type Json, Update, updateType } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
 import {
@@ -25,7 +24,8 @@ import {
   resourceKeys,
   type Shard,
 } from '@phonon/redis-shard'
-import { cliArgs, seededRandom } from '@phonon/testkit'
+import { seededRandom } from '@phonon/testkit'
+import { type Command, type Flag, type FlagValues, runCli } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 type Counters = Record<string, number>
@@ -196,35 +196,51 @@ function sorted(state: State | undefined) {
   return state && { doc: Object.fromEntries(Object.entries(state.doc).sort()), foo: state.foo }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: cliArgs(),
-    options: {
-      events: { type: 'string', default: '20000' },
-      resources: { type: 'string', default: '200' },
-      workers: { type: 'string', default: '3' },
-      max: { type: 'string', default: '32' },
-      seed: { type: 'string', default: '42' },
-      memory: { type: 'boolean', default: false },
+/** The command line: `pnpm --filter @phonon/examples example:custom-update --help`. */
+export const command = {
+  name: 'example:custom-update',
+  summary:
+    "The seed's MyUpdate (a custom merge) shared by workers through Redis; checks what was executed.",
+  flags: {
+    events: {
+      type: 'integer',
+      default: 20_000,
+      min: 1,
+      max: 10_000_000,
+      help: 'MyUpdates offered',
     },
-  })
+    resources: {
+      type: 'integer',
+      default: 200,
+      min: 1,
+      max: 1_000_000,
+      help: 'distinct resources',
+    },
+    workers: { type: 'integer', default: 3, min: 1, max: 32, help: 'workers' },
+    max: { type: 'integer', default: 32, min: 1, max: 1_000_000, help: 'LRU entries per worker' },
+    seed: { type: 'integer', default: 42, help: "the generator's seed" },
+    memory: { type: 'boolean', help: 'run on MemoryShards, even with Redis' },
+  },
+} satisfies Command<Record<string, Flag>>
+
+async function main(flags: FlagValues<typeof command.flags>): Promise<boolean> {
   const summary = await runCustomUpdate({
-    events: Number(values.events),
-    resources: Number(values.resources),
-    workers: Number(values.workers),
-    max: Number(values.max),
-    seed: Number(values.seed),
-    redis: !values.memory,
+    events: flags.events,
+    resources: flags.resources,
+    workers: flags.workers,
+    max: flags.max,
+    seed: flags.seed,
+    redis: !flags.memory,
   })
   if (summary.note) console.log(`(${summary.note})`)
   console.log(`things.r0:deltas held ${summary.deltas.length} partials, e.g. ${summary.deltas[0]}`)
   console.log(
-    `${summary.events} MyUpdates → ${summary.releases} partials released by ${values.workers} workers → ${summary.executions} executions (merged by the last holders)`,
+    `${summary.events} MyUpdates → ${summary.releases} partials released by ${flags.workers} workers → ${summary.executions} executions (merged by the last holders)`,
   )
   console.log(`executed vs expected merge: ${summary.check ? '✔ exact' : '✘ differs'}`)
   for (const d of summary.differences)
     console.log(`  ✘ ${d.id}: expected`, d.expected, 'got', d.actual)
-  process.exitCode = summary.check ? 0 : 1
+  return summary.check
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main()
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(command, main)

@@ -11,7 +11,6 @@
  * Run: pnpm --filter @phonon/examples exec tsx --conditions=@phonon/source src/django-style.ts
  *      [-- --events N --max N]
  */
-import { parseArgs } from 'node:util'
 import {
   type AnySqlModel,
   column,
@@ -23,7 +22,8 @@ import {
 import { Codec, updateType } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
 import { MemoryShard } from '@phonon/redis-shard'
-import { cliArgs, createZipf, seededRandom } from '@phonon/testkit'
+import { createZipf, seededRandom } from '@phonon/testkit'
+import { type Command, type Flag, type FlagValues, runCli } from './cli.js'
 
 // The tables (the seed's Django models).
 const Widget = defineTable(
@@ -213,20 +213,20 @@ export async function runDjangoStyle(options: DjangoStyleOptions): Promise<Djang
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: cliArgs(),
-    options: {
-      events: { type: 'string', default: '20000' },
-      max: { type: 'string', default: '1000' },
-      seed: { type: 'string', default: '42' },
-    },
-  })
-  const summary = await runDjangoStyle({
-    events: Number(values.events),
-    max: Number(values.max),
-    seed: Number(values.seed),
-  })
+/** The command line: `pnpm --filter @phonon/examples example:django-style --help`. */
+export const command = {
+  name: 'example:django-style',
+  summary:
+    "The seed's BaseUpdate with WidgetUpdate, UserUpdate and FooUpdate into PGlite; checks each table.",
+  flags: {
+    events: { type: 'integer', default: 20_000, min: 1, max: 10_000_000, help: 'widget events' },
+    max: { type: 'integer', default: 1_000, min: 1, max: 1_000_000, help: 'LRU entries' },
+    seed: { type: 'integer', default: 42, help: "the generator's seed" },
+  },
+} satisfies Command<Record<string, Flag>>
+
+async function main(flags: FlagValues<typeof command.flags>): Promise<boolean> {
+  const summary = await runDjangoStyle(flags)
   console.log(
     `${summary.events} events → ${summary.updates} updates → ${summary.executions} upserts in ${summary.sqlStatements} SQL statements (${summary.wallMs} ms)`,
   )
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
     console.log(
       `  ${table.padEnd(8)} ${String(rows).padStart(5)} rows  ${exact ? '✔ exact' : '✘ differs'}`,
     )
-  process.exitCode = summary.check ? 0 : 1
+  return summary.check
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main()
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(command, main)

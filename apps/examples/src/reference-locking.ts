@@ -21,6 +21,7 @@ import {
   Reference,
   type Shard,
 } from '@phonon/redis-shard'
+import { type Command, type Flag, type FlagValues, runCli } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 /** Options of {@link runReferenceLocking}. */
@@ -222,11 +223,21 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 /** A timer that does not keep the process alive. */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const summary = await runReferenceLocking({ redis: !process.argv.includes('--memory') })
+/** The command line: `pnpm --filter @phonon/examples example:reference-locking --help`. */
+export const command = {
+  name: 'example:reference-locking',
+  summary:
+    "The seed's two services updating one user record under Reference locks; checks it was written once.",
+  flags: { memory: { type: 'boolean', help: 'run on MemoryShards, even with Redis' } },
+} satisfies Command<Record<string, Flag>>
+
+async function main(flags: FlagValues<typeof command.flags>): Promise<boolean> {
+  const summary = await runReferenceLocking({ redis: !flags.memory })
   if (summary.note) console.log(`(${summary.note})`)
   for (const line of summary.log) console.log(line)
   console.log('record:', summary.record)
   console.log(`check: ${summary.check ? '✔' : '✘'} both fields, written once by the last holder`)
-  process.exitCode = summary.check ? 0 : 1
+  return summary.check
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(command, main)

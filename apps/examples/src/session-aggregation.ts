@@ -17,7 +17,6 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { Codec, defineModel, id, sum } from '@phonon/core'
 import {
   type AckableMessage,
@@ -26,8 +25,9 @@ import {
   withLocalAggregation,
 } from '@phonon/lru-update'
 import { type Claim, connect, MemoryShard, MemoryStore, type Shard } from '@phonon/redis-shard'
-import { cliArgs, seededRandom, waitFor } from '@phonon/testkit'
+import { seededRandom, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
+import { type Command, type Flag, type FlagValues, runCli } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 /** One event on the bus. */
@@ -334,32 +334,45 @@ export async function runSessionAggregation(
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: cliArgs(),
-    options: {
-      events: { type: 'string', default: '20000' },
-      sessions: { type: 'string', default: '500' },
-      workers: { type: 'string', default: '2' },
-      'idle-ms': { type: 'string', default: '200' },
-      seed: { type: 'string', default: '42' },
-      memory: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
+/** The command line: `pnpm --filter @phonon/examples example:session-aggregation --help`. */
+export const command = {
+  name: 'example:session-aggregation',
+  summary:
+    "The seed's Session model fed through Redis Streams to workers aggregating locally; checks the totals.",
+  flags: {
+    events: { type: 'integer', default: 20_000, min: 1, max: 10_000_000, help: 'events produced' },
+    sessions: { type: 'integer', default: 500, min: 1, max: 1_000_000, help: 'distinct sessions' },
+    workers: { type: 'integer', default: 2, min: 1, max: 32, help: 'workers' },
+    'idle-ms': {
+      type: 'integer',
+      default: 200,
+      min: 1,
+      max: 60_000,
+      help: 'idle time that ends a session (ms)',
     },
-  })
+    seed: { type: 'integer', default: 42, help: "the generator's seed" },
+    memory: {
+      type: 'boolean',
+      help: 'run on MemoryShards and an in-process queue, even with Redis',
+    },
+    json: { type: 'boolean', help: 'print the summary as one JSON object' },
+  },
+} satisfies Command<Record<string, Flag>>
+
+async function main(flags: FlagValues<typeof command.flags>): Promise<boolean> {
   const summary = await runSessionAggregation({
-    events: Number(values.events),
-    sessions: Number(values.sessions),
-    workers: Number(values.workers),
-    idleMs: Number(values['idle-ms']),
-    seed: Number(values.seed),
-    redis: !values.memory,
+    events: flags.events,
+    sessions: flags.sessions,
+    workers: flags.workers,
+    idleMs: flags['idle-ms'],
+    seed: flags.seed,
+    redis: !flags.memory,
   })
-  if (values.json) console.log(JSON.stringify(summary))
+  if (flags.json) console.log(JSON.stringify(summary))
   else {
     if (summary.note) console.log(`(${summary.note})`)
     console.log(
-      `${summary.events} events of ${summary.sessions} sessions through ${summary.mode === 'redis' ? 'Redis Streams' : 'an in-process queue'}, ${values.workers} workers`,
+      `${summary.events} events of ${summary.sessions} sessions through ${summary.mode === 'redis' ? 'Redis Streams' : 'an in-process queue'}, ${flags.workers} workers`,
     )
     const ended = Object.entries(summary.ended).filter(([, n]) => n > 0)
     console.log(`local sessions ended: ${ended.map(([cause, n]) => `${n} by ${cause}`).join(', ')}`)
@@ -372,7 +385,7 @@ async function main(): Promise<void> {
     for (const d of summary.differences)
       console.log(`  ✘ ${d.session}: expected`, d.expected, 'got', d.actual)
   }
-  process.exitCode = summary.check ? 0 : 1
+  return summary.check
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main()
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(command, main)
