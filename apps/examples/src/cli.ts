@@ -23,6 +23,13 @@ export type Flag =
     }
   | { readonly type: 'boolean'; readonly help: string }
 
+/** `--events`: how many events a run generates (1 to 10 million). */
+export const eventsFlag = (fallback: number, help = 'events produced') =>
+  ({ type: 'integer', default: fallback, min: 1, max: 10_000_000, help }) as const
+
+/** `--seed`: the generator's seed, so a run can be repeated. */
+export const seedFlag = { type: 'integer', default: 42, help: "the generator's seed" } as const
+
 /** The parsed values of a command's flags, typed from their declarations. */
 export type FlagValues<F extends Record<string, Flag>> = {
   -readonly [K in keyof F]: F[K]['type'] extends 'boolean' ? boolean : number

@@ -25,7 +25,7 @@ import {
   type Shard,
 } from '@phonon/redis-shard'
 import { seededRandom } from '@phonon/testkit'
-import { type Command, type Flag, type FlagValues, runCli } from './cli.js'
+import { type Command, eventsFlag, type Flag, type FlagValues, runCli, seedFlag } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 type Counters = Record<string, number>
@@ -202,13 +202,7 @@ export const command = {
   summary:
     "The seed's MyUpdate (a custom merge) shared by workers through Redis; checks what was executed.",
   flags: {
-    events: {
-      type: 'integer',
-      default: 20_000,
-      min: 1,
-      max: 10_000_000,
-      help: 'MyUpdates offered',
-    },
+    events: eventsFlag(20_000, 'MyUpdates offered'),
     resources: {
       type: 'integer',
       default: 200,
@@ -218,7 +212,7 @@ export const command = {
     },
     workers: { type: 'integer', default: 3, min: 1, max: 32, help: 'workers' },
     max: { type: 'integer', default: 32, min: 1, max: 1_000_000, help: 'LRU entries per worker' },
-    seed: { type: 'integer', default: 42, help: "the generator's seed" },
+    seed: seedFlag,
     memory: { type: 'boolean', help: 'run on MemoryShards, even with Redis' },
   },
 } satisfies Command<Record<string, Flag>>

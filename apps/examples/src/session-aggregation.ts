@@ -27,7 +27,7 @@ import {
 import { type Claim, connect, MemoryShard, MemoryStore, type Shard } from '@phonon/redis-shard'
 import { seededRandom, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { type Command, type Flag, type FlagValues, runCli } from './cli.js'
+import { type Command, eventsFlag, type Flag, type FlagValues, runCli, seedFlag } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 /** One event on the bus. */
@@ -340,7 +340,7 @@ export const command = {
   summary:
     "The seed's Session model fed through Redis Streams to workers aggregating locally; checks the totals.",
   flags: {
-    events: { type: 'integer', default: 20_000, min: 1, max: 10_000_000, help: 'events produced' },
+    events: eventsFlag(20_000),
     sessions: { type: 'integer', default: 500, min: 1, max: 1_000_000, help: 'distinct sessions' },
     workers: { type: 'integer', default: 2, min: 1, max: 32, help: 'workers' },
     'idle-ms': {
@@ -350,7 +350,7 @@ export const command = {
       max: 60_000,
       help: 'idle time that ends a session (ms)',
     },
-    seed: { type: 'integer', default: 42, help: "the generator's seed" },
+    seed: seedFlag,
     memory: {
       type: 'boolean',
       help: 'run on MemoryShards and an in-process queue, even with Redis',
