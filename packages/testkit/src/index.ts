@@ -5,6 +5,18 @@
  */
 
 export { cliArgs } from './cli.js'
+export {
+  type Fault,
+  type FaultPolicy,
+  type FaultProxy,
+  frameEnd,
+  type ProxiedCommand,
+  type ProxyStats,
+  type RandomFaultsOptions,
+  randomFaults,
+  type StartFaultProxyOptions,
+  startFaultProxy,
+} from './proxy.js'
 export { type Random, seededRandom } from './random.js'
 export {
   freePort,
