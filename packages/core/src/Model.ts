@@ -69,13 +69,15 @@ export class ModelUpdate<
   /**
    * Combines every field of `other` into this update, atomically: when a field rejects the result
    * (an integer sum past 2^53 − 1) nothing changes.
-   * @throws {@link ArgumentError} when `other` is of another model or id, or a total overflows.
+   * @throws {@link ArgumentError} when `other` is not an update of this model and id (another
+   * model, a `ConflictFreeUpdate`, not an update at all), or a total overflows.
    */
   merge(other: ModelUpdate<F, Args>): void {
     this.assertPartial()
-    if (other.model !== this.model || other.id !== this.id) {
+    if (!(other instanceof ModelUpdate) || other.model !== this.model || other.id !== this.id) {
+      const from = other instanceof ModelUpdate ? `${other.model.name} update` : describe(other)
       throw new ArgumentError(
-        `cannot merge ${other.resourceId} (${other.model.name}) into ${this.resourceId}`,
+        `cannot merge ${from} ${(other as { resourceId?: unknown })?.resourceId} into ${this.resourceId} (${this.model.name})`,
       )
     }
     this.model.ops.fold(this.doc, other.doc)

@@ -64,3 +64,11 @@ export class CacheError extends PhononError {
 export class ShardError extends PhononError {
   readonly _tag = 'ShardError' as const
 }
+
+/**
+ * The database a sink writes to failed: unreachable, or it refused a row. The message names the
+ * database (host and port) or the resource; `cause` holds the driver's error.
+ */
+export class SinkError extends PhononError {
+  readonly _tag = 'SinkError' as const
+}

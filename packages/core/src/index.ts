@@ -15,6 +15,7 @@ export {
   PhononError,
   type PhononErrorOptions,
   ShardError,
+  SinkError,
   StaleFencingToken,
 } from './errors.js'
 export type {

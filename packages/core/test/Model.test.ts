@@ -1,5 +1,6 @@
 import {
   ArgumentError,
+  ConflictFreeUpdate,
   counterMap,
   defineModel,
   distinctCount,
@@ -139,6 +140,18 @@ describe('defineModel', () => {
     update.merge(Session.create({ id: 's1', clicks: 1, impressions: 2 }))
     await update.execute('msg-1')
     expect(seen).toEqual([[{ id: 's1', impressions: 3, clicks: 1 }, 'msg-1']])
+  })
+
+  it('refuses a ConflictFreeUpdate, a plain object or null with an ArgumentError, not a TypeError', () => {
+    class Clicks extends ConflictFreeUpdate {
+      execute(): void {}
+    }
+    const update = Widget.create({ id: 'w1', clicks: 1 })
+    const others = [new Clicks({ id: 'w1', collection: 'Widget', doc: { clicks: 1 } }), {}, null]
+    for (const other of others) {
+      expect(() => update.merge(other as never)).toThrow(ArgumentError)
+    }
+    expect(update.aggregate()).toEqual({ id: 'w1', clicks: 1, impressions: 0 })
   })
 
   it('refuses to merge updates of other ids or other models', () => {
