@@ -16,7 +16,6 @@ import {
   column,
   createSink,
   defineTable,
-  executeMany,
   type Sink,
   SqlUpdate,
 } from '@phonon/adapters-django-style'
@@ -128,7 +127,10 @@ const variants: Variant[] = [
   {
     name: `executeMany, ${batch} claims per batch`,
     async run(sink, _prefix, work) {
-      for (let i = 0; i < work.length; i += batch) await executeMany(sink, work.slice(i, i + batch))
+      for (let i = 0; i < work.length; i += batch) {
+        const { failed } = await sink.executeMany(work.slice(i, i + batch))
+        if (failed.length > 0) throw failed[0]?.error
+      }
     },
   },
 ]

@@ -3,15 +3,7 @@
  * --conditions=@phonon/source examples/readme.ts`. On PGlite, in process: no server needed.
  */
 import { id, max, setAppend, sum } from '@phonon/core'
-import {
-  column,
-  createSink,
-  defineSqlModel,
-  defineTable,
-  executeMany,
-  F,
-  SqlUpdate,
-} from '../src/index.js'
+import { column, createSink, defineSqlModel, defineTable, F, SqlUpdate } from '../src/index.js'
 
 // A table, and the update Django users would write for it.
 const Widget = defineTable(
@@ -49,7 +41,7 @@ await update.execute(claim) // the same epoch again: recorded already, nothing c
 console.log(await Widget.objects.get({ id: 'w1' })) // { id: 'w1', clicks: 5, impressions: 10 }
 
 // Several executions: one transaction, one multi-row statement per table.
-await executeMany(sink, [
+await sink.executeMany([
   {
     resourceId: 'widgets.w2',
     epoch: 1,

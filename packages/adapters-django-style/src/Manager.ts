@@ -1,6 +1,7 @@
-import { ArgumentError } from '@phonon/core'
+import { ArgumentError, SinkError } from '@phonon/core'
 import type { RawBuilder } from 'kysely'
 import type { Column, Columns } from './columns.js'
+import { DoesNotExist } from './errors.js'
 import { checkExecution, type Execution } from './execution.js'
 import { compileF, FExpression } from './F.js'
 import type {
@@ -22,7 +23,8 @@ export type DefaultsOf<C extends Columns, K extends keyof C> = Omit<FilterOf<C>,
 
 /**
  * Django's model manager: `Model.objects`. Reads and writes go through the sink bound to the
- * model, or the one named with {@link Manager.using}.
+ * model, or the one named with {@link Manager.using}. Every method that reaches the database
+ * throws {@link SinkError} when it cannot be reached or fails a statement.
  */
 export class Manager<C extends Columns, K extends keyof C & string> {
   readonly #sink: Sink | undefined
@@ -56,10 +58,25 @@ export class Manager<C extends Columns, K extends keyof C & string> {
   }
 
   /**
-   * The row of that key, or `undefined` (where Django raises `DoesNotExist`).
+   * The row of that key, as Django's `get`.
+   * @throws {@link DoesNotExist} when there is no such row.
    * @throws {@link ArgumentError} before any SQL for a spec that is not the model's key.
+   * @throws {@link SinkError} when the database cannot be reached or fails.
+   * @example
+   * const widget = await Widget.objects.get({ id: 'w1' }) // or DoesNotExist
    */
-  async get(spec: SpecOf<C, K>): Promise<RowOf<C, K> | undefined> {
+  async get(spec: SpecOf<C, K>): Promise<RowOf<C, K>> {
+    const row = await this.getOrUndefined(spec)
+    if (row === undefined) throw new DoesNotExist(this.model.table, spec)
+    return row
+  }
+
+  /**
+   * The row of that key, or `undefined` when there is none.
+   * @throws {@link ArgumentError} before any SQL for a spec that is not the model's key.
+   * @throws {@link SinkError} when the database cannot be reached or fails.
+   */
+  async getOrUndefined(spec: SpecOf<C, K>): Promise<RowOf<C, K> | undefined> {
     const key = this.model.keyOf(spec)
     const rows = await this.select(keyWhere(this.model, key))
     return rows[0]
@@ -90,29 +107,32 @@ export class Manager<C extends Columns, K extends keyof C & string> {
       }
       record[name] = param(assignedValue(column, `${this.model.table}.${name}`, value))
     }
-    const { db, flavor } = this.sink
+    const sink = this.sink
+    const { flavor } = sink
     for (let attempt = 0; attempt < 3; attempt++) {
-      let created: boolean
-      const insert = db.insertInto(this.model.table).values(record)
-      if (flavor === 'postgres') {
-        const result = await insert
-          .onConflict((oc) => oc.columns([...this.model.key]).doNothing())
-          .executeTakeFirst()
-        created = result.numInsertedOrUpdatedRows === 1n
-      } else {
+      const created = await sink.run(`${this.model.table} getOrCreate`, async (db) => {
+        const insert = db.insertInto(this.model.table).values(record)
+        if (flavor === 'postgres') {
+          const result = await insert
+            .onConflict((oc) => oc.columns([...this.model.key]).doNothing())
+            .executeTakeFirst()
+          return result.numInsertedOrUpdatedRows === 1n
+        }
         try {
           await insert.execute()
-          created = true
+          return true
         } catch (error) {
           if ((error as { code?: unknown }).code !== 'ER_DUP_ENTRY') throw error
-          created = false
+          return false
         }
-      }
+      })
       const row = (await this.select(keyWhere(this.model, key)))[0]
       if (row !== undefined) return [row, created]
       // Deleted between the insert and the read: try again.
     }
-    throw new Error(`${this.model.table}: the row was deleted as fast as getOrCreate made it`)
+    throw new SinkError(
+      `${this.model.table}: getOrCreate made the row 3 times and each time it was deleted before it could be read`,
+    )
   }
 
   /**
@@ -148,15 +168,17 @@ export class Manager<C extends Columns, K extends keyof C & string> {
   ): Promise<ExecuteResult> {
     const row = this.model.rowWrite(spec, delta)
     const checked = checkExecution(execution)
-    return writeOne(this.sink, row, checked)
+    const sink = this.sink
+    return sink.run(`${this.model.table} upsert`, () => writeOne(sink, row, checked))
   }
 
   /** @internal The rows matching `where`, ordered by key. */
   async select(where: Where): Promise<Array<RowOf<C, K>>> {
-    const { db, flavor } = this.sink
-    return (await selectRows(db, flavor, this.model as unknown as AnySqlModel, where)) as Array<
-      RowOf<C, K>
-    >
+    const sink = this.sink
+    const rows = await sink.run(`${this.model.table} select`, (db) =>
+      selectRows(db, sink.flavor, this.model as unknown as AnySqlModel, where),
+    )
+    return rows as Array<RowOf<C, K>>
   }
 
   /** @internal The column, checked to be text or numeric. */
@@ -207,7 +229,9 @@ export class QuerySet<C extends Columns, K extends keyof C & string> {
       throw new ArgumentError(`${model.table} update: no values to set`)
     }
     const where = this.#where()
-    const result = await sink.db.updateTable(model.table).set(set).where(where).executeTakeFirst()
+    const result = await sink.run(`${model.table} update`, (db) =>
+      db.updateTable(model.table).set(set).where(where).executeTakeFirst(),
+    )
     return Number(result.numUpdatedRows)
   }
 
@@ -225,12 +249,14 @@ export class QuerySet<C extends Columns, K extends keyof C & string> {
    */
   async count(): Promise<number> {
     const where = this.#where()
-    const { db } = this.manager.sink
-    const row = await db
-      .selectFrom(this.manager.model.table)
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where(where)
-      .executeTakeFirstOrThrow()
+    const { table } = this.manager.model
+    const row = await this.manager.sink.run(`${table} count`, (db) =>
+      db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where(where)
+        .executeTakeFirstOrThrow(),
+    )
     return Number(row.n)
   }
 

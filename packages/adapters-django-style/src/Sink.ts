@@ -1,10 +1,12 @@
-import { ArgumentError, type Update } from '@phonon/core'
+import { ArgumentError, type PhononError, type Update } from '@phonon/core'
 import { type CreateTableBuilder, type Kysely, type LogConfig, sql } from 'kysely'
 import { sqlType } from './columns.js'
+import { refusesRow, sinkError } from './errors.js'
 import { checkExecution, type Execution } from './execution.js'
 import { type AnySqlModel, checkIdentifier, FENCE_COLUMN } from './Model.js'
 import { rowOf } from './rows.js'
-import { type BatchResult, writeJobs, writeOne } from './write.js'
+import { describe } from './values.js'
+import { type Job, type Written, writeJobs, writeOne } from './write.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: tables are declared at run time, not as a Kysely DB type
 type AnyDB = any
@@ -42,6 +44,26 @@ export interface ExecuteResult {
 /** One item of {@link Sink.executeMany}: an update, or an execution carrying its update (a `Claim`). */
 export type BatchItem = Update | (Execution & { readonly update: Update })
 
+/** An item of {@link Sink.executeMany} that was not written, and why. */
+export interface BatchFailure {
+  /** Its index in the items given. */
+  readonly index: number
+  /** The resource it writes, when the item names one. */
+  readonly resourceId: string | undefined
+  /**
+   * {@link ArgumentError}: the item is invalid (found before any SQL); {@link StaleFencingToken}:
+   * the row holds a higher fencing token; {@link SinkError}: the database refused the row
+   * (`cause`: the driver's error).
+   */
+  readonly error: PhononError
+}
+
+/** What {@link Sink.executeMany} did. */
+export interface BatchResult extends Written {
+  /** The items not written, in the order given; every other item was applied or skipped. */
+  readonly failed: readonly BatchFailure[]
+}
+
 /** The error codes of a lost deadlock or serialization conflict (PostgreSQL, MySQL). */
 const RETRYABLE = new Set(['40P01', '40001', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
 
@@ -71,6 +93,8 @@ export class Sink {
     options: SinkOptions = {},
     /** The PostgreSQL schema the tables live in, when not the connection's default. */
     readonly schema?: string,
+    /** The database, as errors name it: `PostgreSQL at 127.0.0.1:5432`, `PGlite in memory`. */
+    readonly database: string = dialect,
   ) {
     this.flavor = dialect === 'mysql' ? 'mysql' : 'postgres'
     const checked = checkSinkOptions(options, schema)
@@ -83,9 +107,32 @@ export class Sink {
    * Runs `fn` in a transaction, retried from the start when it loses a deadlock or a
    * serialization conflict (up to `retries` times, with jittered backoff).
    *
-   * @throws whatever `fn` throws (after a rollback), or the database's error.
+   * @throws the phonon error `fn` throws (after a rollback), or a {@link SinkError} for any
+   * other: the database unreachable, or refusing a statement (`cause`: the driver's error).
    */
   async transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
+    try {
+      return await this.retrying(fn)
+    } catch (error) {
+      throw sinkError(error, this.database)
+    }
+  }
+
+  /**
+   * Runs `fn` on the database handle, a driver's error becoming a {@link SinkError}.
+   * @param what - what is done, for the error's message.
+   * @throws the phonon error `fn` throws, or a {@link SinkError}.
+   */
+  async run<T>(what: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.db)
+    } catch (error) {
+      throw sinkError(error, this.database, what)
+    }
+  }
+
+  /** @internal {@link Sink.transaction} with the driver's errors as they are. */
+  async retrying<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(fn)
@@ -104,9 +151,17 @@ export class Sink {
    * alters or drops an existing table.
    *
    * @param models - the models (default: those the sink was created with).
-   * @throws the database's error when a statement fails.
+   * @throws {@link SinkError} when the database cannot be reached or a statement fails.
    */
   async migrate(models: readonly AnySqlModel[] = this.models): Promise<void> {
+    try {
+      await this.#migrate(models)
+    } catch (error) {
+      throw sinkError(error, this.database, 'migrate')
+    }
+  }
+
+  async #migrate(models: readonly AnySqlModel[]): Promise<void> {
     const db = this.db
     if (this.schema !== undefined) await db.schema.createSchema(this.schema).ifNotExists().execute()
     const end = this.flavor === 'mysql' ? sql.raw(` ${await this.#tableOptions()}`) : undefined
@@ -170,36 +225,87 @@ export class Sink {
    * @throws {@link ArgumentError} before any SQL for an update without a table, a bad value or a
    * bad execution (another resource, a negative epoch…).
    * @throws {@link StaleFencingToken} when the row holds a higher fencing token; nothing changed.
+   * @throws {@link SinkError} when the database cannot be reached or refuses the row (a value out
+   * of range, a constraint); nothing changed.
    */
   async execute(update: Update, execution?: Execution): Promise<ExecuteResult> {
     const row = rowOf(update)
-    return writeOne(this, row, checkExecution(execution, update.resourceId))
+    try {
+      return await writeOne(this, row, checkExecution(execution, update.resourceId))
+    } catch (error) {
+      throw sinkError(error, this.database, update.resourceId)
+    }
   }
 
   /**
-   * Writes several executions in one transaction: one multi-row insert of their execution ids
-   * (skipping those recorded already, or repeated in the batch) and one multi-row
-   * upsert-with-merge per table (more only for a key written twice in the batch, or past 30,000
-   * placeholders). All or nothing.
+   * Writes several executions, each row on its own: a row that is invalid or that the database
+   * refuses fails alone (in `failed`, with its typed error) and every other row is written. All
+   * rows go in one transaction, with one multi-row insert of their execution ids (skipping those
+   * recorded already, or repeated in the batch) and one multi-row upsert-with-merge per table
+   * (more only for a key written twice in the batch, or past 30,000 placeholders). When the
+   * database refuses a row (a value out of range, a constraint, a stale fencing token) the
+   * transaction rolls back and the batch is written again in halves, down to the row at fault:
+   * what is written is every execution but the failed ones, never part of one.
    *
    * @param items - updates, or executions with their update (redis-shard `Claim`s).
-   * @returns how many executions were applied and how many skipped.
-   * @throws {@link ArgumentError} before any SQL when any item is invalid.
-   * @throws {@link StaleFencingToken} when any fenced row holds a higher token; nothing changed.
+   * @returns how many executions were applied and skipped (recorded already), and each failed
+   * item: its index, its resource and an {@link ArgumentError} (an invalid item, found before any
+   * SQL), a {@link StaleFencingToken} or a {@link SinkError} (the database refused the row).
+   * A caller that acknowledges its items must not acknowledge the failed ones.
+   * @throws {@link ArgumentError} before any SQL when `items` is not an array.
+   * @throws {@link SinkError} when the database cannot be reached or fails the whole batch;
+   * nothing was written then.
+   * @example
+   * const { failed } = await sink.executeMany(claims) // claims: redis-shard Claims
+   * for (const { resourceId, error } of failed) console.error(resourceId, error.message)
    */
   async executeMany(items: readonly BatchItem[]): Promise<BatchResult> {
-    if (!Array.isArray(items)) throw new ArgumentError('executeMany needs an array of items')
-    const jobs = items.map((item, i) => {
-      const update = isUpdate(item) ? item : (item as { update?: unknown }).update
-      if (!isUpdate(update)) {
-        throw new ArgumentError(
-          `executeMany item ${i} is neither an update nor { update, resourceId, epoch }`,
-        )
+    if (!Array.isArray(items)) {
+      throw new ArgumentError(`executeMany needs an array of items, got ${describe(items)}`)
+    }
+    const jobs: IndexedJob[] = []
+    const failed: BatchFailure[] = []
+    items.forEach((item, index) => {
+      try {
+        jobs.push({ index, ...jobOf(item, index) })
+      } catch (error) {
+        if (!(error instanceof ArgumentError)) throw error
+        failed.push({ index, resourceId: resourceIdOf(item), error })
       }
-      const execution = update === item ? undefined : checkExecution(item, update.resourceId)
-      return { row: rowOf(update), execution }
     })
-    return writeJobs(this, jobs)
+    const result = await this.#writeSplitting(jobs, failed)
+    failed.sort((a, b) => a.index - b.index)
+    return { ...result, failed }
+  }
+
+  /**
+   * Writes `jobs` in one transaction; when the database refuses a row, writes each half again
+   * (a transaction each), down to the row at fault, which goes to `failed`.
+   */
+  async #writeSplitting(
+    jobs: readonly IndexedJob[],
+    failed: BatchFailure[],
+  ): Promise<{ applied: number; skipped: number }> {
+    if (jobs.length === 0) return { applied: 0, skipped: 0 }
+    try {
+      return await writeJobs(this, jobs)
+    } catch (error) {
+      if (!refusesRow(error)) throw sinkError(error, this.database)
+      const [only] = jobs
+      if (jobs.length === 1 && only !== undefined) {
+        const resourceId = only.resourceId
+        failed.push({
+          index: only.index,
+          resourceId,
+          error: sinkError(error, this.database, resourceId),
+        })
+        return { applied: 0, skipped: 0 }
+      }
+      const half = Math.ceil(jobs.length / 2)
+      const first = await this.#writeSplitting(jobs.slice(0, half), failed)
+      const second = await this.#writeSplitting(jobs.slice(half), failed)
+      return { applied: first.applied + second.applied, skipped: first.skipped + second.skipped }
+    }
   }
 
   /** Closes the database handle (the pool, or the PGlite instance). */
@@ -248,14 +354,31 @@ function retryable(error: unknown): boolean {
   return typeof code === 'string' && RETRYABLE.has(code)
 }
 
+/** An item of a batch, checked: its row, its execution, its index and resource. */
+interface IndexedJob extends Job {
+  readonly index: number
+  readonly resourceId: string
+}
+
 /**
- * Writes several executions in one transaction: {@link Sink.executeMany} as a function.
- *
- * @example
- * await executeMany(sink, claims) // claims: redis-shard Claims of SqlUpdates
- * @throws {@link ArgumentError} before any SQL when an item is invalid.
- * @throws {@link StaleFencingToken} when any fenced row holds a higher token; nothing changed.
+ * The job of a batch item.
+ * @throws {@link ArgumentError} for an item that is neither an update nor an execution with its
+ * update, or whose row or execution is invalid.
  */
-export function executeMany(sink: Sink, items: readonly BatchItem[]): Promise<BatchResult> {
-  return sink.executeMany(items)
+function jobOf(item: unknown, index: number): Job & { readonly resourceId: string } {
+  const update = isUpdate(item) ? item : (item as { update?: unknown } | null)?.update
+  if (!isUpdate(update)) {
+    throw new ArgumentError(
+      `executeMany item ${index} is neither an update nor { update, resourceId, epoch }, got ${describe(item)}`,
+    )
+  }
+  const execution = update === item ? undefined : checkExecution(item, update.resourceId)
+  return { row: rowOf(update), execution, resourceId: update.resourceId }
+}
+
+/** The resource an item names, if any (for the report of an invalid item). */
+function resourceIdOf(item: unknown): string | undefined {
+  const named = item as { resourceId?: unknown; update?: { resourceId?: unknown } } | null
+  const id = named?.update?.resourceId ?? named?.resourceId
+  return typeof id === 'string' ? id : undefined
 }

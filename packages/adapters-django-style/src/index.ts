@@ -35,6 +35,7 @@ export {
   type PostgresSinkOptions,
 } from './createSink.js'
 export { PGliteDialect, type PGliteDialectOptions, PGliteDriver } from './dialects/pglite.js'
+export { DoesNotExist } from './errors.js'
 export type { Execution } from './execution.js'
 export { F, FExpression, type FOperand, type FOperator } from './F.js'
 export { type DefaultsOf, Manager, QuerySet } from './Manager.js'
@@ -50,13 +51,13 @@ export {
   type TableOptions,
 } from './Model.js'
 export {
+  type BatchFailure,
   type BatchItem,
+  type BatchResult,
   type Db,
   type Dialect,
   type ExecuteResult,
-  executeMany,
   Sink,
   type SinkOptions,
 } from './Sink.js'
 export { type SqlDoc, SqlUpdate } from './SqlUpdate.js'
-export type { BatchResult } from './write.js'

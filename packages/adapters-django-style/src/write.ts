@@ -23,8 +23,8 @@ export interface Job {
   readonly execution: CheckedExecution | undefined
 }
 
-/** What a batch did. */
-export interface BatchResult {
+/** What a write of several executions did. */
+export interface Written {
   /** Executions written. */
   readonly applied: number
   /** Executions skipped: recorded already (by an earlier call, or earlier in the same batch). */
@@ -103,7 +103,7 @@ export function chunks<T>(items: readonly T[], paramsPerItem: number): T[][] {
  *
  * @throws {@link StaleFencingToken} when a fenced row holds a higher token; nothing changed.
  */
-export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<BatchResult> {
+export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<Written> {
   const seen = new Set<string>()
   const unique: Job[] = []
   for (const job of jobs) {
@@ -136,18 +136,18 @@ export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<Batch
     only.execution === undefined &&
     only.row.model.setColumns.length === 0
   ) {
-    await writeRows(sink, sink.db, [only], false)
+    await writeRows(sink, sink.db, [only])
     return { applied: 1, skipped: duplicates }
   }
   if (unique.length === 0) return { applied: 0, skipped: duplicates }
-  return sink.transaction(async (trx) => {
+  return sink.retrying(async (trx) => {
     const executions = unique.flatMap((job) => (job.execution ? [job.execution] : []))
     const recorded =
       executions.length === 0 ? new Set<string>() : await recordExecutions(sink, trx, executions)
     const todo = unique.filter(
       (job) => job.execution === undefined || recorded.has(executionText(job.execution)),
     )
-    await writeRows(sink, trx, todo, true)
+    await writeRows(sink, trx, todo)
     return { applied: todo.length, skipped: jobs.length - todo.length }
   })
 }
@@ -230,7 +230,7 @@ function compare(a: string, b: string): number {
  * statement names a key once (PostgreSQL refuses to update a row twice in one statement) and
  * fenced writes apply in the order given. Usually one round: one statement per table.
  */
-async function writeRows(sink: Sink, db: Db, jobs: readonly Job[], inTransaction: boolean) {
+async function writeRows(sink: Sink, db: Db, jobs: readonly Job[]) {
   const byModel = new Map<AnySqlModel, Planned[][]>()
   const counts = new Map<string, number>()
   for (const job of jobs) {
@@ -251,7 +251,7 @@ async function writeRows(sink: Sink, db: Db, jobs: readonly Job[], inTransaction
       round.sort((a, b) => compare(a.keyText, b.keyText))
       const perRow = model.keyColumns.length + model.valueColumns.length + 2
       const parts = sink.flavor === 'postgres' ? [round] : chunks(round, perRow)
-      for (const part of parts) await upsert(sink, db, model, part, inTransaction)
+      for (const part of parts) await upsert(sink, db, model, part)
     }
     for (const [name] of model.setColumns) {
       await insertMembers(sink, db, model, name, rounds.flat())
@@ -342,7 +342,6 @@ async function upsert(
   db: Db,
   model: AnySqlModel,
   rows: readonly Planned[],
-  inTransaction: boolean,
 ): Promise<void> {
   const postgres = sink.flavor === 'postgres'
   const { values, set, fenced, fenceOk } = compileUpsert(postgres, model, rows)
@@ -376,7 +375,6 @@ async function upsert(
     .onDuplicateKeyUpdate(Object.keys(set).length === 0 ? { [firstKey]: sql.ref(firstKey) } : set)
     .execute()
   if (!fenced) return
-  if (!inTransaction) throw new Error('a fenced MySQL write must run in a transaction')
   const current = await db
     .selectFrom(model.table)
     .select([...keyNames, FENCE_COLUMN])

@@ -13,6 +13,7 @@ import {
   lastWrite,
   max,
   min,
+  SinkError,
   StaleFencingToken,
   type Stamped,
   setAppend,
@@ -23,10 +24,10 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   column,
+  DoesNotExist,
   defineSqlModel,
   defineTable,
   type Execution,
-  executeMany,
   F,
   type Sink,
   SqlUpdate,
@@ -91,6 +92,12 @@ function run(resourceId: string, epoch: number, fencingToken?: number): Executio
   return fencingToken === undefined ? { resourceId, epoch } : { resourceId, epoch, fencingToken }
 }
 
+/** The SQLSTATE of a driver's error (pg, PGlite: `code`; mysql2: `sqlState`). */
+function sqlStateOf(error: unknown): unknown {
+  const e = error as { code?: unknown; sqlState?: unknown }
+  return e?.sqlState ?? e?.code
+}
+
 /**
  * Defines the suite for one backend.
  *
@@ -120,6 +127,21 @@ export function conformanceSuite(
     afterAll(async () => {
       await backend?.drop()
     })
+
+    /** A claim of `widgets.<key>` at `epoch` with its update. */
+    function claim(key: string, epoch: number, doc: InstanceType<typeof WidgetUpdate>['doc']) {
+      return { ...run(`widgets.${key}`, epoch), update: new WidgetUpdate({ id: key, doc }) }
+    }
+
+    /** The epochs recorded for a resource. */
+    async function recorded(resourceId: string): Promise<number[]> {
+      const rows = await sink.db
+        .selectFrom(sink.executionsTable)
+        .select('epoch')
+        .where('resource_id', '=', resourceId)
+        .execute()
+      return rows.map((r) => Number(r.epoch)).sort((x, y) => x - y)
+    }
 
     /** Every row of every table of the suite (and the recorded executions), sorted. */
     async function snapshot(): Promise<unknown> {
@@ -163,7 +185,10 @@ export function conformanceSuite(
     describe('getOrCreate and get', () => {
       it('creates the row once, with its defaults, and returns it afterwards', async () => {
         const key = uid()
-        expect(await Widget.objects.get({ id: key })).toBeUndefined()
+        expect(await Widget.objects.getOrUndefined({ id: key })).toBeUndefined()
+        const missing = await Widget.objects.get({ id: key }).catch((error: unknown) => error)
+        expect(missing).toBeInstanceOf(DoesNotExist)
+        expect((missing as DoesNotExist).message).toBe(`widgets has no row id = "${key}"`)
         const [row, created] = await Widget.objects.getOrCreate(
           { id: key },
           { label: 'new', clicks: 5 },
@@ -416,7 +441,7 @@ export function conformanceSuite(
           new WidgetUpdate({ id: keys[0] as string, doc: { clicks: 1000 } }),
         ]
         backend.queries.length = 0
-        expect(await executeMany(sink, items)).toEqual({ applied: 41, skipped: 0 })
+        expect(await sink.executeMany(items)).toEqual({ applied: 41, skipped: 0, failed: [] })
         const inserts = (table: string) =>
           backend.queries.filter((q) =>
             new RegExp(`^insert into (["\`]\\w+["\`]\\.)?["\`]${table}["\`] `).test(q),
@@ -441,7 +466,7 @@ export function conformanceSuite(
             new PairUpdate({ id: `77-${i}`, spec: { parent: 77, target: i }, doc: { clicks: 1 } }),
         )
         backend.queries.length = 0
-        expect(await sink.executeMany(updates)).toEqual({ applied: 10_000, skipped: 0 })
+        expect(await sink.executeMany(updates)).toEqual({ applied: 10_000, skipped: 0, failed: [] })
         expect(backend.queries.filter((q) => /^insert into/i.test(q))).toHaveLength(
           sink.flavor === 'postgres' ? 1 : 2,
         )
@@ -450,26 +475,82 @@ export function conformanceSuite(
         await sink.db.deleteFrom('pairs').where('parent', '=', 77).execute()
       })
 
-      it('is all or nothing: a stale row anywhere rolls the whole batch back', async () => {
+      it('a stale row fails alone: the other rows of the batch are written', async () => {
         const fenced = uid()
         await new WidgetUpdate({ id: fenced, doc: { clicks: 1 } }).execute(
           run(`widgets.${fenced}`, 1, 10),
         )
-        const before = await snapshot()
         const other = uid()
-        await expect(
-          executeMany(sink, [
-            {
-              ...run(`widgets.${other}`, 1),
-              update: new WidgetUpdate({ id: other, doc: { clicks: 1 } }),
-            },
-            {
-              ...run(`widgets.${fenced}`, 2, 9),
-              update: new WidgetUpdate({ id: fenced, doc: { clicks: 1 } }),
-            },
-          ]),
-        ).rejects.toBeInstanceOf(StaleFencingToken)
-        expect(await snapshot()).toEqual(before)
+        const result = await sink.executeMany([
+          {
+            ...run(`widgets.${other}`, 1),
+            update: new WidgetUpdate({ id: other, doc: { clicks: 1 } }),
+          },
+          {
+            ...run(`widgets.${fenced}`, 2, 9),
+            update: new WidgetUpdate({ id: fenced, doc: { clicks: 1 } }),
+          },
+        ])
+        expect(result.applied).toBe(1)
+        expect(result.failed.map((f) => [f.index, f.resourceId])).toEqual([
+          [1, `widgets.${fenced}`],
+        ])
+        expect(result.failed[0]?.error).toBeInstanceOf(StaleFencingToken)
+        expect((await Widget.objects.get({ id: other })).clicks).toBe(1)
+        expect((await Widget.objects.get({ id: fenced })).clicks).toBe(1)
+        expect(await recorded(`widgets.${fenced}`)).toEqual([1])
+      })
+
+      it('a row the database refuses fails alone, with a SinkError naming it; the valid rows are written', async () => {
+        const full = uid()
+        await Widget.objects.upsert({ id: full }, { big: 2n ** 63n - 1n })
+        const keys = Array.from({ length: 5 }, () => uid())
+        const claims = [
+          ...keys.slice(0, 2).map((key) => claim(key, 1, { clicks: 2 })),
+          claim(full, 1, { clicks: 1, big: 1 }), // BIGINT overflow: the database refuses the row
+          ...keys.slice(2).map((key) => claim(key, 1, { clicks: 2 })),
+        ]
+        const result = await sink.executeMany(claims)
+        expect(result.applied).toBe(5)
+        expect(result.failed.map((f) => [f.index, f.resourceId])).toEqual([[2, `widgets.${full}`]])
+        const error = result.failed[0]?.error
+        expect(error).toBeInstanceOf(SinkError)
+        expect(error?.message).toMatch(new RegExp(`^widgets\\.${full}: .* refused it: .*range`))
+        expect(sqlStateOf(error?.cause)).toMatch(/^22/)
+        for (const key of keys) expect((await Widget.objects.get({ id: key })).clicks).toBe(2)
+        expect(await Widget.objects.get({ id: full })).toMatchObject({
+          clicks: 0,
+          big: 2n ** 63n - 1n,
+        })
+        expect(await recorded(`widgets.${full}`)).toEqual([])
+        // The same batch again: the five are recorded already, the sixth fails again.
+        const again = await sink.executeMany(claims)
+        expect([again.applied, again.skipped, again.failed.length]).toEqual([0, 5, 1])
+        for (const key of keys) expect((await Widget.objects.get({ id: key })).clicks).toBe(2)
+        // Alone, the same refusal is thrown.
+        await expect(sink.execute(claims[2]!.update, claims[2])).rejects.toBeInstanceOf(SinkError)
+      })
+
+      it('an invalid item fails alone, before any SQL; the valid items are written', async () => {
+        const [a, b] = [uid(), uid()]
+        const result = await sink.executeMany([
+          null as never,
+          claim(a, 1, { clicks: 3 }),
+          { ...run('widgets.other', 1), update: new WidgetUpdate({ id: b, doc: { clicks: 1 } }) },
+          { resourceId: 'widgets.x', epoch: 1 } as never,
+          defineModel('Loose', { id: id(), n: sum() }).create({ id: 'x' }),
+          claim(b, 1, { clicks: 4 }),
+        ])
+        expect(result.applied).toBe(2)
+        expect(result.failed.map((f) => [f.index, f.resourceId])).toEqual([
+          [0, undefined],
+          [2, `widgets.${b}`],
+          [3, 'widgets.x'],
+          [4, 'Loose.x'],
+        ])
+        for (const { error } of result.failed) expect(error).toBeInstanceOf(ArgumentError)
+        expect((await Widget.objects.get({ id: a })).clicks).toBe(3)
+        expect((await Widget.objects.get({ id: b })).clicks).toBe(4)
       })
     })
 
@@ -514,19 +595,19 @@ export function conformanceSuite(
           ...run(`widgets.${key}`, epoch),
           update: new WidgetUpdate({ id: key, doc: { clicks: 1 } }),
         })
-        await executeMany(sink, [item(keys[0] as string, 1)])
+        await sink.executeMany([item(keys[0] as string, 1)])
         expect(
-          await executeMany(sink, [
+          await sink.executeMany([
             item(keys[0] as string, 1),
             item(keys[1] as string, 1),
             item(keys[1] as string, 1),
           ]),
-        ).toEqual({ applied: 1, skipped: 2 })
+        ).toEqual({ applied: 1, skipped: 2, failed: [] })
         const batch = keys.map((key) => item(key, 1))
         const results = await Promise.all([
-          executeMany(sink, batch),
-          executeMany(sink, [...batch].reverse()),
-          executeMany(sink, batch.slice(2)),
+          sink.executeMany(batch),
+          sink.executeMany([...batch].reverse()),
+          sink.executeMany(batch.slice(2)),
         ])
         expect(results.reduce((n, r) => n + r.applied, 0)).toBe(4)
         for (const key of keys) expect((await Widget.objects.get({ id: key }))?.clicks).toBe(1)
@@ -563,14 +644,16 @@ export function conformanceSuite(
           ...run(`widgets.${key}`, epoch, token),
           update: new WidgetUpdate({ id: key, doc: { clicks: 1 } }),
         })
-        expect(await executeMany(sink, [item(1, 4), item(2, 6)])).toEqual({
+        expect(await sink.executeMany([item(1, 4), item(2, 6)])).toEqual({
           applied: 2,
           skipped: 0,
+          failed: [],
         })
-        await expect(executeMany(sink, [item(3, 7), item(4, 6)])).rejects.toBeInstanceOf(
-          StaleFencingToken,
-        )
-        expect((await Widget.objects.get({ id: key }))?.clicks).toBe(2)
+        const { failed, ...counts } = await sink.executeMany([item(3, 7), item(4, 6)])
+        expect(counts).toEqual({ applied: 1, skipped: 0 })
+        expect(failed.map((f) => [f.index, f.resourceId])).toEqual([[1, `widgets.${key}`]])
+        expect(failed[0]?.error).toBeInstanceOf(StaleFencingToken)
+        expect((await Widget.objects.get({ id: key })).clicks).toBe(3)
       })
 
       it('fences a core model and its set members too', async () => {
@@ -837,25 +920,7 @@ export function conformanceSuite(
           () =>
             sink.execute(defineModel('Loose', { id: id(), n: sum() }).create({ id: 'x', n: 1 })),
         ],
-        [
-          'one bad item in a batch of good ones',
-          () =>
-            executeMany(sink, [
-              new WidgetUpdate({ id: key, doc: { clicks: 1 } }),
-              {
-                ...run('widgets.zz', 1),
-                update: new WidgetUpdate({ id: 'zz', doc: { clicks: 1 } }),
-              },
-              {
-                ...run('widgets.other', 1),
-                update: new WidgetUpdate({ id: 'yy', doc: { clicks: 1 } }),
-              },
-            ]),
-        ],
-        [
-          'a batch item that is not an update',
-          () => executeMany(sink, [{ resourceId: 'a', epoch: 1 } as never]),
-        ],
+        ['a batch that is not an array', () => sink.executeMany({} as never)],
         [
           'a core model update with a bad value',
           () => Profile.create({ id: key, visits: Number.NaN }),
@@ -919,7 +984,7 @@ export function conformanceSuite(
             const write = (batch: typeof all) =>
               batch.length === 1
                 ? sink.execute(batch[0]!.update, batch[0])
-                : executeMany(sink, batch)
+                : sink.executeMany(batch)
             if (parallel) await Promise.all(batches.map(write))
             else for (const batch of batches) await write(batch)
             const expected = new Map<string, { clicks: number; impressions: number }>()

@@ -14,7 +14,6 @@ import {
   createSink,
   defineSqlModel,
   defineTable,
-  executeMany,
   type Sink,
   SqlUpdate,
 } from '../src/index.js'
@@ -127,7 +126,11 @@ describe('end to end: lru-update + MemoryShard + PGlite', () => {
     expect(executed.length).toBeLessThan(events.length / 2) // far fewer writes than events
 
     // Every claim executed again (a retried claim): recorded already, nothing changes.
-    expect(await executeMany(sink, executed)).toEqual({ applied: 0, skipped: executed.length })
+    expect(await sink.executeMany(executed)).toEqual({
+      applied: 0,
+      skipped: executed.length,
+      failed: [],
+    })
     for (const claim of executed.slice(0, 50)) await claim.update.execute(claim)
     expect(await Widget.objects.all()).toEqual(rows)
   }, 60_000)
@@ -143,7 +146,7 @@ describe('end to end: lru-update + MemoryShard + PGlite', () => {
         max: 64,
         executeBatch: async (claims) => {
           batches++
-          await executeMany(sink, claims)
+          await sink.executeMany(claims)
         },
       }),
     )

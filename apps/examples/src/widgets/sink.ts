@@ -1,5 +1,5 @@
-import { createSink, executeMany, type Sink } from '@phonon/adapters-django-style'
-import { ArgumentError } from '@phonon/core'
+import { createSink, type Sink } from '@phonon/adapters-django-style'
+import { ArgumentError, SinkError } from '@phonon/core'
 import type { Claim } from '@phonon/redis-shard'
 import { Widget } from './model.js'
 
@@ -45,7 +45,16 @@ export async function openSink(databaseUrl?: string, schema?: string): Promise<C
     sink,
     statements: () => statements,
     executeBatch: async (claims) => {
-      await executeMany(sink, claims)
+      const { failed } = await sink.executeMany(claims)
+      // lru-update's executeBatch is all or nothing: a claim not written fails the call, so that
+      // none is completed unwritten (on the retry the written ones are recorded, and skipped).
+      const [first] = failed
+      if (first !== undefined) {
+        throw new SinkError(
+          `${failed.length} of ${claims.length} claims not written, the first ${first.resourceId}: ${first.error.message}`,
+          { cause: first.error },
+        )
+      }
     },
     close: () => sink.close(),
   }

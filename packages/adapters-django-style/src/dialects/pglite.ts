@@ -7,6 +7,7 @@
  * @module
  */
 import type { PGlite } from '@electric-sql/pglite'
+import { SinkError } from '@phonon/core'
 import {
   CompiledQuery,
   type DatabaseConnection,
@@ -151,6 +152,6 @@ class PGliteConnection implements DatabaseConnection {
 
   // biome-ignore lint/correctness/useYield: streaming is not supported, said at the first pull
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('the PGlite dialect does not stream query results')
+    throw new SinkError('the PGlite dialect does not stream query results')
   }
 }
