@@ -1,10 +1,18 @@
-import { ArgumentError, CacheError, Update } from '@phonon/core'
-import { Effect, Fiber, Layer, ManagedRuntime, Schedule } from 'effect'
-import { LRUCache } from 'lru-cache'
+import {
+  ArgumentError,
+  CacheError,
+  type Fields,
+  type Model,
+  type ModelInput,
+  type ModelUpdate,
+  Update,
+} from '@phonon/core'
 import type { Failure } from './Failure.js'
+import { Deadlines, type Timer } from './internal/Deadlines.js'
 import { describe } from './internal/describe.js'
 import { Entry, type Job, type JobKind } from './internal/Entry.js'
 import { Flusher } from './internal/Flusher.js'
+import { Recency } from './internal/Recency.js'
 import { type AggregatorStats, Counters, type EndCause } from './internal/Stats.js'
 import type { Tracker } from './internal/Tracker.js'
 import { type AggregatorOptions, type Settings, settings } from './options.js'
@@ -16,23 +24,27 @@ import { type AggregatorOptions, type Settings, settings } from './options.js'
  * age, the update's own session, `forceExpiry`, `expire`, `expireAll`, `close` — and is then
  * released to the shard by a batching flusher; the last holder executes the global aggregate.
  *
- * Every mutation of the LRU happens synchronously on the owner's event loop, in `offer` or in a
- * callback of the flusher: the event loop is the actor's mailbox, run to completion, so merges,
- * evictions and flush completions never interleave, and an offer costs a lookup and a merge.
+ * Every mutation of the LRU happens synchronously on the owner's event loop, in `offer` / `add`
+ * or in a callback of the flusher: the event loop is the actor's mailbox, run to completion, so
+ * merges, evictions and flush completions never interleave, and an offer costs a lookup and a
+ * merge.
  *
  * @example
  * const aggregator = createAggregator({ shard, max: 10_000, idleMs: 30_000 })
- * for (const event of events) await aggregator.offer(Widget.create(event))
+ * for (const event of events) await aggregator.add(Widget, { id: event.widget, clicks: 1 })
  * await aggregator.close() // every session released, every execution done
  */
 export class Aggregator implements AsyncDisposable {
   readonly #settings: Settings
   readonly #counters = new Counters()
-  readonly #runtime = ManagedRuntime.make(Layer.empty)
-  readonly #cache: LRUCache<string, Entry>
+  /** Live entries by collection, then id: no `collection.id` string is built per event. */
+  readonly #indexes = new Map<string, Map<string, Entry>>()
+  readonly #recency = new Recency()
+  readonly #deadlines: Deadlines
   readonly #flusher: Flusher
-  readonly #sweeper: Fiber.RuntimeFiber<unknown, never>
   readonly #failures: Failure[] = []
+  /** The sweeper's interval, running only while some session is timed. */
+  #sweeper: NodeJS.Timeout | undefined
   #queued = 0
   #whenSpace: { promise: Promise<void>; resolve: () => void } | undefined
   #idleWaiters: Array<() => void> = []
@@ -40,29 +52,18 @@ export class Aggregator implements AsyncDisposable {
 
   /** @throws {@link ArgumentError} for invalid options (see {@link AggregatorOptions}). */
   constructor(options: AggregatorOptions) {
-    const s = settings(options)
-    this.#settings = s
-    const { sizeOf } = s
-    this.#cache = new LRUCache<string, Entry>({
-      max: s.max,
-      ...(s.maxSize !== undefined && sizeOf !== undefined
-        ? {
-            maxSize: s.maxSize,
-            sizeCalculation: (entry) => (entry.update === undefined ? 1 : sizeOf(entry.update)),
-          }
-        : {}),
-      // After, not in, `dispose`: the cache is consistent again when the session is handed on.
-      // (Not `noDisposeOnSet`: lru-cache 11.5 then holds back `disposeAfter` of the entries a
-      // `set` evicts. Setting an entry again to itself, to re-measure it, disposes nothing.)
-      disposeAfter: (entry) => this.#ended(entry),
+    this.#settings = settings(options)
+    this.#deadlines = new Deadlines(this.#settings.sweepMs)
+    this.#flusher = new Flusher(this.#settings, this.#counters, {
+      restore: (job) => this.#restore(job),
+      forced: (entry) => this.#end(entry, 'forced'),
+      jobDone: () => this.#jobDone(),
+      failed: (failure) => this.#failed(failure),
+      resolved: (failure) => {
+        const at = this.#failures.indexOf(failure)
+        if (at >= 0) this.#failures.splice(at, 1)
+      },
     })
-    this.#flusher = new Flusher(s, this.#counters, this.#flusherOwner(), this.#runtime)
-    this.#sweeper = this.#runtime.runFork(
-      Effect.repeat(
-        Effect.sync(() => this.#sweep()),
-        Schedule.spaced(s.sweepMs),
-      ),
-    )
   }
 
   /**
@@ -83,28 +84,88 @@ export class Aggregator implements AsyncDisposable {
 
   /** {@link Aggregator.offer}, with a message waiting for the update to be durable. @internal */
   offerTracked(update: Update, tracker: Tracker | undefined): void | Promise<void> {
-    if (this.#closing !== undefined) throw new CacheError('offer after close()')
+    this.#admit()
     if (!(update instanceof Update)) {
       throw new ArgumentError(`offer takes an Update, got ${describe(update)}`)
     }
-    if (this.#queued >= 2 * this.#settings.maxQueued) {
-      throw new CacheError(
-        `the flusher is ${this.#queued} jobs behind: await the Promise offer() returned before offering more`,
-      )
+    const index = this.#index(update.collection)
+    const found = index.get(update.id)
+    const entry = this.#live(found)
+    if (entry === undefined) this.#insert(index, update.id, update, tracker, found !== undefined)
+    else {
+      const held = entry.update
+      if (held === undefined) this.#dirty(entry, update)
+      else if (held.constructor !== update.constructor) {
+        throw new ArgumentError(
+          `${entry.key}: cannot merge a ${update.constructor.name} into a ${held.constructor.name}`,
+        )
+      } else held.merge(update)
+      this.#merged(entry, tracker)
+      if (update.forceExpiry || entry.update?.forceExpiry) this.#end(entry, 'forced')
     }
-    const key = update.resourceId
-    let entry = this.#cache.get(key)
-    if (entry?.clock !== undefined && entry.clock.endDeadline !== Infinity) {
-      // Past its hard session or max age, a session takes no more merges: a new one starts.
-      if (this.#settings.now() >= entry.clock.endDeadline) {
-        this.#end(entry, 'maxAge')
-        entry = undefined
-      }
+    return this.#pressure()
+  }
+
+  /**
+   * Adds raw field inputs of a model to its resource's entry: the same as
+   * `offer(model.create(input))`, without creating an update when the resource is held — the
+   * path without allocation. The id is checked when the session starts; a held session takes
+   * the inputs straight into its partial aggregate (atomically: a rejected input changes nothing).
+   * Counted as an offer.
+   *
+   * @param model - the model of the resource's updates.
+   * @param input - the id and any subset of the fields' inputs; the object is not kept.
+   * @returns as {@link Aggregator.offer}.
+   * @throws {@link ArgumentError} for a bad id, an unknown field or an input a field rejects; when
+   *   the held entry is not of this model; when the new entry's size exceeds `maxSize`.
+   * @throws {@link CacheError} as {@link Aggregator.offer}.
+   * @example
+   * for (const event of events) {
+   *   const wait = aggregator.add(Widget, { id: event.widget, clicks: 1 })
+   *   if (wait !== undefined) await wait
+   * }
+   */
+  add<F extends Fields>(model: Model<F>, input: ModelInput<F>): void | Promise<void> {
+    this.#admit()
+    const raw: unknown = input?.id
+    // Only a string or a safe integer can be looked up as is; anything else is checked by create.
+    const id = typeof raw === 'string' ? raw : Number.isSafeInteger(raw) ? String(raw) : undefined
+    const index = this.#index(model.collection)
+    const found = id === undefined ? undefined : index.get(id)
+    const entry = this.#live(found)
+    if (entry === undefined) {
+      const update = model.create(input)
+      this.#insert(index, update.id, update, undefined, found !== undefined)
+      return this.#pressure()
     }
-    if (entry === undefined) this.#insert(key, update, tracker)
-    else this.#merge(entry, update, tracker)
-    this.#counters.offers++
-    return this.#queued >= this.#settings.maxQueued ? this.#space() : undefined
+    const held = entry.update as ModelUpdate<F> | undefined
+    if (held === undefined) this.#dirty(entry, model.create(input))
+    else if (held.model !== model) {
+      throw new ArgumentError(`${entry.key}: cannot add ${model.name} inputs to its held update`)
+    } else model.ops.add(held.doc, input)
+    this.#merged(entry, undefined)
+    return this.#pressure()
+  }
+
+  /**
+   * The partial aggregate held for a resource since its last fold (the live update: what its
+   * next fold or release carries), marking the entry most recently used (phonon's `get`).
+   * @returns undefined when no session of it is held, or nothing is pending in it.
+   */
+  get(resourceId: string): Update | undefined {
+    const entry = this.#find(resourceId)
+    if (entry !== undefined) this.#recency.touch(entry)
+    return entry?.update
+  }
+
+  /** {@link Aggregator.get} without marking the entry used. */
+  peek(resourceId: string): Update | undefined {
+    return this.#find(resourceId)?.update
+  }
+
+  /** Whether a session of the resource is held. */
+  has(resourceId: string): boolean {
+    return this.#find(resourceId) !== undefined
   }
 
   /**
@@ -112,7 +173,7 @@ export class Aggregator implements AsyncDisposable {
    * @returns whether a session of it was held.
    */
   expire(resourceId: string): boolean {
-    const entry = this.#cache.peek(resourceId)
+    const entry = this.#find(resourceId)
     if (entry !== undefined) this.#end(entry, 'expire')
     return entry !== undefined
   }
@@ -124,12 +185,18 @@ export class Aggregator implements AsyncDisposable {
   }
 
   /**
-   * Ends the sessions that are over by now (idle, max age, `forceExpiry`), folds entries dirty
-   * for longer than `flushIntervalMs`, and waits for the flusher: what the sweeper does on its
-   * own every interval.
+   * Ends the sessions that are over by now (idle, max age), folds entries dirty for longer than
+   * `flushIntervalMs` (what the sweeper does on its own), ends the sessions whose held update has
+   * `forceExpiry` set (a walk over every entry: the sweeper does not do it), and waits for the
+   * flusher.
    */
   purge(): Promise<void> {
     this.#sweep()
+    for (let entry = this.#recency.oldest; entry !== undefined; ) {
+      const newer: Entry | undefined = entry.newer
+      if (entry.update?.forceExpiry) this.#end(entry, 'forced')
+      entry = newer
+    }
     return this.drain()
   }
 
@@ -138,7 +205,9 @@ export class Aggregator implements AsyncDisposable {
    * and waits until that and everything queued before it is done.
    */
   flush(): Promise<void> {
-    for (const entry of this.#cache.values()) this.#fold(entry)
+    for (let entry = this.#recency.oldest; entry !== undefined; entry = entry.newer) {
+      this.#fold(entry)
+    }
     return this.drain()
   }
 
@@ -151,7 +220,7 @@ export class Aggregator implements AsyncDisposable {
   /**
    * Stops accepting offers, ends every session, waits for every release and execution, stops
    * the flusher and (unless `closeShard: false`) closes the shard. Nothing offered before is
-   * lost: it is in the shard or the sink, or in `failures()`. Idempotent.
+   * lost: it is in the shard or the sink, or in `failures()`. Idempotent. O(entries).
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown()
@@ -173,17 +242,18 @@ export class Aggregator implements AsyncDisposable {
 
   /** Entries held now. */
   get size(): number {
-    return this.#cache.size
+    return this.#recency.size
   }
 
   /** Counters, gauges and flush latency percentiles. */
   stats(): AggregatorStats {
     const c = this.#counters
     return {
-      offers: c.offers,
+      offers: c.merges + c.inserts + c.renewals,
       merges: c.merges,
       inserts: c.inserts,
-      hitRatio: c.offers === 0 ? 0 : c.merges / c.offers,
+      renewals: c.renewals,
+      hitRatio: c.merges === 0 ? 0 : c.merges / (c.merges + c.inserts + c.renewals),
       ended: { ...c.ended },
       acquires: c.acquires,
       folds: c.folds,
@@ -191,7 +261,7 @@ export class Aggregator implements AsyncDisposable {
       executions: c.executions,
       failures: c.failures,
       retries: c.retries,
-      entries: this.#cache.size,
+      entries: this.#recency.size,
       queued: this.#queued,
       shardCalls: c.shardCalls,
       shard: this.#settings.shard.stats(),
@@ -199,121 +269,219 @@ export class Aggregator implements AsyncDisposable {
     }
   }
 
-  #insert(key: string, update: Update, tracker: Tracker | undefined): void {
-    const { sizeOf, maxSize } = this.#settings
-    const size = sizeOf?.(update) ?? 0
-    if (size > (maxSize ?? Infinity)) {
-      throw new ArgumentError(`${key}: its size ${size} exceeds maxSize ${maxSize}`)
+  // ---------------------------------------------------------------------------------------------
+  // The per-event path: plain synchronous code.
+
+  #admit(): void {
+    if (this.#closing !== undefined) throw new CacheError('offer after close()')
+    if (this.#queued >= 2 * this.#settings.maxQueued) {
+      throw new CacheError(
+        `the flusher is ${this.#queued} jobs behind: await the Promise offer() returned before offering more`,
+      )
     }
-    const entry = new Entry(key, update)
-    if (tracker !== undefined) entry.acks = [tracker]
-    this.#startClocks(entry, update)
-    this.#counters.inserts++
-    this.#enqueue('acquire', entry, update, undefined)
-    this.#cache.set(key, entry)
-    if (update.initCache) this.#fold(entry) // phonon's init_cache: into the shard at once
+  }
+
+  #index(collection: string): Map<string, Entry> {
+    let index = this.#indexes.get(collection)
+    if (index === undefined) {
+      index = new Map()
+      this.#indexes.set(collection, index)
+    }
+    return index
   }
 
   /**
-   * Merges into a held entry. The message is attached before the entry is measured again: an
-   * entry grown past `maxSize` leaves the LRU right there, and its release carries the message.
+   * The entry if its session may take more: a session past its max age or hard session ends
+   * here (the offer then starts a new one, counted as a renewal).
    */
-  #merge(entry: Entry, update: Update, tracker: Tracker | undefined): void {
-    const held = entry.update
-    if (held === undefined) {
-      entry.update = update
-      if (entry.clock !== undefined) entry.clock.dirtySince = this.#settings.now()
-    } else {
-      if (held.constructor !== update.constructor) {
-        throw new ArgumentError(
-          `${entry.key}: cannot merge a ${update.constructor.name} into a ${held.constructor.name}`,
-        )
-      }
-      held.merge(update)
+  #live(entry: Entry | undefined): Entry | undefined {
+    const timer = entry?.timer
+    if (timer === undefined || timer.endDeadline === Infinity) return entry
+    if (this.#settings.now() < timer.endDeadline) return entry
+    this.#end(entry as Entry, 'maxAge')
+    return undefined
+  }
+
+  #pressure(): void | Promise<void> {
+    return this.#queued >= this.#settings.maxQueued ? this.#space() : undefined
+  }
+
+  #insert(
+    index: Map<string, Entry>,
+    id: string,
+    update: Update,
+    tracker: Tracker | undefined,
+    renewal: boolean,
+  ): void {
+    const { sizeOf, maxSize } = this.#settings
+    const size = sizeOf === undefined ? 0 : sizeOf(update)
+    if (maxSize !== undefined && size > maxSize) {
+      throw new ArgumentError(`${update.resourceId}: its size ${size} exceeds maxSize ${maxSize}`)
     }
+    const entry = new Entry(update.resourceId, id, index, update)
+    entry.size = size
+    if (tracker !== undefined) entry.acks = [tracker]
+    index.set(id, entry)
+    this.#recency.add(entry)
+    this.#startTimer(entry, update)
+    if (renewal) this.#counters.renewals++
+    else this.#counters.inserts++
+    this.#enqueue('acquire', entry, update, undefined, undefined)
+    this.#evict()
+    if (update.forceExpiry) this.#end(entry, 'forced')
+    else if (update.initCache && !entry.ended) this.#fold(entry) // phonon's init_cache
+  }
+
+  /** A clean entry takes a new partial aggregate: its flush interval starts now. */
+  #dirty(entry: Entry, update: Update): void {
+    entry.update = update
+    const timer = entry.timer
+    if (timer !== undefined && this.#settings.flushIntervalMs !== Infinity) {
+      timer.flushDeadline = this.#settings.now() + this.#settings.flushIntervalMs
+      this.#deadlines.advance(timer)
+    }
+  }
+
+  /** After a merge: the message waits on the entry, the entry is used now and measured again. */
+  #merged(entry: Entry, tracker: Tracker | undefined): void {
     if (tracker !== undefined) {
       if (entry.acks === undefined) entry.acks = [tracker]
       else entry.acks.push(tracker)
     }
-    const clock = entry.clock
-    if (clock !== undefined && clock.idleMs !== Infinity) {
-      clock.idleDeadline = this.#settings.now() + clock.idleMs
+    const timer = entry.timer
+    if (timer !== undefined && timer.idleMs !== Infinity) {
+      timer.idleDeadline = this.#settings.now() + timer.idleMs
     }
-    // lru-cache measures an entry when it is set: set it again to count what the merge added.
-    if (this.#settings.sizeOf !== undefined) this.#cache.set(entry.key, entry)
+    this.#recency.touch(entry)
     this.#counters.merges++
+    const { sizeOf, maxSize } = this.#settings
+    if (sizeOf !== undefined && maxSize !== undefined) {
+      const size = entry.update === undefined ? 0 : sizeOf(entry.update)
+      this.#recency.totalSize += size - entry.size
+      entry.size = size
+      if (size > maxSize) this.#end(entry, 'capacity')
+      this.#evict()
+    }
   }
 
-  /** Deadlines of a new session; the clock is read only when some limit is finite. */
-  #startClocks(entry: Entry, update: Update): void {
+  /** Ends the least recently used sessions while the LRU is over `max` or `maxSize`. */
+  #evict(): void {
+    const { max, maxSize = Infinity } = this.#settings
+    const recency = this.#recency
+    while (recency.size > max || recency.totalSize > maxSize) {
+      this.#end(recency.oldest as Entry, 'capacity')
+    }
+  }
+
+  /**
+   * Deadlines of a new session, on the aggregator's clock (the update's own session lengths
+   * count from now, not from its creation): only a session with a finite limit gets a timer.
+   */
+  #startTimer(entry: Entry, update: Update): void {
     const { idleMs, maxAgeMs, flushIntervalMs, now } = this.#settings
     const idle = Math.min(idleMs, update.softSessionMs)
-    const finite = idle !== Infinity || maxAgeMs !== Infinity || flushIntervalMs !== Infinity
-    if (!finite && update.hardDeadline === Infinity) return
-    const t = finite ? now() : 0
-    entry.clock = {
+    const age = Math.min(maxAgeMs, update.hardSessionMs)
+    if (idle === Infinity && age === Infinity && flushIntervalMs === Infinity) return
+    const t = now()
+    const timer: Timer = {
+      entry,
       idleMs: idle,
       idleDeadline: t + idle,
-      endDeadline: Math.min(t + maxAgeMs, update.hardDeadline),
-      dirtySince: t,
+      endDeadline: t + age,
+      flushDeadline: t + flushIntervalMs,
+      bucket: Number.NaN,
+      prev: undefined,
+      next: undefined,
     }
+    entry.timer = timer
+    this.#deadlines.file(timer)
+    this.#sweeper ??= setInterval(() => this.#sweep(), this.#settings.sweepMs).unref()
   }
 
-  /** Ends a held session: its entry leaves the LRU, and `#ended` hands it to the flusher. */
+  // ---------------------------------------------------------------------------------------------
+  // Sessions ending and folding
+
+  /** Ends a held session: its entry leaves the LRU, and its release is queued. */
   #end(entry: Entry, cause: EndCause): void {
-    if (entry.ended || this.#cache.peek(entry.key) !== entry) return
-    entry.endCause = cause
-    this.#cache.delete(entry.key)
+    if (entry.ended) return
+    entry.ended = true
+    entry.index.delete(entry.id)
+    this.#recency.remove(entry)
+    if (entry.timer !== undefined) this.#deadlines.unfile(entry.timer)
+    this.#counters.ended[cause]++
+    this.#handOff('release', entry, cause)
   }
 
   #endAll(cause: EndCause): void {
-    for (const entry of this.#cache.values()) entry.endCause = cause
-    this.#cache.clear()
-  }
-
-  /** An entry left the LRU (lru-cache's `disposeAfter`): release its session. */
-  #ended(entry: Entry): void {
-    if (entry.ended) return
-    entry.ended = true
-    this.#counters.ended[entry.endCause ?? 'capacity']++
-    this.#handOff('release', entry)
+    while (this.#recency.oldest !== undefined) this.#end(this.#recency.oldest, cause)
   }
 
   /** Folds a dirty entry's partial aggregate, keeping the session: the entry becomes clean. */
   #fold(entry: Entry): void {
-    if (entry.update !== undefined) this.#handOff('fold', entry)
+    if (entry.update === undefined) return
+    this.#handOff('fold', entry, undefined)
+    if (entry.timer !== undefined) entry.timer.flushDeadline = Infinity
   }
 
   /** Queues a job carrying the entry's partial aggregate and its messages; the entry is clean. */
-  #handOff(kind: 'fold' | 'release', entry: Entry): void {
-    this.#enqueue(kind, entry, entry.update, entry.acks)
+  #handOff(kind: 'fold' | 'release', entry: Entry, cause: EndCause | undefined): void {
+    this.#enqueue(kind, entry, entry.update, entry.acks, cause)
     entry.update = undefined
     entry.acks = undefined
   }
 
-  #enqueue(kind: JobKind, entry: Entry, update: Update | undefined, acks: Tracker[] | undefined) {
+  #enqueue(
+    kind: JobKind,
+    entry: Entry,
+    update: Update | undefined,
+    acks: Tracker[] | undefined,
+    cause: EndCause | undefined,
+  ): void {
     this.#queued++
-    this.#flusher.enqueue({ kind, entry, update, acks, queuedAt: performance.now() })
+    const queuedAt = performance.now()
+    this.#flusher.enqueue({
+      kind,
+      entry,
+      update,
+      acks,
+      cause,
+      queuedAt,
+      sentWith: undefined,
+      finished: false,
+    })
   }
 
-  /** Ends the sessions that are over and folds entries dirty past `flushIntervalMs`. */
+  /**
+   * Ends the sessions whose deadline passed and folds the entries dirty past `flushIntervalMs`:
+   * only the timers due are visited. The interval stops once no session is timed.
+   */
   #sweep(): void {
     const now = this.#settings.now()
-    const { flushIntervalMs } = this.#settings
-    const ending: Array<[Entry, EndCause]> = []
-    const dirty: Entry[] = []
-    for (const entry of this.#cache.values()) {
-      if (entry.update?.forceExpiry) ending.push([entry, 'forced'])
-      else if (entry.clock === undefined) continue
-      else if (now >= entry.clock.endDeadline) ending.push([entry, 'maxAge'])
-      else if (now >= entry.clock.idleDeadline) ending.push([entry, 'idle'])
-      else if (entry.update !== undefined && now - entry.clock.dirtySince >= flushIntervalMs) {
-        dirty.push(entry)
+    this.#deadlines.due(now, (timer) => {
+      const entry = timer.entry
+      if (now >= timer.endDeadline) this.#end(entry, 'maxAge')
+      else if (now >= timer.idleDeadline) this.#end(entry, 'idle')
+      else {
+        if (now >= timer.flushDeadline) this.#fold(entry)
+        this.#deadlines.file(timer)
       }
-    }
-    for (const [entry, cause] of ending) this.#end(entry, cause)
-    for (const entry of dirty) this.#fold(entry)
+    })
+    if (this.#deadlines.size === 0) this.#stopSweeper()
   }
+
+  #stopSweeper(): void {
+    clearInterval(this.#sweeper)
+    this.#sweeper = undefined
+  }
+
+  #find(resourceId: string): Entry | undefined {
+    const dot = typeof resourceId === 'string' ? resourceId.indexOf('.') : -1
+    if (dot < 0) return undefined
+    return this.#indexes.get(resourceId.slice(0, dot))?.get(resourceId.slice(dot + 1))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The flusher's callbacks
 
   #space(): Promise<void> {
     if (this.#whenSpace === undefined) {
@@ -339,52 +507,38 @@ export class Aggregator implements AsyncDisposable {
     }
   }
 
-  #flusherOwner() {
-    return {
-      foldFailed: (job: Job) => this.#restore(job),
-      jobDone: () => this.#jobDone(),
-      failed: (failed: Failure) => {
-        // A failure leaves the list once its retry succeeds.
-        const failure: Failure = {
-          ...failed,
-          retry: async () => {
-            await failed.retry()
-            const at = this.#failures.indexOf(failure)
-            if (at >= 0) this.#failures.splice(at, 1)
-          },
-        }
-        this.#failures.push(failure)
-        this.#settings.onFailed?.(failure)
-      },
-    }
+  #failed(failure: Failure): void {
+    this.#failures.push(failure)
+    this.#settings.onFailed?.(failure)
   }
 
   /**
-   * Puts a partial aggregate whose fold was not sent back into its entry, before what was merged since
-   * (order kept for non-commutative fields), to be folded or released with the next job.
-   * @returns false when the session ended meanwhile.
+   * Puts a partial aggregate whose fold was not sent back into its entry, before what was merged
+   * since (order kept for non-commutative fields), with its messages, to ride on the entry's next
+   * fold or release.
+   * @returns false when the session ended meanwhile (or the merge back failed): nothing was put.
    */
   #restore(job: Job): boolean {
     const { entry, update } = job
     if (entry.ended || update === undefined) return false
-    if (entry.update !== undefined) {
+    const since = entry.update
+    if (since !== undefined) {
       try {
-        update.merge(entry.update)
+        update.merge(since)
       } catch {
         return false
       }
-    }
-    entry.update = update
+      entry.update = update
+    } else this.#dirty(entry, update)
     entry.acks = [...(job.acks ?? []), ...(entry.acks ?? [])]
     return true
   }
 
   async #shutdown(): Promise<void> {
-    await this.#runtime.runPromise(Fiber.interrupt(this.#sweeper))
+    this.#stopSweeper()
     this.#endAll('close')
     await this.drain()
     await this.#flusher.close()
-    // The runtime stays: it holds nothing but lets `failures()` be retried after close.
     if (this.#settings.closeShard) await this.#settings.shard.close()
   }
 }

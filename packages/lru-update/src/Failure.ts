@@ -4,7 +4,8 @@ import type { Claim } from '@phonon/redis-shard'
 /**
  * Work that exhausted its retries: kept by the aggregator (`failures()`) and told to `onFailed`,
  * never dropped. `retry()` runs it again, safely: releases are idempotent and a failed execution's
- * claim stays in the shard until it is completed. A failure stays in `failures()` after a retry.
+ * claim stays in the shard until it is completed. A failure leaves `failures()` once its own work
+ * succeeded on a retry; a retry is judged by that work alone, never by what other work did meanwhile.
  * The messages waiting on a `fold` or `release` were nacked: retry it, or let the source redeliver
  * them, not both.
  *
@@ -21,10 +22,13 @@ export type Failure =
       readonly error: unknown
       readonly update: Update | undefined
       /**
-       * Folds or releases it again (a `fold` as a session of its own), then executes what that
-       * claims.
-       * @throws (rejects) an `Error` pointing to `failures()` when any failure was recorded while
-       *   it ran (the new one is appended there); a "ManagedRuntime disposed" error after `close()`.
+       * Releases again the hold it was sent with (idempotent: a release that reached the shard
+       * folds nothing twice), or, when it never reached the shard, releases its partial aggregate
+       * as a session of its own; then executes what that claims.
+       * @throws (rejects) with the error of its own work when that failed again (the failure stays
+       *   in `failures()`); with a `CacheError` pointing to `failures()` when its work went through
+       *   but the executions or completions it led to failed (those are new failures there); a
+       *   `ShardError` when the shard was closed.
        */
       retry(): Promise<void>
     }

@@ -225,4 +225,66 @@ describe('Aggregator on MemoryShard', () => {
     expect(batches.reduce((a, b) => a + b, 0)).toBe(50)
     expect(Math.max(...batches)).toBeGreaterThan(1)
   })
+
+  it('adds raw inputs into the held entry, telling inserts, merges and renewals apart', async () => {
+    const { aggregator, clock, sink } = setup({ maxAgeMs: 100 })
+    await aggregator.add(Widget, { id: 'r', clicks: 1 })
+    await aggregator.add(Widget, { id: 'r', clicks: 2, impressions: 1 })
+    await aggregator.offer(widget('r', 4))
+    expect(aggregator.peek('Widget.r')?.doc).toMatchObject({ clicks: 7, impressions: 2 })
+    clock.now = 100
+    await aggregator.add(Widget, { id: 'r', clicks: 8 }) // past its max age: a new session
+    expect(aggregator.stats()).toMatchObject({ offers: 4, inserts: 1, merges: 2, renewals: 1 })
+    expect(() => aggregator.add(Widget, { id: 'r', bogus: 1 } as never)).toThrow(ArgumentError)
+    expect(() => aggregator.add(Widget, { id: '' })).toThrow(ArgumentError)
+    const Gadget = defineModel('Gadget', { id: id(), clicks: sum() }, { collection: 'Widget' })
+    expect(() => aggregator.add(Gadget, { id: 'r', clicks: 1 })).toThrow(ArgumentError)
+    expect(aggregator.peek('Widget.r')?.doc).toMatchObject({ clicks: 8, impressions: 0 })
+    await aggregator.close()
+    expect(sink.totals.get('r')).toEqual({ clicks: 15, impressions: 2 })
+  })
+
+  it('reads the held partial aggregate with get (marking it used) and peek (not)', async () => {
+    const { aggregator, sink } = setup({ max: 2 })
+    await aggregator.add(Widget, { id: 'a', clicks: 1 })
+    await aggregator.add(Widget, { id: 'b', clicks: 2 })
+    expect(aggregator.peek('Widget.a')?.doc).toMatchObject({ clicks: 1 })
+    expect(aggregator.get('Widget.a')?.doc).toMatchObject({ clicks: 1 }) // a is now the newest
+    await aggregator.add(Widget, { id: 'c', clicks: 3 }) // so b leaves
+    expect([aggregator.has('Widget.a'), aggregator.has('Widget.b')]).toEqual([true, false])
+    expect(aggregator.get('Widget.zzz')).toBeUndefined()
+    expect(aggregator.peek('nodot')).toBeUndefined()
+    await aggregator.flush()
+    expect(aggregator.has('Widget.a')).toBe(true)
+    expect(aggregator.peek('Widget.a')).toBeUndefined() // clean: all of it folded
+    await aggregator.close()
+    expect(sink.totals.get('b')).toEqual({ clicks: 2, impressions: 0 })
+  })
+
+  it('ends a session offered an update with forceExpiry at once', async () => {
+    const { aggregator, sink } = setup()
+    await aggregator.offer(widget('f', 1))
+    const forced = widget('f', 2)
+    forced.forceExpiry = true
+    await aggregator.offer(forced)
+    expect(aggregator.stats().ended.forced).toBe(1)
+    expect(aggregator.has('Widget.f')).toBe(false)
+    await aggregator.drain()
+    expect(sink.totals.get('f')).toEqual({ clicks: 3, impressions: 2 })
+    await aggregator.close()
+  })
+
+  it("measures an update's own sessions on the aggregator's clock", async () => {
+    const { aggregator, clock } = setup()
+    clock.now = 5_000
+    // Created with another clock (Date.now): its session counts from when it is offered.
+    await aggregator.offer(Widget.create({ id: 's', clicks: 1 }, { softSessionMs: 100 }))
+    clock.now = 5_099
+    await aggregator.purge()
+    expect(aggregator.has('Widget.s')).toBe(true)
+    clock.now = 5_100
+    await aggregator.purge()
+    expect(aggregator.stats().ended.idle).toBe(1)
+    await aggregator.close()
+  })
 })

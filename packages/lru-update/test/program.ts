@@ -11,6 +11,8 @@ export type Step =
       readonly worker: number
       readonly key: number
       readonly clicks: number
+      /** Offered as raw inputs (`add`) rather than an update (`offer`). */
+      readonly raw: boolean
     }
   | { readonly kind: 'expire'; readonly worker: number; readonly key: number }
   | { readonly kind: 'flush' | 'expireAll'; readonly worker: number }
@@ -33,6 +35,7 @@ export const steps = fc.array(
         worker,
         key,
         clicks: fc.integer({ min: -3, max: 9 }),
+        raw: fc.boolean(),
       }),
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('expire' as const), worker, key }) },
@@ -93,7 +96,13 @@ export async function runProgram(
     switch (step.kind) {
       case 'offer':
         addTo(truth, String(step.key), step.clicks, 1)
-        await aggregator.offer(Widget.create({ id: step.key, clicks: step.clicks, impressions: 1 }))
+        if (step.raw) {
+          await aggregator.add(Widget, { id: step.key, clicks: step.clicks, impressions: 1 })
+        } else {
+          await aggregator.offer(
+            Widget.create({ id: step.key, clicks: step.clicks, impressions: 1 }),
+          )
+        }
         break
       case 'expire':
         aggregator.expire(`${Widget.collection}.${step.key}`)
@@ -113,7 +122,7 @@ export async function runProgram(
   await Promise.all(aggregators.map((a) => a.close()))
   expectSameTotals(sink.totals, truth)
   expect(sink.duplicates).toBe(0)
-  const sessions = aggregators.reduce((n, a) => n + a.stats().inserts, 0)
+  const sessions = aggregators.reduce((n, a) => n + a.stats().inserts + a.stats().renewals, 0)
   expect(sink.executions).toBeLessThanOrEqual(sessions)
   for (const a of aggregators) expect(a.failures()).toEqual([])
 }

@@ -1,11 +1,13 @@
 import type { Update } from '@phonon/core'
 import type { Hold } from '@phonon/redis-shard'
+import type { Timer } from './Deadlines.js'
 import type { EndCause } from './Stats.js'
 import type { Tracker } from './Tracker.js'
 
 /**
  * One session of one resource in the LRU: a new entry (and a new shard hold) for every session,
- * so a late job of an ended session never touches its successor (invariant 5). @internal
+ * so a late job of an ended session never touches its successor (invariant 5). It is its own
+ * node of the recency list (`newer` / `older`), so a hit moves it without allocating. @internal
  */
 export class Entry {
   /** The pending partial aggregate; undefined when clean (all of it folded). */
@@ -14,34 +16,30 @@ export class Entry {
   hold: Hold | undefined = undefined
   /** Messages waiting for `update` to be durable. */
   acks: Tracker[] | undefined = undefined
+  /** The neighbours in the recency list (undefined at the ends, and once out of it). */
+  newer: Entry | undefined = undefined
+  older: Entry | undefined = undefined
   /**
    * The session's deadlines; undefined when it has no finite limit (the common case: then an
    * entry costs no clock reads and no memory for them).
    */
-  clock: SessionClock | undefined = undefined
-  /** Why the session ends, set just before it leaves the LRU; unset: capacity. */
-  endCause: EndCause | undefined = undefined
+  timer: Timer | undefined = undefined
+  /** Its size as `sizeOf` measured it (with `maxSize`), else 0. */
+  size = 0
   /** Set once the session left the LRU. */
   ended = false
 
   constructor(
+    /** The resource id, `collection.id`. */
     readonly key: string,
+    /** The entity id: the key of `index`. */
+    readonly id: string,
+    /** The map of its collection that finds it by id. */
+    readonly index: Map<string, Entry>,
     update: Update | undefined,
   ) {
     this.update = update
   }
-}
-
-/** The deadlines of a session with some finite limit (all in ms of the aggregator's clock). @internal */
-export interface SessionClock {
-  /** The idle limit: the aggregator's, or the first update's soft session if shorter. */
-  readonly idleMs: number
-  /** The session ends when idle past this time. */
-  idleDeadline: number
-  /** The session ends at this time however busy (max age, hard session). */
-  readonly endDeadline: number
-  /** When the entry's update became dirty (for `flushIntervalMs`). */
-  dirtySince: number
 }
 
 /** What a job does to its session in the shard. @internal */
@@ -53,7 +51,14 @@ export interface Job {
   readonly entry: Entry
   /** What to fold (fold, release); the acquire target (acquire). */
   readonly update: Update | undefined
+  /** The messages waiting on `update`; settled once, when the job is finished. */
   readonly acks: Tracker[] | undefined
+  /** Why the session ended (release). */
+  readonly cause: EndCause | undefined
   /** `performance.now()` when queued. */
   readonly queuedAt: number
+  /** The hold it was sent to the shard with (fold, release): a retry releases that one again. */
+  sentWith: Hold | undefined
+  /** Set when the job reached its outcome (durable or failed): its messages are settled then. */
+  finished: boolean
 }

@@ -1,69 +1,63 @@
-import { ArgumentError, CodecError, type Update } from '@phonon/core'
+import { ArgumentError, CacheError, CodecError, ShardError, type Update } from '@phonon/core'
 import type { Claim, Hold, ReleaseResult } from '@phonon/redis-shard'
-import { Duration, Effect, Either, Fiber, type ManagedRuntime, Queue, Schedule } from 'effect'
+import { Cause, Duration, Effect, Either, Fiber, Queue, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
 import type { Settings } from '../options.js'
-import { Entry, type Job } from './Entry.js'
+import type { Entry, Job } from './Entry.js'
 import type { Counters } from './Stats.js'
 import { failAll, settleAll } from './Tracker.js'
 
-/** What the flusher tells its owner. @internal */
+/** What the flusher tells its owner (the aggregator). @internal */
 export interface FlusherOwner {
   /**
-   * A fold was not sent (its hold could not be acquired): its partial aggregate goes back into
-   * the entry if the session is still held; false otherwise.
+   * A fold was not sent (its hold could not be acquired): its partial aggregate and messages go
+   * back into the entry if the session is still held.
+   * @returns false when they could not (the session ended meanwhile).
    */
-  foldFailed(job: Job): boolean
-  /** A job left the queue (folded, released, or failed). */
+  restore(job: Job): boolean
+  /** The shard asked the session's holders to end it (`forceExpiry` from any process). */
+  forced(entry: Entry): void
+  /** A job left the queue (finished: durable, failed, or put back into its entry). */
   jobDone(job: Job): void
   /** Work exhausted its retries. */
   failed(failure: Failure): void
+  /** A failure's `retry()` did its work: it leaves `failures()`. */
+  resolved(failure: Failure): void
 }
 
-/** What a wave's acquire produced: the next hold of each fold, and the errors of the others. */
-interface Acquired {
-  readonly next: Map<Job, Hold>
-  readonly errors: Map<Job | Entry, unknown>
-}
-
-/** The outcome of one item of a batched shard call. */
+/** The outcome of one item of a shard call: its result, or why it failed. */
 type Outcome<R> = Either.Either<R, unknown>
 
-/** Attempts of a single item after its batch failed: the batch already retried. */
-const FALLBACK_CONCURRENCY = 8
+/**
+ * Work re-run by a failure's `retry()`: fails when its own part failed again; succeeds with the
+ * number of new failures the work it led to recorded (executions, completions).
+ */
+type Rerun = Effect.Effect<number, unknown>
 
 /**
  * Hands jobs to the shard in batches: one lane (an Effect queue drained by one fiber) per
  * `flushConcurrency`, a resource always in the same lane, so the jobs of a session run in order.
- * A batch acquires the holds it needs, then releases (one `*Many` call each, one pipeline per
- * node), then executes what it claimed and completes it. Failed calls are retried with
- * exponential backoff; a batch that still fails is retried item by item, so one bad item cannot
- * sink the others.
+ * A batch acquires the holds it needs, folds, releases (one `*Many` call each, one pipeline per
+ * node), then executes what it claimed and completes it.
  *
- * A fold (`flushIntervalMs`, `flush()`, `initCache`) rotates the session's hold: a new hold is
- * acquired, then the old one released with the delta — never the last, as the new hold keeps the
- * resource. Unlike the shard's `fold`, a release is idempotent, so retrying one whose reply was
- * lost (or whose batch failed on another node) never folds a delta twice. @internal
+ * Exactness by construction: every job is *finished* exactly once (`#finish`), and only there
+ * are its messages settled — acked when its update is in the shard, nacked when it failed for
+ * good, or handed back to its entry. A batch that dies of a defect finishes its unfinished jobs
+ * as failures (kept in `failures()`), so no message is left unsettled. @internal
  */
 export class Flusher {
   readonly #settings: Settings
   readonly #counters: Counters
   readonly #owner: FlusherOwner
-  readonly #runtime: ManagedRuntime.ManagedRuntime<never, never>
   readonly #lanes: Array<Queue.Queue<Job>>
   readonly #fibers: Array<Fiber.RuntimeFiber<never, never>>
+  /** The one retry schedule: exponential from `baseDelayMs`, jittered, capped at `maxDelayMs`. */
   readonly #schedule: Schedule.Schedule<unknown, unknown>
 
-  constructor(
-    settings: Settings,
-    counters: Counters,
-    owner: FlusherOwner,
-    runtime: ManagedRuntime.ManagedRuntime<never, never>,
-  ) {
+  constructor(settings: Settings, counters: Counters, owner: FlusherOwner) {
     this.#settings = settings
     this.#counters = counters
     this.#owner = owner
-    this.#runtime = runtime
     const { attempts, baseDelayMs, maxDelayMs } = settings.retry
     this.#schedule = Schedule.exponential(Duration.millis(baseDelayMs)).pipe(
       Schedule.jittered,
@@ -71,13 +65,24 @@ export class Flusher {
       Schedule.intersect(Schedule.recurs(attempts - 1)),
     )
     this.#lanes = Array.from({ length: settings.flushConcurrency }, () =>
-      runtime.runSync(Queue.unbounded<Job>()),
+      Effect.runSync(Queue.unbounded<Job>()),
     )
     this.#fibers = this.#lanes.map((lane) =>
-      runtime.runFork(
+      Effect.runFork(
         Effect.forever(Effect.flatMap(this.#takeBatch(lane), (jobs) => this.#process(jobs))),
       ),
     )
+  }
+
+  /** Queues a job in its resource's lane. */
+  enqueue(job: Job): void {
+    const lane = this.#lanes[laneOf(job.entry.key, this.#lanes.length)] as Queue.Queue<Job>
+    lane.unsafeOffer(job)
+  }
+
+  /** Stops the lanes (after the owner waited for them to drain). */
+  async close(): Promise<void> {
+    await Effect.runPromise(Fiber.interruptAll(this.#fibers))
   }
 
   /**
@@ -93,31 +98,17 @@ export class Flusher {
     })
   }
 
-  /** Queues a job in its resource's lane. */
-  enqueue(job: Job): void {
-    const lane = this.#lanes[laneOf(job.entry.key, this.#lanes.length)] as Queue.Queue<Job>
-    lane.unsafeOffer(job)
-  }
-
-  /** Stops the lanes (after the owner waited for them to drain). */
-  async close(): Promise<void> {
-    await this.#runtime.runPromise(Fiber.interruptAll(this.#fibers))
-  }
-
   /**
    * One batch of one lane, in two waves: first the sessions held already (acquired by an earlier
-   * batch), then the others. Each wave acquires the holds it lacks, folds, releases and runs its
-   * claims. So a session that ended is released before the next session of its resource is
-   * acquired, and a worker alone on a resource executes it when the session ends; sessions that
-   * start and end within one batch coalesce with the next session of their resource (its hold is
-   * taken first, so their release is not the last): fewer executions, a bounded number of round
-   * trips per batch.
+   * batch), then the others. So a session that ended is released before the next session of its
+   * resource is acquired, and a worker alone on a resource executes it when the session ends.
+   * A defect finishes the jobs it left unfinished as failures: nothing is swallowed.
    */
   #process(jobs: readonly Job[]): Effect.Effect<void> {
     const held = jobs.filter((job) => job.entry.hold !== undefined)
     const unheld = jobs.filter((job) => job.entry.hold === undefined)
     return Effect.zipRight(this.#wave(held), this.#wave(unheld)).pipe(
-      Effect.catchAllCause(Effect.logError),
+      Effect.catchAllCause((cause) => Effect.sync(() => this.#defect(jobs, cause))),
       Effect.ensuring(
         Effect.sync(() => {
           for (const job of jobs) this.#owner.jobDone(job)
@@ -129,105 +120,143 @@ export class Flusher {
   #wave(jobs: readonly Job[]): Effect.Effect<void> {
     if (jobs.length === 0) return Effect.void
     return Effect.gen(this, function* () {
-      const acquired = yield* this.#acquire(jobs)
-      yield* this.#runClaims(yield* this.#release(jobs, acquired))
+      const errors = yield* this.#acquire(jobs)
+      const folds: Job[] = []
+      const releases: Job[] = []
+      for (const job of jobs) {
+        if (job.kind === 'acquire')
+          this.#finish(job, 'durable') // it carries no message
+        else if (job.entry.hold === undefined) this.#notSent(job, errors.get(job.entry))
+        else (job.kind === 'fold' ? folds : releases).push(job)
+      }
+      yield* this.#fold(folds)
+      yield* this.#runClaims(yield* this.#release(releases))
     })
   }
 
   /**
-   * Acquires a hold for every session of the wave that has none yet (it becomes the entry's),
-   * and a next hold for every fold; returns the folds' next holds and why others failed.
+   * Acquires a hold for every session of the wave that has none yet and something to hold it
+   * for; returns why the others failed.
    */
-  #acquire(jobs: readonly Job[]): Effect.Effect<Acquired> {
-    const targets: Array<{ entry: Entry; fold?: Job; update: Update }> = []
-    const entries = new Set<Entry>()
-    for (const job of jobs) {
-      const { entry, update } = job
-      if (update === undefined) continue
-      if (entry.hold === undefined && !entries.has(entry)) {
-        entries.add(entry)
-        targets.push({ entry, update })
-      }
-      if (job.kind === 'fold') targets.push({ entry, fold: job, update })
+  #acquire(jobs: readonly Job[]): Effect.Effect<Map<Entry, unknown>> {
+    const entries: Entry[] = []
+    const targets: Update[] = []
+    for (const { entry, update } of jobs) {
+      if (entry.hold !== undefined || update === undefined || entries.includes(entry)) continue
+      entries.push(entry)
+      targets.push(update)
     }
-    const updates = targets.map((target) => target.update)
-    return this.#many(updates, (batch) => this.#settings.shard.acquireMany(batch)).pipe(
-      Effect.map((outcomes) => {
-        const acquired: Acquired = { next: new Map(), errors: new Map() }
+    return Effect.map(
+      this.#many(targets, (batch) => this.#settings.shard.acquireMany(batch)),
+      (outcomes) => {
+        const errors = new Map<Entry, unknown>()
         outcomes.forEach((outcome, i) => {
-          const { entry, fold } = targets[i] as (typeof targets)[number]
-          if (Either.isLeft(outcome)) acquired.errors.set(fold ?? entry, outcome.left)
-          else if (fold !== undefined) acquired.next.set(fold, outcome.right)
-          else entry.hold = outcome.right
-          if (Either.isRight(outcome)) this.#counters.acquires++
+          const entry = entries[i] as Entry
+          if (Either.isLeft(outcome)) errors.set(entry, outcome.left)
+          else {
+            entry.hold = outcome.right
+            this.#counters.acquires++
+          }
         })
-        return acquired
-      }),
+        return errors
+      },
     )
   }
 
   /**
-   * Releases, in job order, the sessions that ended and the holds that folds rotate out; returns
-   * the claims this worker must execute.
+   * Folds partial aggregates while keeping their sessions. The shard's `fold` is not idempotent
+   * (a retry after a lost reply would fold twice), so a fold rotates the hold: a next hold is
+   * acquired, then the old one released with the delta (a release is idempotent).
    */
-  #release(jobs: readonly Job[], acquired: Acquired): Effect.Effect<readonly Claim[]> {
-    const sent: Array<{ job: Job; hold: Hold }> = []
-    for (const job of jobs) {
-      const { entry } = job
-      if (job.kind === 'acquire') continue
-      const next = job.kind === 'fold' ? acquired.next.get(job) : undefined
-      if (entry.hold === undefined || (job.kind === 'fold' && next === undefined)) {
-        this.#notSent(job, acquired.errors.get(job) ?? acquired.errors.get(entry))
-        continue
-      }
-      sent.push({ job, hold: entry.hold })
-      if (next !== undefined) entry.hold = next
-    }
-    const items = sent.map(({ job, hold }) => [hold, job.update] as const)
-    return this.#many(items, (batch) => this.#settings.shard.releaseMany(batch)).pipe(
-      Effect.map((outcomes) => {
+  #fold(jobs: readonly Job[]): Effect.Effect<void> {
+    if (jobs.length === 0) return Effect.void
+    const shard = this.#settings.shard
+    return Effect.gen(this, function* () {
+      const next = yield* this.#many(
+        jobs.map((job) => job.update as Update),
+        (batch) => shard.acquireMany(batch),
+      )
+      const sent: Array<{ job: Job; hold: Hold }> = []
+      next.forEach((outcome, i) => {
+        const job = jobs[i] as Job
+        if (Either.isLeft(outcome)) {
+          this.#notSent(job, outcome.left)
+          return
+        }
+        this.#counters.acquires++
+        job.sentWith = job.entry.hold
+        sent.push({ job, hold: job.entry.hold as Hold })
+        job.entry.hold = outcome.right
+      })
+      const released = yield* this.#many(
+        sent.map(({ job, hold }) => [hold, job.update] as const),
+        (batch) => shard.releaseMany(batch),
+      )
+      released.forEach((outcome, i) => {
+        const { job } = sent[i] as (typeof sent)[number]
+        if (Either.isLeft(outcome)) {
+          this.#fail(job, outcome.left)
+          return
+        }
+        this.#counters.folds++
+        this.#finish(job, 'durable')
+      })
+    })
+  }
+
+  /** Releases the sessions that ended; returns the claims this worker must execute. */
+  #release(jobs: readonly Job[]): Effect.Effect<readonly Claim[]> {
+    const items = jobs.map((job) => {
+      job.sentWith = job.entry.hold
+      return [job.entry.hold as Hold, job.update] as const
+    })
+    return Effect.map(
+      this.#many(items, (batch) => this.#settings.shard.releaseMany(batch)),
+      (outcomes) => {
         const claims: Claim[] = []
-        for (const [i, outcome] of outcomes.entries()) {
-          const { job, hold } = sent[i] as (typeof sent)[number]
+        outcomes.forEach((outcome, i) => {
+          const job = jobs[i] as Job
           if (Either.isLeft(outcome)) {
-            this.#fail(job, outcome.left, () => this.#retry(this.#releaseAndRun(hold, job.update)))
-            continue
+            this.#fail(job, outcome.left)
+            return
           }
-          this.#durable(job)
-          if (job.kind === 'fold') this.#counters.folds++
-          else this.#counters.releases++
+          // The answer is read before the job is finished: a release is acked once understood.
           const result: ReleaseResult = outcome.right
           if (result.last) claims.push(result.claim)
-        }
+          this.#counters.releases++
+          this.#finish(job, 'durable')
+        })
         return claims
-      }),
+      },
     )
   }
 
-  /** A job whose hold could not be acquired: nothing of it reached the shard. */
+  /** A job whose session holds nothing in the shard: its acquire failed. */
   #notSent(job: Job, error: unknown): void {
     if (job.update === undefined)
-      this.#durable(job) // never held, nothing to release
-    else if (job.kind === 'release' || !this.#owner.foldFailed(job)) {
-      this.#fail(job, error, () => this.#retryAsNewSession(job))
-    }
-  }
-
-  /** Executes claims, completes them, and goes on with the claims completing hands back. */
-  #runClaims(claims: readonly Claim[]): Effect.Effect<void> {
-    if (claims.length === 0) return Effect.void
-    return this.#execute(claims).pipe(
-      Effect.flatMap((executed) => this.#complete(executed)),
-      Effect.flatMap((next) => this.#runClaims(next)),
-    )
+      this.#finish(job, 'durable') // nothing to fold
+    else if (job.kind === 'fold' && this.#owner.restore(job)) this.#finish(job, 'restored')
+    else this.#fail(job, error ?? new ShardError('no hold'))
   }
 
   /**
-   * Executes claims; returns those that succeeded. A first attempt of each runs as a plain
-   * promise (no fiber per claim: executions are as many as session ends); only failures go
-   * through the retry schedule.
+   * Executes claims, completes them, and goes on with the claims completing hands back.
+   * @returns the number of failures recorded on the way.
    */
-  #execute(claims: readonly Claim[]): Effect.Effect<readonly Claim[]> {
+  #runClaims(claims: readonly Claim[]): Effect.Effect<number> {
+    if (claims.length === 0) return Effect.succeed(0)
+    return Effect.gen(this, function* () {
+      const { executed, failed } = yield* this.#execute(claims)
+      const completed = yield* this.#complete(executed)
+      return failed + completed.failed + (yield* this.#runClaims(completed.next))
+    })
+  }
+
+  /**
+   * Executes claims. A first attempt of each runs as a plain promise (no fiber per claim:
+   * executions are as many as session ends); only the failed ones go through the retry schedule.
+   */
+  #execute(claims: readonly Claim[]) {
     const { execute, executeBatch, executeConcurrency } = this.#settings
     const outcomes: Effect.Effect<Array<Outcome<unknown>>> =
       executeBatch === undefined
@@ -235,20 +264,24 @@ export class Flusher {
             Effect.promise(() => settleEach(claims, execute, executeConcurrency)),
             (first) => this.#retryFailed(first, (i) => execute(claims[i] as Claim)),
           )
-        : Effect.map(Effect.either(this.#attempt(() => executeBatch(claims))), (outcome) =>
+        : Effect.map(Effect.either(this.#retrying(() => executeBatch(claims))), (outcome) =>
             claims.map(() => outcome),
           )
-    return Effect.map(outcomes, (results) =>
-      claims.filter((claim, i) => {
-        const outcome = results[i] as Outcome<unknown>
+    return Effect.map(outcomes, (results) => {
+      const executed: Claim[] = []
+      let failed = 0
+      results.forEach((outcome, i) => {
+        const claim = claims[i] as Claim
         if (Either.isRight(outcome)) {
           this.#counters.executions++
-          return true
+          executed.push(claim)
+        } else {
+          failed++
+          this.#failClaim('execute', claim, outcome.left)
         }
-        this.#failClaim('execute', claim, outcome.left)
-        return false
-      }),
-    )
+      })
+      return { executed, failed }
+    })
   }
 
   /** Retries, on the schedule, the items whose first attempt failed with a retryable error. */
@@ -264,7 +297,7 @@ export class Flusher {
     return Effect.forEach(
       failed,
       (i) =>
-        Effect.map(Effect.either(this.#attempt(() => call(i), 1)), (outcome) => {
+        Effect.map(Effect.either(this.#retrying(() => call(i), 1)), (outcome) => {
           first[i] = outcome
         }),
       { concurrency: this.#settings.executeConcurrency, discard: true },
@@ -272,80 +305,132 @@ export class Flusher {
   }
 
   /** Completes executed claims; returns the next claims the shard hands back. */
-  #complete(claims: readonly Claim[]): Effect.Effect<readonly Claim[]> {
-    return this.#many(claims, (batch) => this.#settings.shard.completeMany(batch)).pipe(
-      Effect.map((outcomes) =>
-        outcomes.flatMap((outcome, i) => {
-          if (Either.isRight(outcome)) return outcome.right === undefined ? [] : [outcome.right]
-          this.#failClaim('complete', claims[i] as Claim, outcome.left)
-          return []
-        }),
-      ),
+  #complete(claims: readonly Claim[]) {
+    return Effect.map(
+      this.#many(claims, (batch) => this.#settings.shard.completeMany(batch)),
+      (outcomes) => {
+        const next: Claim[] = []
+        let failed = 0
+        outcomes.forEach((outcome, i) => {
+          if (Either.isLeft(outcome)) {
+            failed++
+            this.#failClaim('complete', claims[i] as Claim, outcome.left)
+          } else if (outcome.right !== undefined) next.push(outcome.right)
+        })
+        return { next, failed }
+      },
     )
   }
 
-  /** A job's update is in the shard: its messages may be acknowledged. */
-  #durable(job: Job): void {
-    settleAll(job.acks)
-    this.#counters.recordLatency(performance.now() - job.queuedAt)
+  // ---------------------------------------------------------------------------------------------
+  // Outcomes
+
+  /**
+   * The one place a job ends and its messages are settled, once: acked when its update is in
+   * the shard, nacked when it failed for good, left waiting when they went back into the entry.
+   */
+  #finish(job: Job, how: 'durable' | 'restored' | { readonly failed: unknown }): void {
+    if (job.finished)
+      throw new Error(`flusher bug: a ${job.kind} job of ${job.entry.key} finished twice`)
+    job.finished = true
+    if (how === 'durable') {
+      settleAll(job.acks)
+      if (job.kind !== 'acquire') this.#counters.recordLatency(performance.now() - job.queuedAt)
+    } else if (how !== 'restored') failAll(job.acks, how.failed)
   }
 
-  #fail(job: Job, error: unknown, retry: () => Promise<void>): void {
-    failAll(job.acks, error)
+  /**
+   * A fold or release failed for good. Its retry releases the hold the job was sent with
+   * (idempotent: a release that reached the shard folds nothing again), or, when it was never
+   * sent, releases its delta as a session of its own.
+   */
+  #fail(job: Job, error: unknown): void {
+    this.#finish(job, { failed: error })
     const kind = job.kind === 'release' ? 'release' : 'fold'
-    this.#report({ kind, resourceId: job.entry.key, error, update: job.update, retry })
+    const hold = job.sentWith
+    const rerun = () =>
+      hold === undefined ? this.#asNewSession(job) : this.#releaseAndRun(hold, job.update)
+    this.#report({ kind, resourceId: job.entry.key, error, update: job.update }, rerun)
   }
 
   #failClaim(kind: 'execute' | 'complete', claim: Claim, error: unknown): void {
-    const rerun = kind === 'execute' ? this.#runClaims([claim]) : this.#finish(claim)
-    const retry = () => this.#retry(rerun)
-    this.#report({ kind, resourceId: claim.resourceId, error, claim, retry })
+    const rerun = () =>
+      kind === 'execute'
+        ? this.#runClaims([claim])
+        : Effect.flatMap(this.#complete([claim]), ({ next, failed }) =>
+            Effect.map(this.#runClaims(next), (n) => n + failed),
+          )
+    this.#report({ kind, resourceId: claim.resourceId, error, claim }, rerun)
   }
 
-  #finish(claim: Claim): Effect.Effect<void> {
-    return Effect.flatMap(this.#complete([claim]), (next) => this.#runClaims(next))
-  }
-
-  #report(failure: Failure): void {
+  /**
+   * Records a failure. Its `retry()` re-runs its work on its own (never judged by what other
+   * lanes did meanwhile): it rejects when that work failed again (the failure stays listed), and
+   * when the work it led to recorded new failures (then it left the list, the new ones joined).
+   */
+  #report(base: FailureBase, rerun: () => Rerun): void {
+    const failure = {
+      ...base,
+      retry: async () => {
+        const recorded = await Effect.runPromise(rerun())
+        this.#owner.resolved(failure)
+        if (recorded > 0) {
+          throw new CacheError(
+            `the retry of ${base.kind} ${base.resourceId} led to ${recorded} new failure(s): see failures()`,
+          )
+        }
+      },
+    } as Failure
     this.#counters.failures++
     this.#owner.failed(failure)
   }
 
+  /** A batch died of a defect: its unfinished folds and releases fail with it, kept as failures. */
+  #defect(jobs: readonly Job[], cause: Cause.Cause<unknown>): void {
+    const error = new CacheError(`the flusher failed: ${Cause.pretty(cause)}`, {
+      cause: Cause.squash(cause),
+    })
+    for (const job of jobs) {
+      if (job.finished) continue
+      // An acquire carries no message, and its target is the delta a later job of its entry
+      // carries: that job acquires again.
+      if (job.kind === 'acquire') this.#finish(job, 'durable')
+      else this.#fail(job, error)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Re-runs of failures
+
   /** A failed job's delta as a session of its own: acquire, release with it, run its claims. */
-  #retryAsNewSession(job: Job): Promise<void> {
-    const entry = new Entry(job.entry.key, job.update)
-    entry.ended = true
-    const release: Job = { ...job, kind: 'release', entry, acks: undefined }
-    return this.#retry(
-      Effect.flatMap(this.#acquire([release]), ({ errors }) =>
-        errors.size > 0
-          ? Effect.fail(errors.get(entry))
-          : this.#releaseAndRun(entry.hold as Hold, job.update),
-      ),
+  #asNewSession(job: Job): Rerun {
+    const update = job.update
+    if (update === undefined) return Effect.succeed(0)
+    return Effect.flatMap(
+      this.#retrying(() => this.#settings.shard.acquire(update)),
+      (hold) => {
+        this.#counters.acquires++
+        return this.#releaseAndRun(hold, update)
+      },
     )
   }
 
   /** Releases one hold with a delta (idempotent) and runs the claim it may bring. */
-  #releaseAndRun(hold: Hold, update: Update | undefined): Effect.Effect<void, unknown> {
-    return this.#attempt(() => this.#settings.shard.release(hold, update)).pipe(
-      Effect.flatMap((result) => (result.last ? this.#runClaims([result.claim]) : Effect.void)),
+  #releaseAndRun(hold: Hold, update: Update | undefined): Rerun {
+    return Effect.flatMap(
+      this.#retrying(() => this.#settings.shard.release(hold, update)),
+      (result) => (result.last ? this.#runClaims([result.claim]) : Effect.succeed(0)),
     )
   }
 
-  /** Runs a failure's retry; rejects if it failed again (a new failure is recorded then). */
-  #retry(effect: Effect.Effect<void, unknown>): Promise<void> {
-    const before = this.#counters.failures
-    return this.#runtime.runPromise(effect).then(() => {
-      if (this.#counters.failures > before)
-        throw new Error('the retry failed again: see failures()')
-    })
-  }
+  // ---------------------------------------------------------------------------------------------
+  // The one retry path
 
   /**
    * A call retried on the schedule while its error is worth retrying; `attemptsMade` attempts
-   * were made already, and count against `retry.attempts`.
+   * were made already and count against `retry.attempts`.
    */
-  #attempt<A>(call: () => A | Promise<A>, attemptsMade = 0): Effect.Effect<A, unknown> {
+  #retrying<A>(call: () => A | Promise<A>, attemptsMade = 0): Effect.Effect<A, unknown> {
     const remaining = this.#settings.retry.attempts - attemptsMade
     const once = Effect.tryPromise({ try: async () => call(), catch: (error) => error }).pipe(
       Effect.tapError(() => Effect.sync(() => this.#counters.retries++)),
@@ -357,8 +442,10 @@ export class Flusher {
   }
 
   /**
-   * One batched shard call with retries; when it still fails, each item once more on its own, so
-   * the outcome of every item is known.
+   * One batched shard call, retried as a whole while it fails with a retryable error; the
+   * outcome of every item. When it fails for bad input (an `ArgumentError` or `CodecError`: one
+   * item sinks the batch, the same way every time), each item is tried once on its own, so the
+   * others go through.
    */
   #many<I, R>(
     items: readonly I[],
@@ -369,11 +456,19 @@ export class Flusher {
       this.#counters.shardCalls++
       return call(batch)
     }
-    return this.#attempt(() => counted(items)).pipe(
-      Effect.map((results): Array<Outcome<R>> => results.map((r) => Either.right(r))),
+    return this.#retrying(() => counted(items)).pipe(
+      Effect.flatMap((results) =>
+        Array.isArray(results) && results.length === items.length
+          ? Effect.succeed(results.map((r): Outcome<R> => Either.right(r)))
+          : Effect.fail(
+              new ShardError(
+                `the shard answered ${items.length} items with ${describeReply(results)}`,
+              ),
+            ),
+      ),
       Effect.catchAll((error) =>
-        items.length === 1
-          ? Effect.succeed([Either.left(error)])
+        items.length === 1 || retryable(error)
+          ? Effect.succeed(items.map(() => Either.left(error)))
           : Effect.forEach(
               items,
               (item) =>
@@ -388,6 +483,18 @@ export class Flusher {
       ),
     )
   }
+}
+
+/** A failure without its retry. */
+type FailureBase =
+  | { kind: 'fold' | 'release'; resourceId: string; error: unknown; update: Update | undefined }
+  | { kind: 'execute' | 'complete'; resourceId: string; error: unknown; claim: Claim }
+
+/** Items tried at once when a batch failed for bad input. */
+const FALLBACK_CONCURRENCY = 8
+
+function describeReply(reply: unknown): string {
+  return Array.isArray(reply) ? `${reply.length} results` : typeof reply
 }
 
 /** Resumes once the current macrotask (and its microtasks) is over. */

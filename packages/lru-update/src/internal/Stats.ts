@@ -22,8 +22,13 @@ export interface AggregatorStats {
   readonly offers: number
   /** Offers merged into a held entry (hits). */
   readonly merges: number
-  /** Offers that started a session (misses). */
+  /** Offers that started a session where none was held (misses). */
   readonly inserts: number
+  /**
+   * Offers that found their resource's session past its max age or hard session: it ended and a
+   * new session started with the offer. `offers = merges + inserts + renewals`.
+   */
+  readonly renewals: number
   /** `merges / offers`: the share of events that never touch the shard. */
   readonly hitRatio: number
   /** Sessions ended, by cause. */
@@ -59,6 +64,7 @@ export class Counters {
   offers = 0
   merges = 0
   inserts = 0
+  renewals = 0
   acquires = 0
   folds = 0
   releases = 0
