@@ -41,7 +41,7 @@ async function phononReleases(mode: 'sessions' | 'held') {
   if (mode === 'held') await keeper.acquireMany(updates.slice(0, keys))
   const holds: Hold[] = []
   for (let i = 0; i < releases; i += 1000)
-    holds.push(...(await shard.acquireMany(updates.slice(i, i + 1000))))
+    holds.push(...((await shard.acquireMany(updates.slice(i, i + 1000))) as Hold[]))
   const before = shard.stats()
   const started = performance.now()
   let next = 0
@@ -50,7 +50,9 @@ async function phononReleases(mode: 'sessions' | 'held') {
       next += depth
       const batch = holds.slice(i, i + depth).map((hold, j) => [hold, updates[i + j]] as const)
       const results = await shard.releaseMany(batch)
-      const claims = results.flatMap((result) => (result.last ? [result.claim] : []))
+      const claims = results.flatMap((result) =>
+        !(result instanceof Error) && result.last ? [result.claim] : [],
+      )
       if (claims.length > 0) await shard.completeMany(claims)
     }
   }

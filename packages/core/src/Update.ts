@@ -177,7 +177,7 @@ function checkResourceId(collection: string, id: string): void {
   ) {
     const resourceId = `${collection}.${id}`
     throw new ArgumentError(
-      `resource id ${JSON.stringify(resourceId.slice(0, 64))} must be at most ${MAX_ID_LENGTH} characters without braces or control characters`,
+      `resource id ${JSON.stringify(resourceId.slice(0, 64))} must be at most ${MAX_ID_LENGTH} characters of well-formed UTF-16 without braces or control characters`,
     )
   }
 }
@@ -190,8 +190,35 @@ function safeIdChars(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x7b || c === 0x7d) return false
+    // A lone surrogate has no UTF-8 form: Redis would see U+FFFD, so `s\ud800`, `s\udc00` and
+    // `s\ufffd` would share one key. Only a high surrogate followed by a low one is well formed.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = text.charCodeAt(i + 1)
+      if (c >= 0xdc00 || !(next >= 0xdc00 && next <= 0xdfff)) return false
+      i++
+    }
   }
   return true
+}
+
+/**
+ * Checks a free-standing id (a lock's resource id, a worker name): non-empty, at most 512
+ * characters, well-formed UTF-16, no braces or control characters. Every layer uses this one
+ * check, so an id that one accepts, all accept. Returns the id.
+ * @throws {@link ArgumentError} naming `what` otherwise.
+ */
+export function checkId(text: unknown, what: string): string {
+  if (
+    typeof text !== 'string' ||
+    text.length === 0 ||
+    text.length > MAX_ID_LENGTH ||
+    !safeIdChars(text)
+  ) {
+    throw new ArgumentError(
+      `${what} must be a non-empty string of at most ${MAX_ID_LENGTH} characters, well-formed UTF-16, without braces or control characters; got ${describe(text)}`,
+    )
+  }
+  return text
 }
 
 /**

@@ -66,4 +66,4 @@ export {
   type ModelValues,
   type OnComplete,
 } from './Model.js'
-export { resourceIdOf, Update, type UpdateOptions } from './Update.js'
+export { checkId, resourceIdOf, Update, type UpdateOptions } from './Update.js'

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import { type Codec, LockNotOwned, Model, ShardError, type Update } from '@phonon/core'
+import {
+  ArgumentError,
+  type Codec,
+  checkId,
+  LockNotOwned,
+  Model,
+  ShardError,
+  type Update,
+} from '@phonon/core'
+import { ResourceError } from './errors.js'
 import { lockTtl, withBackoff } from './Locks.js'
 import { TypePlans } from './plan.js'
 import {
@@ -9,25 +18,38 @@ import {
   type Hold,
   type LockHandle,
   type LockOptions,
+  type ReleaseItem,
+  type ReleaseOptions,
   type ReleaseResult,
   type ResourceRef,
   type Shard,
   type ShardStats,
 } from './Shard.js'
 
-/** One resource's shared state: what the Redis keys of `lua/includes/resource.lua` hold. */
+/** An execution claimed in a {@link MemoryStore}. */
+interface Execution {
+  readonly claim: Claim
+  owner: string
+  lease: number
+  /** What claimed it: the token of a release, or `c:<epoch>` for the complete of that epoch. */
+  readonly by: string
+}
+
+/** One resource's shared state: what its Redis hash (see the README's data model) holds. */
 interface Resource {
-  readonly holders: Set<string>
-  readonly evicted: Set<string>
+  /** Holder token → the last fold step applied under it. */
+  readonly holders: Map<string, number>
   /** The pending state: a merged model update, or encoded custom updates. */
   pending: Update | undefined
   deltas: string[]
   mods: number
-  exec: { epoch: number; owner: string; lease: number; claim: Claim; holder: string } | undefined
+  exec: Execution | undefined
   lastEpoch: number
   forcedExpiry: boolean
-  lock: { token: string; expires: number } | undefined
-  fence: number
+  /** Incarnation → the sequence of its last release that did not claim (retries are told apart). */
+  readonly released: Map<string, number>
+  lock: { token: string; expires: number; fence: number } | undefined
+  lastFence: number
 }
 
 /**
@@ -36,26 +58,34 @@ interface Resource {
  */
 export class MemoryStore {
   readonly resources = new Map<string, Resource>()
+  /** Incarnation → its registry (resource id → type name), for recovery. */
   readonly registries = new Map<string, Map<string, string>>()
+  #lastMicros = 0
 
   resource(resourceId: string): Resource {
     let resource = this.resources.get(resourceId)
     if (resource === undefined) {
       resource = {
-        holders: new Set(),
-        evicted: new Set(),
+        holders: new Map(),
         pending: undefined,
         deltas: [],
         mods: 0,
         exec: undefined,
         lastEpoch: 0,
         forcedExpiry: false,
+        released: new Map(),
         lock: undefined,
-        fence: 0,
+        lastFence: 0,
       }
       this.resources.set(resourceId, resource)
     }
     return resource
+  }
+
+  /** The store's clock in µs, strictly increasing (Redis' TIME, as epochs and fences use it). */
+  micros(): number {
+    this.#lastMicros = Math.max(this.#lastMicros + 1, Date.now() * 1000)
+    return this.#lastMicros
   }
 }
 
@@ -65,7 +95,7 @@ export interface MemoryShardOptions {
   readonly codec: Codec
   /** The state shared with other in-process workers. Default: a store of its own. */
   readonly store?: MemoryStore
-  /** This worker's id. Default: a random UUID. */
+  /** This worker's name. Default: a random UUID. */
   readonly workerId?: string
   /** How long a claim is reserved for its owner (ms). Default 30,000. */
   readonly leaseMs?: number
@@ -82,6 +112,7 @@ export interface MemoryShardOptions {
  */
 export class MemoryShard implements Shard {
   readonly workerId: string
+  readonly incarnation: string
   readonly store: MemoryStore
   readonly #codec: Codec
   readonly #leaseMs: number
@@ -90,94 +121,132 @@ export class MemoryShard implements Shard {
   readonly #locks = new Set<{ resource: Resource; token: string }>()
   #sequence = 0
   #calls = 0
+  #lost = 0
   #closed = false
 
+  /** @throws {@link ArgumentError} for a malformed `workerId`. */
   constructor(options: MemoryShardOptions) {
     this.#codec = options.codec
     this.store = options.store ?? new MemoryStore()
-    this.workerId = options.workerId ?? randomUUID()
+    this.workerId = checkId(options.workerId ?? randomUUID(), 'workerId')
+    this.incarnation = newIncarnation()
     this.#leaseMs = options.leaseMs ?? 30_000
     this.#types = new TypePlans(options.codec, options.maxDeltaBytes ?? 4 * 2 ** 20)
     this.#execute = options.execute ?? executeClaim
   }
 
-  async acquire(target: Update | ResourceRef): Promise<Hold> {
-    return (await this.acquireMany([target]))[0] as Hold
+  newHold(target: Update | ResourceRef): Hold {
+    return { ...this.#types.ref(target), token: `${this.incarnation}:${++this.#sequence}`, step: 0 }
   }
 
-  async acquireMany(targets: ReadonlyArray<Update | ResourceRef>): Promise<Hold[]> {
+  async acquire(target: Update | ResourceRef | Hold): Promise<Hold> {
+    return settled(await this.acquireMany([target]))
+  }
+
+  async acquireMany(
+    targets: ReadonlyArray<Update | ResourceRef | Hold>,
+  ): Promise<Array<Hold | ResourceError>> {
     this.#begin()
-    const holds = targets.map((target) => ({
-      ...this.#types.ref(target),
-      holder: `${this.workerId}/${++this.#sequence}`,
-    }))
+    const holds = targets.map((target) => holdOf(this, target))
     for (const hold of holds) {
-      this.#registry(this.workerId).set(hold.resourceId, hold.typeName)
-      this.store.resource(hold.resourceId).holders.add(hold.holder)
+      this.#registry(this.incarnation).set(hold.resourceId, hold.typeName)
+      const holders = this.store.resource(hold.resourceId).holders
+      if (!holders.has(hold.token)) holders.set(hold.token, hold.step)
     }
     return holds
   }
 
   async fold(hold: Hold, delta: Update): Promise<FoldResult> {
-    return (await this.foldMany([[hold, delta]]))[0] as FoldResult
+    return settled(await this.foldMany([[hold, delta]]))
   }
 
-  async foldMany(items: ReadonlyArray<readonly [Hold, Update]>): Promise<FoldResult[]> {
+  async foldMany(
+    items: ReadonlyArray<readonly [Hold, Update]>,
+  ): Promise<Array<FoldResult | ResourceError>> {
     this.#begin()
-    for (const [hold, delta] of items) this.#types.plan(hold.typeName).deltaArgs(delta)
+    for (const [hold, delta] of items) this.#check(hold, delta)
     return items.map(([hold, delta]) => {
       const resource = this.store.resource(hold.resourceId)
-      const held = resource.holders.has(hold.holder)
-      if (!held && !resource.evicted.has(hold.holder)) {
-        throw new ShardError(`${hold.resourceId}: fold by a session that does not hold it`)
+      const next = { ...hold, step: hold.step + 1 }
+      const step = resource.holders.get(hold.token)
+      if (step === undefined && isReleased(resource, hold.token)) {
+        return new ResourceError(hold.resourceId, 'notHeld', 'fold of a released session')
       }
-      this.#foldDelta(resource, delta)
-      if (!held) return { timesModified: 0, forcedExpiry: true, evicted: true }
-      return { timesModified: resource.mods, forcedExpiry: resource.forcedExpiry, evicted: false }
+      if (step === undefined || step < next.step) {
+        this.#foldDelta(resource, delta)
+        resource.holders.set(hold.token, next.step)
+      }
+      if (step === undefined) this.#lost++
+      return {
+        hold: next,
+        timesModified: resource.mods,
+        forcedExpiry: resource.forcedExpiry,
+        lost: step === undefined,
+      }
     })
   }
 
-  async release(hold: Hold, delta?: Update): Promise<ReleaseResult> {
-    return (await this.releaseMany([[hold, delta]]))[0] as ReleaseResult
+  async release(hold: Hold, delta?: Update, options?: ReleaseOptions): Promise<ReleaseResult> {
+    return settled(await this.releaseMany([options ? [hold, delta, options] : [hold, delta]]))
   }
 
   async releaseMany(
-    items: ReadonlyArray<readonly [Hold, Update | undefined]>,
-  ): Promise<ReleaseResult[]> {
+    items: ReadonlyArray<ReleaseItem>,
+  ): Promise<Array<ReleaseResult | ResourceError>> {
     this.#begin()
-    for (const [hold, delta] of items) this.#types.plan(hold.typeName).deltaArgs(delta)
-    return items.map(([hold, delta]) => {
-      const resource = this.store.resource(hold.resourceId)
-      if (!resource.holders.delete(hold.holder) && !resource.evicted.delete(hold.holder)) {
-        // Released already; its claim, if pending, is handed out again (as the script does).
-        const pending = resource.exec?.holder === hold.holder ? resource.exec.claim : undefined
-        return pending
-          ? ({ last: true, claim: pending } as const)
-          : ({ last: false, reason: 'released' } as const)
-      }
-      this.#foldDelta(resource, delta)
-      if (resource.holders.size > 0) return { last: false, reason: 'held' } as const
-      if (resource.exec) return { last: false, reason: 'pending' } as const
-      const claim = this.#claimIfIdle(hold.resourceId, hold.typeName, resource, hold.holder)
-      this.#forgetIdle(hold.resourceId, resource)
-      return claim ? ({ last: true, claim } as const) : ({ last: false, reason: 'empty' } as const)
-    })
+    for (const [hold, delta] of items) this.#check(hold, delta)
+    return items.map(([hold, delta, options]) => this.#releaseOne(hold, delta, options))
+  }
+
+  #releaseOne(hold: Hold, delta: Update | undefined, options?: ReleaseOptions): ReleaseResult {
+    const resource = this.store.resource(hold.resourceId)
+    const held = resource.holders.delete(hold.token)
+    if (!held) {
+      // A retry of a release that went through: the same answer, nothing folded.
+      if (resource.exec?.by === hold.token) return { last: true, claim: resource.exec.claim }
+      if (isReleased(resource, hold.token)) return { last: false, reason: 'released' }
+      this.#lost++
+    }
+    this.#foldDelta(resource, delta)
+    const lost = !held
+    if (resource.exec) {
+      this.#markReleased(resource, hold.token)
+      return flagLost({ last: false, reason: 'pending' }, lost)
+    }
+    if (resource.holders.size > 0 && !resource.forcedExpiry) {
+      this.#markReleased(resource, hold.token)
+      return flagLost({ last: false, reason: 'held' }, lost)
+    }
+    const empty = resource.mods === 0 && !(options?.claimEmpty && resource.holders.size === 0)
+    if (empty) {
+      this.#markReleased(resource, hold.token)
+      return flagLost({ last: false, reason: resource.holders.size > 0 ? 'held' : 'empty' }, lost)
+    }
+    const claim = this.#claim(hold.resourceId, hold.typeName, resource, hold.token)
+    return flagLost({ last: true, claim }, lost)
   }
 
   async completeExecution(claim: Claim): Promise<Claim | undefined> {
-    this.#begin()
-    const resource = this.store.resource(claim.resourceId)
-    if (resource.exec?.epoch !== claim.epoch) return undefined
-    resource.exec = undefined
-    const next = this.#claimIfIdle(claim.resourceId, claim.typeName, resource)
-    this.#forgetIdle(claim.resourceId, resource)
-    return next
+    return settled(await this.completeMany([claim]))
   }
 
-  async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined>> {
-    const next: Array<Claim | undefined> = []
-    for (const claim of claims) next.push(await this.completeExecution(claim))
-    return next
+  async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined | ResourceError>> {
+    this.#begin()
+    return claims.map((claim) => {
+      const resource = this.store.resource(claim.resourceId)
+      const by = `c:${claim.epoch}`
+      if (resource.exec?.claim.epoch !== claim.epoch) {
+        // Completed already; when that complete claimed the next state, hand it out again.
+        return resource.exec?.by === by ? resource.exec.claim : undefined
+      }
+      resource.exec = undefined
+      const next =
+        resource.mods > 0 && (resource.holders.size === 0 || resource.forcedExpiry)
+          ? this.#claim(claim.resourceId, claim.typeName, resource, by)
+          : undefined
+      this.#forgetIdle(claim.resourceId, resource)
+      return next
+    })
   }
 
   async count(resourceId: string): Promise<number> {
@@ -192,61 +261,66 @@ export class MemoryShard implements Shard {
 
   async forceExpiry(resourceId: string): Promise<void> {
     this.#begin()
-    this.store.resource(resourceId).forcedExpiry = true
+    const resource = this.store.resources.get(resourceId)
+    // An idle resource has nothing to expire (and Redis keeps no key for it).
+    if (resource && (resource.holders.size > 0 || resource.mods > 0 || resource.exec))
+      resource.forcedExpiry = true
   }
 
   async lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
     this.#begin()
+    checkId(resourceId, 'lock id')
     const resource = this.store.resource(resourceId)
     const ttl = lockTtl(options.ttlMs)
-    const token = `${this.workerId}/lock/${++this.#sequence}`
+    const token = `${this.incarnation}:lock:${++this.#sequence}`
     return withBackoff(resourceId, options, async () => {
       const now = Date.now()
       if (resource.lock !== undefined && resource.lock.expires > now) return undefined
-      resource.lock = { token, expires: now + ttl }
+      const fence = Math.max(resource.lastFence + 1, this.store.micros())
+      resource.lastFence = fence
+      resource.lock = { token, expires: now + ttl, fence }
       const entry = { resource, token }
       this.#locks.add(entry)
-      return this.#lockHandle(resourceId, entry, ++resource.fence)
+      return this.#lockHandle(resourceId, entry, fence)
     })
   }
 
   /**
-   * Recovers a dead worker: evicts its holds, takes over what it was executing, executes what it
-   * was the last holder of. Returns whether there was anything of it to recover.
+   * Recovers a dead incarnation: removes its holds, takes over what it was executing, executes
+   * what it was the last holder of. Returns whether there was anything of it to recover.
    */
-  async recover(deadWorker: string): Promise<boolean> {
+  async recover(deadIncarnation: string): Promise<boolean> {
     this.#begin()
-    const registry = this.store.registries.get(deadWorker)
+    const registry = this.store.registries.get(deadIncarnation)
     if (registry === undefined) return false
-    const prefix = `${deadWorker}/`
+    const prefix = `${deadIncarnation}:`
     for (const [resourceId, typeName] of registry) {
       const resource = this.store.resource(resourceId)
-      for (const holder of resource.holders) {
-        if (holder.startsWith(prefix)) {
-          resource.holders.delete(holder)
-          resource.evicted.add(holder)
-        }
-      }
+      for (const token of resource.holders.keys())
+        if (token.startsWith(prefix)) resource.holders.delete(token)
       let claim: Claim | undefined
       if (resource.exec) {
-        if (resource.exec.owner === deadWorker || resource.exec.lease < Date.now()) {
-          resource.exec.owner = this.workerId
+        if (resource.exec.owner === deadIncarnation || resource.exec.lease < Date.now()) {
+          resource.exec.owner = this.incarnation
+          resource.exec.lease = Date.now() + this.#leaseMs
           claim = resource.exec.claim
         }
-      } else claim = this.#claimIfIdle(resourceId, typeName, resource)
+      } else if (resource.holders.size === 0 && resource.mods > 0) {
+        claim = this.#claim(resourceId, typeName, resource, '')
+      }
       while (claim) {
-        this.#registry(this.workerId).set(resourceId, typeName)
+        this.#registry(this.incarnation).set(resourceId, typeName)
         await this.#execute(claim)
         claim = await this.completeExecution(claim)
       }
       registry.delete(resourceId)
     }
-    this.store.registries.delete(deadWorker)
+    this.store.registries.delete(deadIncarnation)
     return true
   }
 
   stats(): ShardStats {
-    return { roundTrips: this.#calls, scripts: this.#calls }
+    return { roundTrips: this.#calls, scripts: this.#calls, shardStateLost: this.#lost }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -263,6 +337,11 @@ export class MemoryShard implements Shard {
 
   // ---------------------------------------------------------------------------------------------
 
+  /** @throws {@link ArgumentError} for a delta of another type or resource than the hold's. */
+  #check(hold: Hold, delta: Update | undefined): void {
+    this.#types.plan(hold.typeName).deltaArgs(delta, hold.resourceId)
+  }
+
   #foldDelta(resource: Resource, delta: Update | undefined): void {
     if (delta === undefined || (isModelUpdate(delta) && delta.isEmpty())) return
     if (isModelUpdate(delta)) {
@@ -274,41 +353,40 @@ export class MemoryShard implements Shard {
     resource.mods++
   }
 
-  #claimIfIdle(
-    resourceId: string,
-    typeName: string,
-    resource: Resource,
-    holder = '',
-  ): Claim | undefined {
-    if (resource.holders.size > 0 || resource.exec || resource.mods === 0) return undefined
-    const epoch = Math.max(resource.lastEpoch + 1, Date.now() * 1000)
+  /** Records a release that did not claim, so that its retry is told from a lost hold. */
+  #markReleased(resource: Resource, token: string): void {
+    const [incarnation, sequence] = splitToken(token)
+    resource.released.set(incarnation, Math.max(resource.released.get(incarnation) ?? 0, sequence))
+  }
+
+  /** Moves the pending state into a claimed execution under a new epoch. */
+  #claim(resourceId: string, typeName: string, resource: Resource, by: string): Claim {
+    const epoch = Math.max(resource.lastEpoch + 1, this.store.micros())
     resource.lastEpoch = epoch
+    const plan = this.#types.plan(typeName)
+    // A model's empty state has no totals; a custom update's is its (maybe empty) deltas list.
     const update =
-      resource.pending ?? this.#types.plan(typeName).claimed(resourceId, [resource.deltas])
+      resource.pending ??
+      plan.claimed(resourceId, plan.fieldNames.length > 0 ? [] : [resource.deltas])
     const claim = { resourceId, typeName, epoch, update }
-    resource.exec = {
-      epoch,
-      owner: this.workerId,
-      lease: Date.now() + this.#leaseMs,
-      claim,
-      holder,
-    }
+    resource.exec = { claim, owner: this.incarnation, lease: Date.now() + this.#leaseMs, by }
     resource.pending = undefined
     resource.deltas = []
     resource.mods = 0
     resource.forcedExpiry = false
+    this.#registry(this.incarnation).set(resourceId, typeName)
     return claim
   }
 
-  /** Drops the resource from this worker's registry when it has no holder or claim left. */
+  /** Drops the resource from this incarnation's registry when it holds and executes none of it. */
   #forgetIdle(resourceId: string, resource: Resource): void {
-    const mine = `${this.workerId}/`
+    const mine = `${this.incarnation}:`
     if (
-      [...resource.holders].some((h) => h.startsWith(mine)) ||
-      resource.exec?.owner === this.workerId
+      [...resource.holders.keys()].some((h) => h.startsWith(mine)) ||
+      resource.exec?.owner === this.incarnation
     )
       return
-    this.store.registries.get(this.workerId)?.delete(resourceId)
+    this.store.registries.get(this.incarnation)?.delete(resourceId)
   }
 
   #lockHandle(
@@ -353,6 +431,48 @@ export class MemoryShard implements Shard {
     if (this.#closed) throw new ShardError('the shard is closed')
     this.#calls++
   }
+}
+
+/** A unique incarnation id: 10 random characters of `[0-9a-z]` (no `:`, no braces). */
+export function newIncarnation(): string {
+  return randomUUID().replaceAll('-', '').slice(0, 10)
+}
+
+/** `<incarnation>:<sequence>` → its parts. */
+export function splitToken(token: string): [string, number] {
+  const colon = token.lastIndexOf(':')
+  return [token.slice(0, colon), Number(token.slice(colon + 1))]
+}
+
+/** A release result, flagged `lost` only when it was (results compare equal otherwise). */
+function flagLost(result: ReleaseResult, lost: boolean): ReleaseResult {
+  return lost ? { ...result, lost } : result
+}
+
+/** Whether the session of `token` was released already (and did not claim). */
+function isReleased(resource: Resource, token: string): boolean {
+  const [incarnation, sequence] = splitToken(token)
+  return (resource.released.get(incarnation) ?? 0) >= sequence
+}
+
+/**
+ * The hold of an acquire target: the hold itself (a retry), or a new one.
+ * @throws {@link ArgumentError} for a malformed hold.
+ */
+export function holdOf(shard: Shard, target: Update | ResourceRef | Hold): Hold {
+  if (!('token' in target)) return shard.newHold(target)
+  const [incarnation, sequence] = splitToken(String(target.token))
+  if (incarnation === '' || !Number.isSafeInteger(sequence) || sequence <= 0) {
+    throw new ArgumentError(`malformed hold token ${JSON.stringify(target.token)}`)
+  }
+  return target
+}
+
+/** The one result of a batch of one: the value, or its per-resource error thrown. */
+export function settled<T>(results: ReadonlyArray<T | ResourceError>): T {
+  const result = results[0] as T | ResourceError
+  if (result instanceof ResourceError) throw result
+  return result
 }
 
 function isModelUpdate(update: Update): update is import('@phonon/core').ModelUpdate {

@@ -67,12 +67,12 @@ export class Recovery {
    * workers whose heartbeat is older than `deadAfterMs`.
    */
   async heartbeat(): Promise<string[]> {
-    const { workers } = this.shard.workerKeys(this.shard.workerId)
+    const { workers } = this.shard.workerKeys(this.shard.incarnation)
     const reply = (await callScript(
       workers.client,
       'heartbeat',
       [workers.key],
-      [this.shard.workerId, this.options.deadAfterMs],
+      [this.shard.incarnation, this.options.deadAfterMs],
     )) as Array<number | string>
     if (reply[0] === 1) {
       // Our own heartbeat is stale: others are recovering our holds. Continue under a new id;
@@ -119,7 +119,8 @@ export class Recovery {
     const { workers, registry } = shard.workerKeys(deadWorker)
     const lock = recoveryKey(shard.namespace, deadWorker)
     const lease = shard.leaseMs
-    if ((await workers.client.set(lock, shard.workerId, 'PX', lease, 'NX')) !== 'OK') return false
+    if ((await workers.client.set(lock, shard.incarnation, 'PX', lease, 'NX')) !== 'OK')
+      return false
     try {
       const entries = Object.entries(await registry.client.hgetall(registry.key))
       for (let at = 0; at < entries.length; at += RECOVERY_BATCH) {
@@ -131,18 +132,20 @@ export class Recovery {
         )
         while (claims.length > 0) {
           for (const claim of claims) await this.options.execute(claim)
-          claims = (await shard.completeMany(claims)).filter((claim) => claim !== undefined)
+          claims = (await shard.completeMany(claims)).filter(
+            (claim) => claim instanceof Object && !(claim instanceof Error),
+          ) as Claim[]
         }
         await shard.unregisterIdle(chunk.map((ref) => ref.resourceId))
         // Done with these: an interrupted recovery resumes after them.
         await registry.client.hdel(registry.key, ...chunk.map((ref) => ref.resourceId))
-        await callScript(workers.client, 'extend', [lock], [shard.workerId, lease])
+        await callScript(workers.client, 'extend', [lock], [shard.incarnation, lease])
       }
       await registry.client.del(registry.key)
       await workers.client.hdel(workers.key, deadWorker)
       return true
     } finally {
-      await callScript(workers.client, 'unlock', [lock], [shard.workerId])
+      await callScript(workers.client, 'unlock', [lock], [shard.incarnation])
     }
   }
 }

@@ -1,10 +1,19 @@
 /// <reference path="./cluster-key-slot.d.ts" />
 import { randomUUID } from 'node:crypto'
-import { ArgumentError, type Codec, type RedisReply, ShardError, type Update } from '@phonon/core'
+import {
+  ArgumentError,
+  type Codec,
+  checkId,
+  type RedisReply,
+  ShardError,
+  type Update,
+} from '@phonon/core'
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
+import { ResourceError } from './errors.js'
 import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
 import { RedisLocks } from './Locks.js'
+import { holdOf, settled } from './MemoryShard.js'
 import { type TypePlan, TypePlans } from './plan.js'
 import { Recovery } from './Recovery.js'
 import type { Router } from './Routing.js'
@@ -15,6 +24,8 @@ import {
   type Hold,
   type LockHandle,
   type LockOptions,
+  type ReleaseItem,
+  type ReleaseOptions,
   type ReleaseResult,
   type ResourceRef,
   type Shard,
@@ -77,7 +88,7 @@ const MAX_SEGMENTS = 256
  * multi-step operation is one Lua script on the resource's node; batches are pipelined per node.
  */
 export class RedisShard implements Shard {
-  #workerId: string
+  #incarnation: string
   readonly namespace: string
   readonly router: Router
   readonly codec: Codec
@@ -105,7 +116,8 @@ export class RedisShard implements Shard {
     this.router = options.router
     this.codec = options.codec
     this.namespace = options.namespace ?? 'phonon'
-    this.#workerId = options.workerId ?? randomUUID()
+    // Until incarnations land (issue 10), the worker id doubles as the incarnation.
+    this.#incarnation = checkId(options.workerId ?? randomUUID(), 'workerId')
     this.leaseMs = positive(options.leaseMs ?? 30_000, 'leaseMs')
     this.#types = new TypePlans(
       options.codec,
@@ -113,10 +125,8 @@ export class RedisShard implements Shard {
     )
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 1_000
-    if (/[{}/]/.test(this.#workerId) || /[{}]/.test(this.namespace)) {
-      throw new ArgumentError(
-        'workerId must not contain braces or /, namespace must not contain braces',
-      )
+    if (this.#incarnation.includes(':') || /[{}]/.test(this.namespace)) {
+      throw new ArgumentError('workerId must not contain :, namespace must not contain braces')
     }
     for (const client of this.router.clients) registerScripts(client)
     this.recovery = new Recovery(this, {
@@ -129,7 +139,12 @@ export class RedisShard implements Shard {
 
   /** This worker's id (it changes when the worker finds its own heartbeat stale). */
   get workerId(): string {
-    return this.#workerId
+    return this.#incarnation
+  }
+
+  /** This process start's id: for now the worker id. */
+  get incarnation(): string {
+    return this.#incarnation
   }
 
   /** Starts the heartbeat; `connect()` calls it. */
@@ -141,16 +156,19 @@ export class RedisShard implements Shard {
   // ---------------------------------------------------------------------------------------------
   // Sessions
 
-  acquire(target: Update | ResourceRef): Promise<Hold> {
-    return this.acquireMany([target]).then((holds) => holds[0] as Hold)
+  newHold(target: Update | ResourceRef): Hold {
+    return { ...this.#types.ref(target), token: `${this.incarnation}:${++this.#sequence}`, step: 0 }
   }
 
-  async acquireMany(targets: ReadonlyArray<Update | ResourceRef>): Promise<Hold[]> {
+  async acquire(target: Update | ResourceRef | Hold): Promise<Hold> {
+    return settled(await this.acquireMany([target]))
+  }
+
+  async acquireMany(
+    targets: ReadonlyArray<Update | ResourceRef | Hold>,
+  ): Promise<Array<Hold | ResourceError>> {
     this.#assertOpen()
-    const holds = targets.map((target) => {
-      const ref = this.#types.ref(target)
-      return { ...ref, holder: `${this.#workerId}/${++this.#sequence}` }
-    })
+    const holds = targets.map((target) => holdOf(this, target))
     // The registry before the holds: a worker that dies after acquiring must be found by
     // recovery. When everything goes to one node, one pipeline keeps that order.
     const registry = this.#registryCalls(holds)
@@ -162,7 +180,7 @@ export class RedisShard implements Shard {
         'acquire',
         hold.resourceId,
         [resourceKey(this.namespace, hold.resourceId, 'holders')],
-        [hold.holder],
+        [hold.token],
       ),
     )
     const registryNode = registry[0] && this.#nodeOf(registry[0])
@@ -173,15 +191,17 @@ export class RedisShard implements Shard {
     return holds
   }
 
-  fold(hold: Hold, delta: Update): Promise<FoldResult> {
-    return this.foldMany([[hold, delta]]).then((results) => results[0] as FoldResult)
+  async fold(hold: Hold, delta: Update): Promise<FoldResult> {
+    return settled(await this.foldMany([[hold, delta]]))
   }
 
-  async foldMany(items: ReadonlyArray<readonly [Hold, Update]>): Promise<FoldResult[]> {
+  async foldMany(
+    items: ReadonlyArray<readonly [Hold, Update]>,
+  ): Promise<Array<FoldResult | ResourceError>> {
     this.#assertOpen()
     const calls = items.map(([hold, delta]) => {
       const plan = this.#types.plan(hold.typeName)
-      const args = [hold.holder, ...plan.deltaArgs(delta)]
+      const args = [hold.token, ...plan.deltaArgs(delta, hold.resourceId)]
       return this.#script(
         'fold',
         hold.resourceId,
@@ -192,25 +212,36 @@ export class RedisShard implements Shard {
     const replies = await this.#batch(calls)
     return replies.map((reply, i) => {
       const [code, forced] = reply as number[]
+      const hold = (items[i] as readonly [Hold, Update])[0]
       if (code === -1)
-        throw new ShardError(`${items[i]?.[0].resourceId}: fold by a session that does not hold it`)
-      if (code === -3) return { timesModified: 0, forcedExpiry: true, evicted: true }
-      return { timesModified: Number(code), forcedExpiry: forced === 1, evicted: false }
+        return new ResourceError(
+          hold.resourceId,
+          'notHeld',
+          'fold by a session that does not hold it',
+        )
+      const next = { ...hold, step: hold.step + 1 }
+      if (code === -3) return { hold: next, timesModified: 0, forcedExpiry: true, lost: true }
+      return { hold: next, timesModified: Number(code), forcedExpiry: forced === 1, lost: false }
     })
   }
 
-  release(hold: Hold, delta?: Update): Promise<ReleaseResult> {
-    return this.releaseMany([[hold, delta]]).then((results) => results[0] as ReleaseResult)
+  async release(hold: Hold, delta?: Update, options?: ReleaseOptions): Promise<ReleaseResult> {
+    return settled(await this.releaseMany([options ? [hold, delta, options] : [hold, delta]]))
   }
 
   async releaseMany(
-    items: ReadonlyArray<readonly [Hold, Update | undefined]>,
-  ): Promise<ReleaseResult[]> {
+    items: ReadonlyArray<ReleaseItem>,
+  ): Promise<Array<ReleaseResult | ResourceError>> {
     this.#assertOpen()
     // Every delta is validated before anything is sent.
     const calls = items.map(([hold, delta]) => {
       const plan = this.#types.plan(hold.typeName)
-      const args = [hold.holder, this.#workerId, this.leaseMs, ...plan.deltaArgs(delta)]
+      const args = [
+        hold.token,
+        this.incarnation,
+        this.leaseMs,
+        ...plan.deltaArgs(delta, hold.resourceId),
+      ]
       return this.#script(
         'release',
         hold.resourceId,
@@ -228,18 +259,18 @@ export class RedisShard implements Shard {
   }
 
   async completeExecution(claim: Claim): Promise<Claim | undefined> {
-    return (await this.completeMany([claim]))[0]
+    return settled(await this.completeMany([claim]))
   }
 
   /**
    * Completes many claims, one round trip per node; returns for each the next claim (state that
    * accumulated meanwhile), if any.
    */
-  async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined>> {
+  async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined | ResourceError>> {
     this.#assertOpen()
     const calls = claims.map((claim) => {
       const plan = this.#types.plan(claim.typeName)
-      const args = [String(claim.epoch), this.#workerId, this.leaseMs, ...plan.readSpecs]
+      const args = [String(claim.epoch), this.incarnation, this.leaseMs, ...plan.readSpecs]
       return this.#script(
         'complete',
         claim.resourceId,
@@ -287,7 +318,7 @@ export class RedisShard implements Shard {
       resourceKey(this.namespace, resourceId, 'lock'),
       resourceKey(this.namespace, resourceId, 'fence'),
     ]
-    const token = `${this.#workerId}/lock/${++this.#sequence}`
+    const token = `${this.#incarnation}/lock/${++this.#sequence}`
     return this.#locks.take(this.#client(resourceId), resourceId, keys, token, options)
   }
 
@@ -295,7 +326,7 @@ export class RedisShard implements Shard {
   // Life cycle
 
   stats(): ShardStats {
-    return { roundTrips: this.#roundTrips, scripts: this.#scripts }
+    return { roundTrips: this.#roundTrips, scripts: this.#scripts, shardStateLost: 0 }
   }
 
   /**
@@ -310,10 +341,10 @@ export class RedisShard implements Shard {
     await this.#register([]).catch(() => {})
     if (this.#sessions.size === 0 && this.#claims.size === 0) {
       await Promise.allSettled([
-        this.workerKeys(this.#workerId).registry.client.del(
-          registryKey(this.namespace, this.#workerId),
+        this.workerKeys(this.#incarnation).registry.client.del(
+          registryKey(this.namespace, this.#incarnation),
         ),
-        this.#workersClient().hdel(workersKey(this.namespace), this.#workerId),
+        this.#workersClient().hdel(workersKey(this.namespace), this.#incarnation),
       ])
     }
     this.#closed = true
@@ -329,7 +360,7 @@ export class RedisShard implements Shard {
 
   /** Takes a new worker id (the seed's rule for a worker that finds its own heartbeat stale). @internal */
   renewWorkerId(): void {
-    this.#workerId = randomUUID()
+    this.#incarnation = randomUUID()
   }
 
   /** The client holding the heartbeats. */
@@ -359,7 +390,7 @@ export class RedisShard implements Shard {
     await this.#register(refs)
     const calls = refs.map(({ resourceId, typeName }) => {
       const plan = this.#types.plan(typeName)
-      const args = [deadWorker, this.#workerId, this.leaseMs, ...plan.readSpecs]
+      const args = [deadWorker, this.incarnation, this.leaseMs, ...plan.readSpecs]
       return this.#script('evict', resourceId, this.#keys(resourceId, plan.fieldNames), args)
     })
     const replies = await this.#batch(calls)
@@ -519,7 +550,7 @@ export class RedisShard implements Shard {
     for (const ref of adds) this.#idle.delete(ref.resourceId)
     const removed = [...this.#idle]
     this.#idle.clear()
-    const { client, key } = this.workerKeys(this.#workerId).registry
+    const { client, key } = this.workerKeys(this.#incarnation).registry
     const calls: Call[] = []
     if (fresh.length > 0) {
       const fields = fresh.flatMap((ref) => [ref.resourceId, ref.typeName])

@@ -36,8 +36,10 @@ export class Reference {
   }
 
   /** Folds a partial aggregate, keeping the session. */
-  fold({ delta }: { delta: Update }): Promise<FoldResult> {
-    return this.shard.fold(this.#held(), delta)
+  async fold({ delta }: { delta: Update }): Promise<FoldResult> {
+    const result = await this.shard.fold(this.#held(), delta)
+    this.#hold = result.hold
+    return result
   }
 
   /** Ends the session: removes the hold, folds `delta`, claims the execution if last. */

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export { type ConnectOptions, connect, regionNodes, type Topology } from './connect.js'
+export { ResourceError, type ResourceErrorCode } from './errors.js'
 export { resourceKeys } from './keys.js'
 export { MemoryShard, type MemoryShardOptions, MemoryStore } from './MemoryShard.js'
 export { Recovery } from './Recovery.js'
@@ -19,6 +20,8 @@ export {
   type Hold,
   type LockHandle,
   type LockOptions,
+  type ReleaseItem,
+  type ReleaseOptions,
   type ReleaseResult,
   type ResourceRef,
   type Shard,

@@ -51,14 +51,20 @@ export class TypePlan {
 
   /**
    * The script arguments that fold `update` (or nothing): `n`, the field specs, the encoded delta.
-   * @throws {@link ArgumentError} for an update of another type, a field value of the wrong type
+   * @throws {@link ArgumentError} for an update of another type or of another resource than
+   * `resourceId`, a field value of the wrong type
    * or not finite, a state that is not JSON-safe, or a delta larger than `maxDeltaBytes`;
    * nothing is sent then.
    */
-  deltaArgs(update: Update | undefined): Array<string | number> {
+  deltaArgs(update: Update | undefined, resourceId?: string): Array<string | number> {
     if (update === undefined) return [...this.readSpecs, '']
     if (this.codec.typeOf(update) !== this.type) {
       throw new ArgumentError(`${update.resourceId} is not a ${this.type.typeName} update`)
+    }
+    if (resourceId !== undefined && update.resourceId !== resourceId) {
+      throw new ArgumentError(
+        `an update of ${update.resourceId} cannot be folded into the hold of ${resourceId}`,
+      )
     }
     const model = this.#model
     const args: Array<string | number> = []

@@ -1,7 +1,7 @@
 import { Codec, type ModelUpdate } from '@phonon/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { connect, type Shard } from '../src/index.js'
+import { connect, type Hold, type Shard } from '../src/index.js'
 import { Everything, redisFixture } from './shards.js'
 
 const member = fc.constantFrom('a', 'b', 'c', 'é', '\u{1F600}', 'zz')
@@ -46,7 +46,7 @@ describe('every field folds in Lua as core combines it', () => {
             for (const [i, given] of inputs.entries()) {
               const update = Everything.create({ id: key, ...given })
               expected.merge(Everything.create({ id: key, ...given }))
-              const hold = holds[i] as (typeof holds)[number]
+              const hold = holds[i] as Hold
               if (viaFold) await shard.fold(hold, update)
               const result = await shard.release(hold, viaFold ? undefined : update)
               if (result.last) claim = result.claim.update as ModelUpdate

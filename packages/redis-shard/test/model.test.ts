@@ -101,7 +101,7 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
       byCountry: { [pick]: amount },
     })
   }
-  const firstFence = new Map<string, number>()
+  const lastFence = new Map<string, number>()
 
   for (const o of ops) {
     if (dead.has(o.worker)) continue
@@ -123,7 +123,9 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
           const d =
             o.kind === 'release' && o.empty ? undefined : delta(entry.type, entry.id, o.amount)
           if (o.kind === 'fold') {
-            trace.push(['fold', await shard.fold(entry.hold, d as Update)])
+            const { hold, ...folded } = await shard.fold(entry.hold, d as Update)
+            entry.hold = hold
+            trace.push(['fold', folded])
             break
           }
           mine.splice(mine.indexOf(entry), 1)
@@ -145,12 +147,13 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
         case 'lock': {
           const resource = `c.${RESOURCES[o.resource]}`
           const handle = await shard.lock(resource)
-          // Fencing tokens strictly increase per resource; compare them relative to the first.
-          if (!firstFence.has(resource)) firstFence.set(resource, handle.fencingToken)
+          // Fencing tokens strictly increase per resource (their values are the server's clock).
+          const increased = handle.fencingToken > (lastFence.get(resource) ?? 0)
+          lastFence.set(resource, handle.fencingToken)
           ;(locks[o.worker] as Array<{ release(): Promise<void>; fencingToken: number }>).push(
             handle,
           )
-          trace.push(['lock', handle.fencingToken - (firstFence.get(resource) as number)])
+          trace.push(['lock', increased])
           break
         }
         case 'unlock': {
@@ -218,7 +221,8 @@ describe('MemoryShard is the model of the Lua scripts', () => {
             ops,
             {
               workers: memoryWorkers,
-              recover: async (by, dead) => void (await memoryWorkers[by]?.recover(`w${dead}`)),
+              recover: async (by, dead) =>
+                void (await memoryWorkers[by]?.recover(memoryWorkers[dead]?.incarnation ?? '')),
               close: async () => {},
             },
             memoryExecuted,

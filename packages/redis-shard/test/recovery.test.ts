@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { Codec, defineModel, id, type ModelUpdate, sum } from '@phonon/core'
 import { waitFor } from '@phonon/testkit'
 import { describe, expect, it } from 'vitest'
-import type { Claim } from '../src/index.js'
+import type { Claim, Hold } from '../src/index.js'
 import { redisFixture, spawnWorker, Widget } from './shards.js'
 
 const redis = redisFixture()
@@ -136,7 +136,7 @@ describe('recovery of dead workers', () => {
       },
     })
     const ids = Array.from({ length: 600 }, (_, i) => `m${i}`)
-    const holds = await dead.acquireMany(ids.map((id) => Widget.create({ id })))
+    const holds = (await dead.acquireMany(ids.map((id) => Widget.create({ id })))) as Hold[]
     await dead.foldMany(
       holds.map(
         (hold, i) => [hold, Widget.create({ id: ids[i] as string, clicks: i + 1 })] as const,

@@ -25,14 +25,14 @@ describe.each([
     await expect(ra.acquire()).rejects.toBeInstanceOf(ShardError)
     expect(await ra.count()).toBe(2)
     const folded = await ra.fold({ delta: new Counters({ id, collection: 'refs', doc: { n: 1 } }) })
-    expect(folded).toEqual({ timesModified: 1, forcedExpiry: false, evicted: false })
+    expect(folded).toMatchObject({ timesModified: 1, forcedExpiry: false, lost: false })
+    expect(await ra.release()).toEqual({ last: false, reason: 'held' })
     await rb.forceExpiry()
     expect(
       (await rb.fold({ delta: new Counters({ id, collection: 'refs', doc: { n: 2 } }) }))
         .forcedExpiry,
     ).toBe(true)
-    expect(await ra.timesModified()).toBe(2)
-    expect(await ra.release()).toEqual({ last: false, reason: 'held' })
+    expect(await rb.timesModified()).toBe(2)
     const last = await rb.release({
       delta: new Counters({ id, collection: 'refs', doc: { n: 4 } }),
     })

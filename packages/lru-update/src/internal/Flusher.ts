@@ -449,17 +449,21 @@ export class Flusher {
    */
   #many<I, R>(
     items: readonly I[],
-    call: (items: readonly I[]) => Promise<R[]>,
-  ): Effect.Effect<Array<Outcome<R>>> {
+    call: (items: readonly I[]) => Promise<readonly R[]>,
+  ): Effect.Effect<Array<Outcome<Exclude<R, Error>>>> {
+    type Ok = Exclude<R, Error>
     if (items.length === 0) return Effect.succeed([])
     const counted = (batch: readonly I[]) => {
       this.#counters.shardCalls++
       return call(batch)
     }
+    // A shard reports a resource's own failure (ResourceError) in place: only that item failed.
+    const outcome = (result: R): Outcome<Ok> =>
+      result instanceof Error ? Either.left(result) : Either.right(result as Ok)
     return this.#retrying(() => counted(items)).pipe(
       Effect.flatMap((results) =>
         Array.isArray(results) && results.length === items.length
-          ? Effect.succeed(results.map((r): Outcome<R> => Either.right(r)))
+          ? Effect.succeed(results.map(outcome))
           : Effect.fail(
               new ShardError(
                 `the shard answered ${items.length} items with ${describeReply(results)}`,
@@ -468,21 +472,26 @@ export class Flusher {
       ),
       Effect.catchAll((error) =>
         items.length === 1 || retryable(error)
-          ? Effect.succeed(items.map(() => Either.left(error)))
+          ? Effect.succeed(items.map((): Outcome<Ok> => Either.left(error)))
           : Effect.forEach(
               items,
               (item) =>
-                Effect.either(
-                  Effect.tryPromise({
-                    try: async () => (await counted([item]))[0] as R,
-                    catch: (e) => e,
-                  }),
+                Effect.map(
+                  Effect.either(
+                    Effect.tryPromise({
+                      try: async () => (await counted([item]))[0] as R,
+                      catch: (e) => e,
+                    }),
+                  ),
+                  (either): Outcome<Ok> =>
+                    Either.isLeft(either) ? Either.left(either.left) : outcome(either.right),
                 ),
               { concurrency: FALLBACK_CONCURRENCY },
             ),
       ),
     )
   }
+
 }
 
 /** A failure without its retry. */

@@ -21,7 +21,7 @@ local us = micros()
 local t = math.floor(us / 1000)
 return forEachResource(function(k, a)
   local dead, owner, lease = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  local prefix = dead .. '/'
+  local prefix = dead .. ':'
   for _, holder in ipairs(rcall('HKEYS', KEYS[k + 1])) do
     if string.sub(holder, 1, #prefix) == prefix then
       rcall('HDEL', KEYS[k + 1], holder)

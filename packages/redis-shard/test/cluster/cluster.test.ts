@@ -1,7 +1,7 @@
 import type { ModelUpdate } from '@phonon/core'
 import { type RedisCluster, startRedisCluster, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connect, type RedisShard } from '../../src/index.js'
+import { connect, type Hold, type RedisShard } from '../../src/index.js'
 import { resourceKey } from '../../src/keys.js'
 import { checkReports, runSessions } from '../fixtures/sessions.js'
 import { codec, Widget } from '../shards.js'
@@ -75,7 +75,7 @@ describe('a Redis Cluster of 3 primaries and 3 replicas', () => {
     )
     // The holder ends its sessions: as the last holder it executes everything acknowledged.
     const totals = new Map<string, number>()
-    for (const hold of holds) {
+    for (const hold of holds as Hold[]) {
       await waitFor(
         'the client to reach the new primary',
         async () => (await holder.count(hold.resourceId)) >= 1,

@@ -1,0 +1,27 @@
+import { ShardError } from '@phonon/core'
+
+/**
+ * Why one resource of a batch was refused, as the scripts report it (`lua/includes/protocol.lua`
+ * is generated from the same list):
+ * - `overflow`: an integer field would leave the signed 64-bit range;
+ * - `wrongType`: a key of the resource holds another Redis type (it was written by something
+ *   else, or a field changed kind);
+ * - `notHeld`: a fold or release of a hold that was already released (and not a retry).
+ */
+export type ResourceErrorCode = 'overflow' | 'wrongType' | 'notHeld'
+
+/**
+ * One resource of a batch failed and was left exactly as it was; the other resources of the
+ * batch proceeded. Retrying the same item after fixing the cause is safe.
+ */
+export class ResourceError extends ShardError {
+  constructor(
+    /** The resource that failed. */
+    readonly resourceId: string,
+    /** Why. */
+    readonly code: ResourceErrorCode,
+    message: string,
+  ) {
+    super(`${resourceId}: ${message}`)
+  }
+}
