@@ -39,7 +39,10 @@ function applied(store: MemoryStore, sink: RecordingSink): Totals {
   for (const [resourceId, resource] of store.resources) {
     const widget = resourceId.slice('Widget.'.length)
     const parts = [resource.pending, resource.exec?.claim.update]
-    if (resource.exec !== undefined && sink.epochs.has(`${resourceId}@${resource.exec.epoch}`)) {
+    if (
+      resource.exec !== undefined &&
+      sink.epochs.has(`${resourceId}@${resource.exec.claim.epoch}`)
+    ) {
       parts.pop() // executed already: in the sink
     }
     for (const update of parts) {

@@ -491,7 +491,6 @@ export class Flusher {
       ),
     )
   }
-
 }
 
 /** A failure without its retry. */
