@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto'
 import type { LogEvent } from 'kysely'
 import mysql from 'mysql2/promise'
-import pg from 'pg'
 import { type AnySqlModel, createSink, type Sink } from '../src/index.js'
 
 /** A sink on a private schema or database, the SQL it sent, and how to drop it all. */
@@ -61,7 +60,7 @@ export const openPostgres: OpenBackend = async (models) => {
   const queries: string[] = []
   const sink = await createSink({
     dialect: 'postgres',
-    pool: new pg.Pool({ ...PG, max: 20 }),
+    pool: { ...PG, max: 20 },
     schema,
     models,
     log: recorder(queries),

@@ -740,7 +740,7 @@ export function conformanceSuite(
           }),
           { numRuns: options.propertyRuns },
         )
-      })
+      }, 60_000)
 
       it('the model’s execute(claim) records the execution: re-executing it changes nothing', async () => {
         const key = uid('p')

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { PGlite } from '@electric-sql/pglite'
 import { SinkError } from '@phonon/core'
 import {
   CompiledQuery,
@@ -23,11 +22,12 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
+import type { PGliteInstance } from '../drivers.js'
 
 /** Options of {@link PGliteDialect}. */
 export interface PGliteDialectOptions {
   /** The PGlite instance, or a function creating it when the driver starts. */
-  readonly pglite: PGlite | (() => Promise<PGlite>)
+  readonly pglite: PGliteInstance | (() => Promise<PGliteInstance>)
   /** Close the instance when Kysely is destroyed (default true). */
   readonly closeOnDestroy?: boolean
 }
@@ -85,7 +85,7 @@ class Mutex {
 export class PGliteDriver implements Driver {
   readonly #options: PGliteDialectOptions
   readonly #mutex = new Mutex()
-  #pglite: PGlite | undefined
+  #pglite: PGliteInstance | undefined
   #connection: PGliteConnection | undefined
 
   constructor(options: PGliteDialectOptions) {
@@ -136,7 +136,7 @@ export class PGliteDriver implements Driver {
 
 /** Runs Kysely's compiled queries on PGlite with their parameters (never interpolated). */
 class PGliteConnection implements DatabaseConnection {
-  constructor(readonly pglite: PGlite) {}
+  constructor(readonly pglite: PGliteInstance) {}
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters], {
