@@ -98,14 +98,8 @@ async function openDialect(
     }
     case 'postgres': {
       const { pool } = options
-      const made = isPool<PostgresPool>(pool, 'connect')
-        ? undefined
-        : typeof pool === 'string'
-          ? { connectionString: pool }
-          : pool
-      const config = (made ??
-        (pool as { options?: PostgresPoolConfig }).options ??
-        {}) as PostgresPoolConfig
+      const made = toMake<PostgresPool, PostgresPoolConfig>(pool, 'connect', 'connectionString')
+      const config = made ?? (pool as { options?: PostgresPoolConfig }).options ?? {}
       const database = `PostgreSQL at ${address(config.connectionString, config, 'PGHOST', 'PGPORT', 5432)}`
       if (made === undefined)
         return { dialect: new PostgresDialect({ pool: pool as PostgresPool }), database }
@@ -115,14 +109,9 @@ async function openDialect(
     }
     case 'mysql': {
       const { pool } = options
-      const made = isPool<MysqlPool>(pool, 'getConnection')
-        ? undefined
-        : typeof pool === 'string'
-          ? { uri: pool }
-          : pool
-      const config = (made ??
-        (pool as { config?: { connectionConfig?: MysqlPoolOptions } }).config?.connectionConfig ??
-        {}) as MysqlPoolOptions
+      const made = toMake<MysqlPool, MysqlPoolOptions>(pool, 'getConnection', 'uri')
+      const given = pool as { config?: { connectionConfig?: MysqlPoolOptions } }
+      const config = made ?? given.config?.connectionConfig ?? {}
       const database = `MySQL at ${address(config.uri, config, undefined, undefined, 3306)}`
       if (made === undefined)
         return { dialect: new MysqlDialect({ pool: pool as MysqlPool }), database }
@@ -162,6 +151,19 @@ function address(
   const host = options.host ?? (hostVariable && process.env[hostVariable]) ?? 'localhost'
   const port = options.port ?? (portVariable && process.env[portVariable]) ?? defaultPort
   return `${host}:${port}`
+}
+
+/**
+ * The options of the pool to make: those given, or a connection string as `{ [urlKey]: url }`;
+ * `undefined` when `pool` is a pool already (it has `method`).
+ */
+function toMake<P, C>(
+  pool: P | C | string,
+  method: keyof P & string,
+  urlKey: string,
+): C | undefined {
+  if (isPool<P>(pool, method)) return undefined
+  return (typeof pool === 'string' ? { [urlKey]: pool } : pool) as C
 }
 
 /** Whether `value` is a pool (or PGlite instance) rather than its options: it has `method`. */
