@@ -1,7 +1,8 @@
 import { ArgumentError } from '@phonon/core'
 import { type RawBuilder, sql } from 'kysely'
 import type { Column } from './columns.js'
-import type { AnySqlModel } from './Model.js'
+import { extremum, type GreatestStyle } from './sql.js'
+import type { AnyTable } from './Table.js'
 import { describe, numberValue, param } from './values.js'
 
 /** The operations an {@link FExpression} applies, in order. */
@@ -64,25 +65,6 @@ export function F<Name extends string>(column: Name): FExpression<Name> {
   return new FExpression(column)
 }
 
-/** Whether the SQL dialect ignores NULL in GREATEST/LEAST (PostgreSQL) or returns NULL (MySQL). */
-export type GreatestStyle = 'ignoresNull' | 'nullWins'
-
-/**
- * `GREATEST(a, b)` / `LEAST(a, b)` with PostgreSQL's semantics everywhere: `NULL` arguments are
- * ignored (MySQL returns NULL, so there both sides are `COALESCE`d with the other).
- */
-export function extremum(
-  fn: 'greatest' | 'least',
-  a: RawBuilder<unknown>,
-  b: RawBuilder<unknown>,
-  style: GreatestStyle,
-): RawBuilder<unknown> {
-  const name = sql.raw(fn === 'greatest' ? 'GREATEST' : 'LEAST')
-  return style === 'ignoresNull'
-    ? sql`${name}(${a}, ${b})`
-    : sql`${name}(COALESCE(${a}, ${b}), COALESCE(${b}, ${a}))`
-}
-
 /**
  * Compiles an F expression assigned to `target` into SQL over `model`'s columns.
  *
@@ -91,7 +73,7 @@ export function extremum(
  */
 export function compileF(
   expression: FExpression,
-  model: AnySqlModel,
+  model: AnyTable,
   target: Column,
   path: string,
   style: GreatestStyle,

@@ -1,22 +1,24 @@
 import { ArgumentError, SinkError } from '@phonon/core'
 import type { RawBuilder } from 'kysely'
-import type { Column, Columns } from './columns.js'
+import type { Column, Columns, NumericColumn, TypeOf } from './columns.js'
 import { DoesNotExist } from './errors.js'
 import { checkExecution, type Execution } from './execution.js'
 import { compileF, FExpression } from './F.js'
-import type {
-  AnySqlModel,
-  AssignmentOf,
-  DeltaOf,
-  FilterOf,
-  RowOf,
-  SpecOf,
-  SqlModel,
-} from './Model.js'
 import { selectRows, type Where } from './read.js'
-import type { ExecuteResult, Sink } from './Sink.js'
+import type { Sink } from './Sink.js'
+import type { AnyTable, Assignable, DeltaOf, FilterOf, RowOf, SpecOf, Table } from './Table.js'
 import { assignedValue, checkRecord, type KeyValue, param } from './values.js'
-import { writeOne } from './write.js'
+import { type ExecuteResult, writeOne } from './write.js'
+
+/**
+ * What `filter(...).update(values)` accepts: a value for text and numeric columns, or an
+ * {@link F} expression over numeric columns for numeric ones.
+ */
+export type AssignmentOf<C extends Columns> = {
+  readonly [P in Assignable<C>]?: C[P]['kind'] extends 'text'
+    ? TypeOf<C[P]>
+    : TypeOf<C[P]> | FExpression<NumericColumn<C>>
+}
 
 /** Values of non-key text and numeric columns a new row starts with (`getOrCreate`). */
 export type DefaultsOf<C extends Columns, K extends keyof C> = Omit<FilterOf<C>, K>
@@ -27,20 +29,21 @@ export type DefaultsOf<C extends Columns, K extends keyof C> = Omit<FilterOf<C>,
  * throws {@link SinkError} when it cannot be reached or fails a statement.
  */
 export class Manager<C extends Columns, K extends keyof C & string> {
-  readonly #sink: Sink | undefined
+  readonly #sink: () => Sink | undefined
 
   /** Prefer `Model.objects`. */
   constructor(
-    /** The model managed. */
-    readonly model: SqlModel<C, K>,
-    sink?: Sink,
+    /** The table managed. */
+    readonly model: Table<C, K>,
+    /** The sink to use: the model's, or the one given to {@link Manager.using}. */
+    sink: () => Sink | undefined,
   ) {
     this.#sink = sink
   }
 
   /** The same manager on another sink (Django's `using`). */
   using(sink: Sink): Manager<C, K> {
-    return new Manager(this.model, sink)
+    return new Manager(this.model, () => sink)
   }
 
   /**
@@ -48,7 +51,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
    * @throws {@link ArgumentError} when there is none.
    */
   get sink(): Sink {
-    const sink = this.#sink ?? this.model.sink
+    const sink = this.#sink()
     if (sink === undefined) {
       throw new ArgumentError(
         `${this.model.table} has no sink: defineTable(..., { sink }), model.bind(sink) or objects.using(sink)`,
@@ -176,7 +179,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
   async select(where: Where): Promise<Array<RowOf<C, K>>> {
     const sink = this.sink
     const rows = await sink.run(`${this.model.table} select`, (db) =>
-      selectRows(db, sink.flavor, this.model as unknown as AnySqlModel, where),
+      selectRows(db, sink.flavor, this.model as unknown as AnyTable, where),
     )
     return rows as Array<RowOf<C, K>>
   }
@@ -222,7 +225,7 @@ export class QuerySet<C extends Columns, K extends keyof C & string> {
       const path = `${model.table}.${name}`
       set[name] =
         value instanceof FExpression
-          ? compileF(value, model as unknown as AnySqlModel, column, path, style)
+          ? compileF(value, model as unknown as AnyTable, column, path, style)
           : param(assignedValue(column, path, value))
     }
     if (Object.keys(set).length === 0) {
@@ -278,7 +281,7 @@ export class QuerySet<C extends Columns, K extends keyof C & string> {
 }
 
 /** Equality on the key columns. */
-function keyWhere(model: AnySqlModel, key: readonly KeyValue[]): Where {
+function keyWhere(model: AnyTable, key: readonly KeyValue[]): Where {
   return (eb) => eb.and(model.key.map((name, i) => eb(name, '=', param(key[i] as KeyValue))))
 }
 

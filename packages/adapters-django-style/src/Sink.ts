@@ -1,29 +1,21 @@
 import { ArgumentError, type PhononError, type Update } from '@phonon/core'
-import { type CreateTableBuilder, type Kysely, type LogConfig, sql } from 'kysely'
+import { type CreateTableBuilder, type LogConfig, sql } from 'kysely'
 import { sqlType } from './columns.js'
 import { refusesRow, sinkError } from './errors.js'
 import { checkExecution, type Execution } from './execution.js'
-import { type AnySqlModel, checkIdentifier, FENCE_COLUMN } from './Model.js'
 import { rowOf } from './rows.js'
+import type { Db, Dialect, Flavor, Target } from './sql.js'
+import { type AnyTable, checkIdentifier, FENCE_COLUMN } from './Table.js'
 import { describe } from './values.js'
-import { type Job, type Written, writeJobs, writeOne } from './write.js'
-
-// biome-ignore lint/suspicious/noExplicitAny: tables are declared at run time, not as a Kysely DB type
-type AnyDB = any
-
-/** A Kysely handle (or transaction) on a sink's database, tables declared at run time. */
-export type Db = Kysely<AnyDB>
+import { type ExecuteResult, type Job, type Written, writeJobs, writeOne } from './write.js'
 
 /** A CREATE TABLE being built, columns named at run time. */
 type Builder = CreateTableBuilder<string, string>
 
-/** The databases a sink speaks to. */
-export type Dialect = 'postgres' | 'mysql' | 'pglite'
-
 /** Options every sink takes. */
 export interface SinkOptions {
   /** The models `migrate()` creates tables for by default. */
-  readonly models?: readonly AnySqlModel[]
+  readonly models?: readonly AnyTable[]
   /**
    * How many times a transaction that lost a deadlock or a serialization conflict is retried
    * (default 8). The transaction rolled back entirely, so a retry is safe.
@@ -33,12 +25,6 @@ export interface SinkOptions {
   readonly executionsTable?: string
   /** Kysely's `log` option: levels to print, or a function called with every query and error. */
   readonly log?: LogConfig
-}
-
-/** What {@link Sink.execute} did. */
-export interface ExecuteResult {
-  /** False when the execution had been recorded already: nothing was written. */
-  readonly applied: boolean
 }
 
 /** One item of {@link Sink.executeMany}: an update, or an execution carrying its update (a `Claim`). */
@@ -71,11 +57,11 @@ const RETRYABLE = new Set(['40P01', '40001', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_T
  * A database phonon writes executions into: a Kysely handle on PostgreSQL, MySQL/MariaDB or
  * PGlite, the table of recorded executions, and the write path. Make one with {@link createSink}.
  */
-export class Sink {
+export class Sink implements Target {
   /** The SQL family: PGlite speaks PostgreSQL. */
-  readonly flavor: 'postgres' | 'mysql'
+  readonly flavor: Flavor
   /** The models `migrate()` creates tables for by default. */
-  readonly models: readonly AnySqlModel[]
+  readonly models: readonly AnyTable[]
   /** Retries of a transaction that lost a deadlock. */
   readonly retries: number
   /** The table of recorded executions. */
@@ -153,7 +139,7 @@ export class Sink {
    * @param models - the models (default: those the sink was created with).
    * @throws {@link SinkError} when the database cannot be reached or a statement fails.
    */
-  async migrate(models: readonly AnySqlModel[] = this.models): Promise<void> {
+  async migrate(models: readonly AnyTable[] = this.models): Promise<void> {
     try {
       await this.#migrate(models)
     } catch (error) {
@@ -161,7 +147,7 @@ export class Sink {
     }
   }
 
-  async #migrate(models: readonly AnySqlModel[]): Promise<void> {
+  async #migrate(models: readonly AnyTable[]): Promise<void> {
     const db = this.db
     if (this.schema !== undefined) await db.schema.createSchema(this.schema).ifNotExists().execute()
     const end = this.flavor === 'mysql' ? sql.raw(` ${await this.#tableOptions()}`) : undefined
@@ -325,7 +311,7 @@ export class Sink {
 export function checkSinkOptions(
   options: SinkOptions,
   schema?: string,
-): { models: readonly AnySqlModel[]; retries: number; executionsTable: string } {
+): { models: readonly AnyTable[]; retries: number; executionsTable: string } {
   const retries = options.retries ?? 8
   if (!Number.isSafeInteger(retries) || retries < 0) {
     throw new ArgumentError(`retries must be a non-negative integer, got ${options.retries}`)

@@ -1,9 +1,10 @@
 import { ArgumentError, type Json, Update, type UpdateOptions } from '@phonon/core'
 import type { Columns, NumericColumn } from './columns.js'
 import type { Execution } from './execution.js'
-import { type AnySqlModel, type RowWrite, SqlModel } from './Model.js'
+import { type AnySqlModel, SqlModel } from './Model.js'
 import { SQL_ROW, type SqlWritable } from './rows.js'
 import type { Sink } from './Sink.js'
+import type { RowWrite } from './Table.js'
 import { checkFinite, checkInteger, checkRecord, describe, type KeyValue } from './values.js'
 
 /** The doc of a {@link SqlUpdate} of model `M`: a number for any of its numeric non-key columns. */

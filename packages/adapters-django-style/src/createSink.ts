@@ -11,7 +11,8 @@ import {
   type PostgresPool,
   type PostgresPoolConfig,
 } from './drivers.js'
-import { checkSinkOptions, type Db, Sink, type SinkOptions } from './Sink.js'
+import { checkSinkOptions, Sink, type SinkOptions } from './Sink.js'
+import type { Db } from './sql.js'
 
 /** PGlite: PostgreSQL in process, no server. In memory unless given a data directory. */
 export interface PGliteSinkOptions extends SinkOptions {

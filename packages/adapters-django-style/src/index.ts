@@ -38,26 +38,23 @@ export { PGliteDialect, type PGliteDialectOptions, PGliteDriver } from './dialec
 export { DoesNotExist } from './errors.js'
 export type { Execution } from './execution.js'
 export { F, FExpression, type FOperand, type FOperator } from './F.js'
-export { type DefaultsOf, Manager, QuerySet } from './Manager.js'
-export {
-  type AnySqlModel,
-  type AssignmentOf,
-  type DeltaOf,
-  defineTable,
-  type FilterOf,
-  type RowOf,
-  type SpecOf,
-  SqlModel,
-  type TableOptions,
-} from './Model.js'
+export { type AssignmentOf, type DefaultsOf, Manager, QuerySet } from './Manager.js'
+export { type AnySqlModel, defineTable, SqlModel, type TableOptions } from './Model.js'
 export {
   type BatchFailure,
   type BatchItem,
   type BatchResult,
-  type Db,
-  type Dialect,
-  type ExecuteResult,
   Sink,
   type SinkOptions,
 } from './Sink.js'
 export { type SqlDoc, SqlUpdate } from './SqlUpdate.js'
+export type { Db, Dialect } from './sql.js'
+export {
+  type AnyTable,
+  type DeltaOf,
+  type FilterOf,
+  type RowOf,
+  type SpecOf,
+  Table,
+} from './Table.js'
+export type { ExecuteResult } from './write.js'

@@ -13,10 +13,9 @@ import {
   type SqlBool,
   sql,
 } from 'kysely'
-import type { AnySqlModel } from './Model.js'
-import type { Db } from './Sink.js'
+import { chunks, type Db, type Flavor, keyIn, keyText } from './sql.js'
+import type { AnyTable } from './Table.js'
 import { decodeStamped, decodeValue, param } from './values.js'
-import { chunks, keyIn, keyText } from './write.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: tables are declared at run time
 type Any = any
@@ -31,8 +30,8 @@ export type Where = (eb: ExpressionBuilder<Any, Any>) => Expression<SqlBool>
  */
 export async function selectRows(
   db: Db,
-  flavor: 'postgres' | 'mysql',
-  model: AnySqlModel,
+  flavor: Flavor,
+  model: AnyTable,
   where: Where,
 ): Promise<Array<Record<string, unknown>>> {
   const columns = [...model.keyColumns, ...model.valueColumns]
@@ -64,7 +63,7 @@ export async function selectRows(
 /** Fills `rows[name]` with the members of a set column, sorted by code point. */
 async function loadMembers(
   db: Db,
-  model: AnySqlModel,
+  model: AnyTable,
   name: string,
   rows: Array<Record<string, unknown>>,
 ): Promise<void> {

@@ -6,7 +6,7 @@
  * @module
  */
 import { ArgumentError, type Model, ModelUpdate, type Update } from '@phonon/core'
-import type { AnySqlModel, RowWrite } from './Model.js'
+import type { AnyTable, RowWrite } from './Table.js'
 
 /** The method by which an update hands its row write to the sink. */
 export const SQL_ROW: unique symbol = Symbol.for('@phonon/adapters-django-style/row')
@@ -16,19 +16,19 @@ export interface SqlWritable {
   [SQL_ROW](): RowWrite
 }
 
-const tables = new WeakMap<Model, AnySqlModel>()
+const tables = new WeakMap<Model, AnyTable>()
 
 /**
  * Records that `model`'s updates are written to `table`.
  * @throws {@link ArgumentError} when the model is bound to a table already.
  */
-export function bindTable(model: Model, table: AnySqlModel): void {
+export function bindTable(model: Model, table: AnyTable): void {
   if (tables.has(model)) throw new ArgumentError(`model ${model.name} is bound to a table already`)
   tables.set(model, table)
 }
 
 /** The table a core model is bound to, if any. */
-export function tableOf(model: Model): AnySqlModel | undefined {
+export function tableOf(model: Model): AnyTable | undefined {
   return tables.get(model)
 }
 
@@ -37,7 +37,7 @@ export function tableOf(model: Model): AnySqlModel | undefined {
  * @throws {@link ArgumentError} for a value a column rejects.
  */
 export function aggregateRow(
-  table: AnySqlModel,
+  table: AnyTable,
   aggregate: Readonly<Record<string, unknown>>,
 ): RowWrite {
   const { id, ...fields } = aggregate

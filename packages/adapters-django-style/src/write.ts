@@ -12,15 +12,29 @@ import { StaleFencingToken } from '@phonon/core'
 import { type RawBuilder, sql } from 'kysely'
 import { type Column, sqlType } from './columns.js'
 import type { CheckedExecution } from './execution.js'
-import { extremum } from './F.js'
-import { type AnySqlModel, FENCE_COLUMN, type RowWrite } from './Model.js'
-import type { Db, ExecuteResult, Sink } from './Sink.js'
+import {
+  chunks,
+  compare,
+  type Db,
+  extremum,
+  keyIn,
+  keyText,
+  type Target,
+  unnestRows,
+} from './sql.js'
+import { type AnyTable, FENCE_COLUMN, type RowWrite } from './Table.js'
 import { type KeyValue, param, type StampedText } from './values.js'
 
 /** One execution to write: its row, and the execution id and fence it carries, if any. */
 export interface Job {
   readonly row: RowWrite
   readonly execution: CheckedExecution | undefined
+}
+
+/** What a write of one execution did. */
+export interface ExecuteResult {
+  /** False when the execution had been recorded already: nothing was written. */
+  readonly applied: boolean
 }
 
 /** What a write of several executions did. */
@@ -31,9 +45,6 @@ export interface Written {
   readonly skipped: number
 }
 
-/** Placeholders per statement stay under this (PostgreSQL and MySQL allow 65,535). */
-const MAX_PARAMS = 30_000
-
 /** A row of a statement: its key's text (for ordering and matching) and its fence. */
 interface Planned {
   readonly row: RowWrite
@@ -41,59 +52,14 @@ interface Planned {
   readonly fence: number | undefined
 }
 
-/** The text of a key, equal for equal keys whatever the driver returned (`5`, `'5'`, `5n`). */
-export function keyText(key: readonly unknown[]): string {
-  return JSON.stringify(key.map(String))
-}
-
-/**
- * `(k1, k2) IN ((?, ?), …)` (or `k IN (?, …)` for one column), values as parameters. Callers
- * never pass an empty list.
- */
-export function keyIn(
-  columns: readonly string[],
-  tuples: ReadonlyArray<readonly unknown[]>,
-): RawBuilder<boolean> {
-  if (columns.length === 1) {
-    return sql<boolean>`${sql.ref(columns[0] as string)} IN (${sql.join(tuples.map((t) => t[0]))})`
-  }
-  const refs = sql.join(columns.map((c) => sql.ref(c)))
-  const rows = sql.join(tuples.map((t) => sql`(${sql.join(t)})`))
-  return sql<boolean>`(${refs}) IN (${rows})`
-}
-
-/**
- * PostgreSQL: rows as `SELECT * FROM unnest($1::type[], $2::type[], …)`, one array parameter per
- * column whatever the number of rows. Cheaper to parse and plan than `VALUES` with a placeholder
- * per value (about twice as fast for 500 rows), and never near the 65,535-placeholder limit.
- */
-export function unnestRows(
-  records: ReadonlyArray<Record<string, unknown>>,
-  typeOf: (column: string) => string,
-): { columns: string[]; rows: RawBuilder<unknown> } {
-  const columns = Object.keys(records[0] ?? {})
-  const arrays = columns.map(
-    (c) => sql`${records.map((r) => r[c] ?? null)}::${sql.raw(typeOf(c))}[]`,
-  )
-  return { columns, rows: sql`SELECT * FROM unnest(${sql.join(arrays)})` }
-}
-
 /** The SQL type of a column of `model`, or of a lastWrite's `_at` / the fence. */
-function columnType(model: AnySqlModel, name: string): string {
+function columnType(model: AnyTable, name: string): string {
   const column: Column | undefined = Object.hasOwn(model.columns, name)
     ? model.columns[name]
     : undefined
   if (column === undefined)
     return name === 'member' ? 'text' : name === FENCE_COLUMN ? 'bigint' : 'double precision'
   return column.kind === 'lastWrite' ? 'text' : sqlType(column)
-}
-
-/** Splits rows into chunks whose placeholders stay under {@link MAX_PARAMS}. */
-export function chunks<T>(items: readonly T[], paramsPerItem: number): T[][] {
-  const size = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, paramsPerItem)))
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
 }
 
 /**
@@ -103,7 +69,7 @@ export function chunks<T>(items: readonly T[], paramsPerItem: number): T[][] {
  *
  * @throws {@link StaleFencingToken} when a fenced row holds a higher token; nothing changed.
  */
-export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<Written> {
+export async function writeJobs(sink: Target, jobs: readonly Job[]): Promise<Written> {
   const seen = new Set<string>()
   const unique: Job[] = []
   for (const job of jobs) {
@@ -157,7 +123,7 @@ export async function writeJobs(sink: Sink, jobs: readonly Job[]): Promise<Writt
  * @returns whether it was applied (false: the execution had been recorded already).
  */
 export async function writeOne(
-  sink: Sink,
+  sink: Target,
   row: RowWrite,
   execution: CheckedExecution | undefined,
 ): Promise<ExecuteResult> {
@@ -174,7 +140,7 @@ function executionText(execution: CheckedExecution): string {
  * concurrent transaction inserting the same id makes this one wait for it, then skip the id.
  */
 async function recordExecutions(
-  sink: Sink,
+  sink: Target,
   trx: Db,
   executions: readonly CheckedExecution[],
 ): Promise<Set<string>> {
@@ -221,17 +187,13 @@ async function recordExecutions(
   return inserted
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
 /**
  * Writes the rows of `jobs`, per table, in rounds: a key's n-th row goes to round n, so each
  * statement names a key once (PostgreSQL refuses to update a row twice in one statement) and
  * fenced writes apply in the order given. Usually one round: one statement per table.
  */
-async function writeRows(sink: Sink, db: Db, jobs: readonly Job[]) {
-  const byModel = new Map<AnySqlModel, Planned[][]>()
+async function writeRows(sink: Target, db: Db, jobs: readonly Job[]) {
+  const byModel = new Map<AnyTable, Planned[][]>()
   const counts = new Map<string, number>()
   for (const job of jobs) {
     const { model } = job.row
@@ -280,7 +242,7 @@ interface CompiledUpsert {
  */
 function compileUpsert(
   postgres: boolean,
-  model: AnySqlModel,
+  model: AnyTable,
   rows: readonly Planned[],
 ): CompiledUpsert {
   const written = model.valueColumns.filter(([name]) => rows.some((r) => r.row.deltas.has(name)))
@@ -338,9 +300,9 @@ function compileUpsert(
 
 /** One multi-row upsert-with-merge of rows with distinct keys. */
 async function upsert(
-  sink: Sink,
+  sink: Target,
   db: Db,
-  model: AnySqlModel,
+  model: AnyTable,
   rows: readonly Planned[],
 ): Promise<void> {
   const postgres = sink.flavor === 'postgres'
@@ -403,8 +365,8 @@ async function upsert(
  * @returns whether it was applied.
  */
 async function upsertRecorded(
-  sink: Sink,
-  model: AnySqlModel,
+  sink: Target,
+  model: AnyTable,
   job: Job & { readonly execution: CheckedExecution },
 ): Promise<boolean> {
   const planned = { row: job.row, keyText: keyText(job.row.key), fence: undefined }
@@ -434,7 +396,7 @@ async function upsertRecorded(
   return rows.length === 1
 }
 
-function staleToken(model: AnySqlModel, row: Planned): StaleFencingToken {
+function staleToken(model: AnyTable, row: Planned): StaleFencingToken {
   const key = model.key.map((name, i) => `${name}=${JSON.stringify(String(row.row.key[i]))}`)
   return new StaleFencingToken(
     `fencing token ${row.fence} is lower than one already written to ${model.table} (${key.join(', ')}); nothing was written`,
@@ -443,9 +405,9 @@ function staleToken(model: AnySqlModel, row: Planned): StaleFencingToken {
 
 /** Inserts the members of a set column not there yet (union), one statement per chunk. */
 async function insertMembers(
-  sink: Sink,
+  sink: Target,
   db: Db,
-  model: AnySqlModel,
+  model: AnyTable,
   name: string,
   rows: readonly Planned[],
 ): Promise<void> {
