@@ -23,7 +23,7 @@ export type SqlColumnsOf<F extends Fields> = {
 /** A table bound to a core model. */
 export type SqlTableOf<F extends Fields> = SqlModel<SqlColumnsOf<F>, 'id'>
 
-/** Options of {@link sqlTable}. */
+/** Where the table of a {@link defineSqlModel} model is, and the sink it uses. */
 export interface SqlTableOptions {
   /** The table's name (default: the model's collection, which is its name unless given). */
   readonly table?: string
@@ -65,21 +65,15 @@ function columnFor(model: string, name: string, field: AnyField): Column {
 }
 
 /**
- * Declares the SQL table of a `@phonon/core` model: `id` is the key (text), each field a column
- * merged by the field's rule (sum/diff → `+`, max → `GREATEST`, min → `LEAST`, lastWrite →
- * replaced only by a later write, setAppend → union in a child table). The model's updates can
- * then be written with `sink.execute(update, execution)` and `executeMany`; its `onComplete` can
- * call `table.objects.upsert({ id }, fields, execution)`, or use {@link defineSqlModel}, which
- * does that for you.
+ * The SQL table of a `@phonon/core` model, bound to it: `id` is the key (text), each field a
+ * column merged by the field's rule (sum/diff → `+`, max → `GREATEST`, min → `LEAST`, lastWrite
+ * → replaced only by a later write, setAppend → union in a child table).
  *
- * @throws {@link ArgumentError} at declaration for a field with no SQL mapping (listAppend,
- * windowedList, distinctCount, counterMap), a name that is not a portable identifier, or a model
- * bound to a table already.
- * @example
- * const widgets = sqlTable(Widget, { table: 'widgets', sink })
- * await sink.execute(Widget.create({ id: 'w1', clicks: 2 }))
+ * @throws {@link ArgumentError} for a field with no SQL mapping (listAppend, windowedList,
+ * distinctCount, counterMap), a name that is not a portable identifier, or a model bound to a
+ * table already.
  */
-export function sqlTable<F extends Fields>(
+function sqlTable<F extends Fields>(
   // biome-ignore lint/suspicious/noExplicitAny: any onComplete arguments
   model: Model<F, any>,
   options: SqlTableOptions = {},
@@ -115,7 +109,9 @@ export type SqlBoundModel<F extends Fields> = Model<F, [execution?: Execution]> 
 /**
  * Declares a `@phonon/core` model bound to a SQL table: `update.execute(execution?)` (what the
  * executing layer calls with its claim) writes the aggregate as one upsert-with-merge, with the
- * execution recorded in the same transaction. Fields map as in {@link sqlTable}.
+ * execution recorded in the same transaction. `id` is the key (text); each field is a column
+ * merged by the field's rule: sum/diff → `+`, max → `GREATEST`, min → `LEAST`, lastWrite →
+ * replaced only by a later write, setAppend → union in a child table.
  *
  * @param name - the model's name (its codec type name and default collection).
  * @param fields - an `id()` field and sum, diff, max, min, lastWrite or setAppend fields.

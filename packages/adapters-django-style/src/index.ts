@@ -1,6 +1,6 @@
 /**
  * `@phonon/adapters-django-style`: ORM-style SQL sinks for phonon. Tables declared with
- * {@link defineTable} (or bound to a core model with {@link sqlTable} / {@link defineSqlModel}),
+ * {@link defineTable} (or as a core model with {@link defineSqlModel}),
  * a Django-like manager (`Model.objects.getOrCreate`, `filter().update({ clicks: F('clicks').add(3) })`),
  * {@link SqlUpdate} whose `execute()` is one atomic upsert-with-merge, idempotent executions and
  * fenced writes, on PostgreSQL, MySQL/MariaDB and PGlite through Kysely.
@@ -14,7 +14,6 @@ export {
   type SqlModelOptions,
   type SqlTableOf,
   type SqlTableOptions,
-  sqlTable,
 } from './bind.js'
 export {
   type Column,

@@ -1,6 +1,6 @@
 /**
  * How an update becomes a row write: a {@link SqlUpdate} knows its row; an update of a core model
- * bound to a table (by `sqlTable` / `defineSqlModel`) is written from its aggregate.
+ * declared with `defineSqlModel` is written from its aggregate.
  *
  * @internal
  * @module
@@ -57,6 +57,6 @@ export function rowOf(update: Update): RowWrite {
     if (table !== undefined) return aggregateRow(table, update.aggregate())
   }
   throw new ArgumentError(
-    `${update?.constructor?.name ?? typeof update} ${update?.resourceId} has no SQL table: use a SqlUpdate, or bind its model with sqlTable()`,
+    `${update?.constructor?.name ?? typeof update} ${update?.resourceId} has no SQL table: use a SqlUpdate, or declare its model with defineSqlModel()`,
   )
 }
