@@ -5,7 +5,7 @@ import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, afterEach, beforeAll } from 'vitest'
 import type { Shard } from '../../src/index.js'
 import type { WorkerConfig } from './fixtures/worker.js'
-import { expectIdle, type Ledger, type Totals } from './ledger.js'
+import { expectEventuallyIdle, type Ledger, type Totals } from './ledger.js'
 import { Pool, type WorkerOptions } from './pool.js'
 import { allAckedExecuted, expectTagged, resourceUpdate, type Tags } from './tags.js'
 
@@ -129,8 +129,8 @@ export function processFixture() {
 }
 
 /**
- * Polls until every acknowledged delta was executed, then checks exactness (see
- * {@link expectTagged}) and that every resource is idle.
+ * Polls until every acknowledged delta was executed and every resource is idle (recovery and
+ * lease expiry may take a while after a death), then checks exactness (see {@link expectTagged}).
  */
 export async function expectRecovered(
   ledger: Ledger,
@@ -147,9 +147,7 @@ export async function expectRecovered(
     expectTagged(ledger, tags) // says which deltas are missing
     throw error
   })
+  const all = Array.from({ length: resources }, (_, i) => resourceUpdate(i, withDoc))
+  await expectEventuallyIdle(probe, all, ledger)
   expectTagged(ledger, tags)
-  await expectIdle(
-    probe,
-    Array.from({ length: resources }, (_, i) => resourceUpdate(i, withDoc)),
-  )
 }
