@@ -1,0 +1,93 @@
+import type { StreamDefinition } from './config.js'
+
+/** A record as a backend stores it. */
+export interface StoredRecord {
+  /** Its sequence number in its shard: increasing, unique per shard. */
+  readonly sequence: string
+  /** When it was appended (ms since the epoch, the backend's clock). */
+  readonly timestamp: number
+  /** The record, JSON-encoded. */
+  readonly data: string
+}
+
+/** Where a read starts: after or at a sequence, at a timestamp, or from the oldest record kept. */
+export type ReadFrom =
+  | { readonly after: string }
+  | { readonly at: string }
+  | { readonly timestamp: number }
+  | 'all'
+
+/** A shard's lease: who owns it, its fencing token, when it runs out (the backend's clock). */
+export interface Lease {
+  readonly shard: number
+  readonly owner: string
+  /** Strictly increasing per shard across every grant: the fencing token. */
+  readonly token: number
+  readonly expiresAt: number
+}
+
+/** A lease held, as its owner passes it back to renew, release and commit. */
+export interface LeaseGrant {
+  readonly shard: number
+  readonly token: number
+}
+
+/**
+ * Coordination of one application (a consumer group) on one stream: leases per shard,
+ * forward-only checkpoints fenced by the lease, live members, and the write-ahead log of the
+ * phonon source (see the README).
+ */
+export interface Coordinator {
+  /** Takes the shard's lease when it is free, expired or already ours; its token, or undefined. */
+  acquire(shard: number, owner: string, ttlMs: number): Promise<number | undefined>
+  /** Extends leases still ours; for each, whether it was. */
+  renew(grants: readonly LeaseGrant[], owner: string, ttlMs: number): Promise<boolean[]>
+  /** Gives a lease up (no-op when it is no longer ours). */
+  release(grant: LeaseGrant, owner: string): Promise<void>
+  /** Every shard's current lease (undefined: never taken or released). */
+  leases(): Promise<Array<Lease | undefined>>
+  /** A shard's checkpoint: the last sequence processed, or undefined. */
+  checkpoint(shard: number): Promise<string | undefined>
+  /**
+   * In one atomic step: checks every grant is still `owner`'s with that token (extending it),
+   * moves each given checkpoint forward, and stores `wal` under its id.
+   * @throws {@link LeaseLost} when a grant is not ours any more; nothing is written.
+   * @throws {@link ArgumentError} when a checkpoint would move backwards; nothing is written.
+   */
+  commit(
+    owner: string,
+    ttlMs: number,
+    entries: ReadonlyArray<LeaseGrant & { readonly sequence?: string | undefined }>,
+    wal?: { readonly id: string; readonly blob: string },
+  ): Promise<void>
+  /** Records `member` as alive for `ttlMs`; returns the live members, sorted. */
+  heartbeat(member: string, ttlMs: number): Promise<string[]>
+  /** Removes a member. */
+  leave(member: string): Promise<void>
+  /** Ids of write-ahead log entries committed at least `ageMs` ago, oldest first. */
+  walEntries(ageMs: number): Promise<string[]>
+  /** A write-ahead log entry, or undefined once removed. */
+  walEntry(id: string): Promise<string | undefined>
+  /** Removes a write-ahead log entry once it was applied. */
+  removeWal(id: string): Promise<void>
+}
+
+/** Where a stream's records live: Redis Streams or memory, behind one interface. */
+export interface Backend {
+  /** Appends payloads to one shard in order; their sequence numbers. */
+  append(stream: StreamDefinition, shard: number, payloads: readonly string[]): Promise<string[]>
+  /** The shard's last sequence, or undefined when it holds nothing. */
+  last(stream: StreamDefinition, shard: number): Promise<StoredRecord | undefined>
+  /** Up to `limit` records of a shard, oldest first. */
+  read(
+    stream: StreamDefinition,
+    shard: number,
+    from: ReadFrom,
+    limit: number,
+  ): Promise<StoredRecord[]>
+  /** The coordination of `application` on `stream`. */
+  coordinator(stream: StreamDefinition, application: string): Coordinator
+  /** The backend's clock (ms since the epoch). */
+  now(): Promise<number>
+  close(): Promise<void>
+}

@@ -1,0 +1,137 @@
+import { ArgumentError } from '@phonon/core'
+import type { Backend, ReadFrom } from './Backend.js'
+import type { StreamDefinition } from './config.js'
+import { shardIdOf } from './routing.js'
+
+/** A record read from a shard. */
+export interface StreamRecord<T = unknown> {
+  readonly data: T
+  /** The shard's Kinesis-style id, `shardId-000000000003`. */
+  readonly shardId: string
+  /** The shard's index. */
+  readonly shard: number
+  readonly sequence: string
+  /** When the backend appended it (ms). */
+  readonly timestamp: number
+}
+
+/** Where an iterator starts in each of its shards. */
+export type StartPosition =
+  | 'latest'
+  | 'all'
+  | { readonly at: string }
+  | { readonly after: string }
+  | { readonly timestamp: number | Date }
+
+/** Options of {@link Stream.iterator}. */
+export interface IteratorOptions {
+  /** Default `'latest'`: only records appended after the iterator was built. */
+  readonly from?: StartPosition
+  /** Shard indexes to read (a static subset); default every shard. */
+  readonly shards?: readonly number[]
+  /** Records fetched per shard per call. Default 1,000. */
+  readonly batch?: number
+  /** How long to wait before asking again when every shard was empty (ms). Default 100. */
+  readonly idleMs?: number
+}
+
+/**
+ * Reads records from a set of shards, each in sequence order, the shards in turn. `stop()` stops
+ * fetching; what was already fetched is still yielded, then iteration ends.
+ */
+export class StreamIterator<T = unknown> implements AsyncIterable<StreamRecord<T>> {
+  readonly #positions: Map<number, ReadFrom>
+  #stopped = false
+  #wake: (() => void) | undefined
+
+  /** @internal built by {@link Stream.iterator}, which pins `latest`. */
+  constructor(
+    readonly stream: StreamDefinition,
+    readonly backend: Backend,
+    positions: Map<number, ReadFrom>,
+    readonly batch: number,
+    readonly idleMs: number,
+  ) {
+    this.#positions = positions
+  }
+
+  /** Stops fetching: records already fetched are still yielded, then the iteration ends. */
+  stop(): void {
+    this.#stopped = true
+    this.#wake?.()
+  }
+
+  /** Where each shard will be read next from. */
+  positions(): ReadonlyMap<number, ReadFrom> {
+    return this.#positions
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamRecord<T>> {
+    while (!this.#stopped) {
+      const fetched: StreamRecord<T>[] = []
+      for (const [shard, from] of this.#positions) {
+        const records = await this.backend.read(this.stream, shard, from, this.batch)
+        const last = records.at(-1)
+        if (last !== undefined) this.#positions.set(shard, { after: last.sequence })
+        for (const r of records) {
+          fetched.push({
+            data: JSON.parse(r.data) as T,
+            shardId: shardIdOf(shard),
+            shard,
+            sequence: r.sequence,
+            timestamp: r.timestamp,
+          })
+        }
+      }
+      yield* fetched
+      if (fetched.length === 0 && !this.#stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.idleMs)
+          this.#wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        this.#wake = undefined
+      }
+    }
+  }
+}
+
+/** The shard indexes asked for, checked. @throws {@link ArgumentError} for a bad index. */
+export function shardIndexes(stream: StreamDefinition, shards?: readonly number[]): number[] {
+  const all = Array.from({ length: stream.shards }, (_, i) => i)
+  if (shards === undefined) return all
+  for (const shard of shards) {
+    if (!Number.isSafeInteger(shard) || shard < 0 || shard >= stream.shards) {
+      throw new ArgumentError(
+        `shard ${shard} is not an index of stream ${stream.logical} (0 to ${stream.shards - 1})`,
+      )
+    }
+  }
+  return [...new Set(shards)]
+}
+
+/** Resolves a start position of one shard into a read position; `latest` pins the last record now. */
+export async function readFrom(
+  backend: Backend,
+  stream: StreamDefinition,
+  shard: number,
+  from: StartPosition,
+): Promise<ReadFrom> {
+  if (from === 'all') return 'all'
+  if (from === 'latest') {
+    const last = await backend.last(stream, shard)
+    return last === undefined ? 'all' : { after: last.sequence }
+  }
+  if ('timestamp' in from) {
+    const ms = from.timestamp instanceof Date ? from.timestamp.getTime() : from.timestamp
+    if (!Number.isFinite(ms)) throw new ArgumentError(`timestamp must be a finite time, got ${ms}`)
+    return { timestamp: ms }
+  }
+  const sequence = 'at' in from ? from.at : from.after
+  if (typeof sequence !== 'string' || !/^\d+(-\d+)?$/.test(sequence)) {
+    throw new ArgumentError(`a sequence number must be digits (or <ms>-<n>), got ${sequence}`)
+  }
+  return 'at' in from ? { at: sequence } : { after: sequence }
+}

@@ -1,0 +1,189 @@
+import { ArgumentError } from '@phonon/core'
+import type {
+  Backend,
+  Coordinator,
+  Lease,
+  LeaseGrant,
+  ReadFrom,
+  StoredRecord,
+} from '../Backend.js'
+import type { StreamDefinition } from '../config.js'
+import { LeaseLost } from '../errors.js'
+import { compareSequences } from '../routing.js'
+
+/**
+ * Streams in this process: the same behaviour as Redis Streams (sequences `<ms>-<n>`, retention
+ * by age, leases, fenced checkpoints), for tests and single-process runs.
+ */
+export class MemoryBackend implements Backend {
+  readonly #shards = new Map<string, StoredRecord[]>()
+  readonly #coordinators = new Map<string, MemoryCoordinator>()
+  readonly #clock: () => number
+
+  /** @param clock - the backend's clock (ms); default `Date.now`. */
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock
+  }
+
+  async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
+    const records = this.#shard(stream, shard)
+    const now = this.#clock()
+    const oldest = records.findIndex((r) => r.timestamp >= now - stream.retentionMs)
+    records.splice(0, oldest === -1 ? records.length : oldest)
+    return payloads.map((data) => {
+      const last = records.at(-1)?.sequence.split('-').map(Number) ?? [0, 0]
+      const [ms = 0, n = 0] = last
+      const sequence = now > ms ? `${now}-0` : `${ms}-${n + 1}`
+      records.push({ sequence, timestamp: Math.max(now, ms), data })
+      return sequence
+    })
+  }
+
+  async last(stream: StreamDefinition, shard: number) {
+    return this.#shard(stream, shard).at(-1)
+  }
+
+  async read(stream: StreamDefinition, shard: number, from: ReadFrom, limit: number) {
+    const records = this.#shard(stream, shard)
+    const keep = (r: StoredRecord) =>
+      from === 'all'
+        ? true
+        : 'after' in from
+          ? compareSequences(r.sequence, from.after) > 0
+          : 'at' in from
+            ? compareSequences(r.sequence, from.at) >= 0
+            : r.timestamp >= from.timestamp
+    const start = records.findIndex(keep)
+    return start === -1 ? [] : records.slice(start, start + limit)
+  }
+
+  coordinator(stream: StreamDefinition, application: string): Coordinator {
+    const key = `${stream.name}\0${application}`
+    let coordinator = this.#coordinators.get(key)
+    if (coordinator === undefined) {
+      coordinator = new MemoryCoordinator(stream.shards, this.#clock)
+      this.#coordinators.set(key, coordinator)
+    }
+    return coordinator
+  }
+
+  async now() {
+    return this.#clock()
+  }
+
+  async close() {}
+
+  #shard(stream: StreamDefinition, shard: number): StoredRecord[] {
+    const key = `${stream.name}\0${shard}`
+    let records = this.#shards.get(key)
+    if (records === undefined) {
+      records = []
+      this.#shards.set(key, records)
+    }
+    return records
+  }
+}
+
+/** Leases, checkpoints, members and the write-ahead log of one application, in memory. */
+class MemoryCoordinator implements Coordinator {
+  readonly #leases: Array<Lease | undefined>
+  readonly #tokens: number[]
+  readonly #checkpoints = new Map<number, string>()
+  readonly #members = new Map<string, number>()
+  readonly #wal = new Map<string, { at: number; blob: string }>()
+
+  constructor(
+    shards: number,
+    readonly clock: () => number,
+  ) {
+    this.#leases = Array.from({ length: shards }, () => undefined)
+    this.#tokens = Array.from({ length: shards }, () => 0)
+  }
+
+  async acquire(shard: number, owner: string, ttlMs: number) {
+    const now = this.clock()
+    const lease = this.#leases[shard]
+    if (lease !== undefined && lease.owner !== owner && lease.expiresAt > now) return undefined
+    const token = ++(this.#tokens[shard] as number)
+    this.#leases[shard] = { shard, owner, token, expiresAt: now + ttlMs }
+    return token
+  }
+
+  async renew(grants: readonly LeaseGrant[], owner: string, ttlMs: number) {
+    return grants.map((grant) => {
+      const lease = this.#leases[grant.shard]
+      if (lease?.owner !== owner || lease.token !== grant.token) return false
+      this.#leases[grant.shard] = { ...lease, expiresAt: this.clock() + ttlMs }
+      return true
+    })
+  }
+
+  async release(grant: LeaseGrant, owner: string) {
+    const lease = this.#leases[grant.shard]
+    if (lease?.owner === owner && lease.token === grant.token) this.#leases[grant.shard] = undefined
+  }
+
+  async leases() {
+    return [...this.#leases]
+  }
+
+  async checkpoint(shard: number) {
+    return this.#checkpoints.get(shard)
+  }
+
+  async commit(
+    owner: string,
+    ttlMs: number,
+    entries: ReadonlyArray<LeaseGrant & { readonly sequence?: string | undefined }>,
+    wal?: { readonly id: string; readonly blob: string },
+  ) {
+    for (const entry of entries) {
+      const lease = this.#leases[entry.shard]
+      if (lease?.owner !== owner || lease.token !== entry.token) throw new LeaseLost(entry.shard)
+      const current = this.#checkpoints.get(entry.shard)
+      if (
+        entry.sequence !== undefined &&
+        current !== undefined &&
+        compareSequences(entry.sequence, current) < 0
+      ) {
+        throw new ArgumentError(
+          `checkpoint of shard ${entry.shard} would move back from ${current} to ${entry.sequence}`,
+        )
+      }
+    }
+    const now = this.clock()
+    for (const entry of entries) {
+      const lease = this.#leases[entry.shard] as Lease
+      this.#leases[entry.shard] = { ...lease, expiresAt: now + ttlMs }
+      if (entry.sequence !== undefined) this.#checkpoints.set(entry.shard, entry.sequence)
+    }
+    if (wal !== undefined) this.#wal.set(wal.id, { at: now, blob: wal.blob })
+  }
+
+  async heartbeat(member: string, ttlMs: number) {
+    const now = this.clock()
+    this.#members.set(member, now + ttlMs)
+    for (const [name, until] of this.#members) if (until <= now) this.#members.delete(name)
+    return [...this.#members.keys()].sort()
+  }
+
+  async leave(member: string) {
+    this.#members.delete(member)
+  }
+
+  async walEntries(ageMs: number) {
+    const before = this.clock() - ageMs
+    return [...this.#wal]
+      .filter(([, entry]) => entry.at <= before)
+      .sort((a, b) => a[1].at - b[1].at)
+      .map(([id]) => id)
+  }
+
+  async walEntry(id: string) {
+    return this.#wal.get(id)?.blob
+  }
+
+  async removeWal(id: string) {
+    this.#wal.delete(id)
+  }
+}

@@ -1,0 +1,245 @@
+import { readFileSync } from 'node:fs'
+import { ArgumentError } from '@phonon/core'
+import { Redis, type RedisOptions } from 'ioredis'
+import type {
+  Backend,
+  Coordinator,
+  Lease,
+  LeaseGrant,
+  ReadFrom,
+  StoredRecord,
+} from '../Backend.js'
+import type { StreamDefinition } from '../config.js'
+import { LeaseLost, StreamError } from '../errors.js'
+
+/** The package's scripts, registered under names carrying this version. */
+const SCRIPTS = {
+  leaseAcquire: { file: 'leaseAcquire-2.lua', keys: 2 },
+  leaseRenew: { file: 'leaseRenew-1.lua', keys: 1 },
+  commit: { file: 'commit-4.lua', keys: 4 },
+  heartbeat: { file: 'heartbeat-1.lua', keys: 1 },
+} as const
+const VERSION = 'v1'
+const LUA_DIR = new URL('../lua/', import.meta.url)
+
+type ScriptClient = Redis & {
+  [K in `triton_${keyof typeof SCRIPTS}_${typeof VERSION}`]: (...args: Array<string | number>) => Promise<unknown>
+}
+
+/**
+ * The key of a shard's records: `{triton:<name>:<i>}`, its own hash tag, so each shard (and what
+ * belongs to it alone) sits in one Cluster slot and shards spread over the nodes.
+ */
+export const shardKey = (stream: StreamDefinition, shard: number): string =>
+  `{triton:${stream.name}:${shard}}`
+
+/**
+ * The coordination keys of an application on a stream share the tag `{triton:<name>:app:<app>}`,
+ * so a commit (leases, checkpoints, log) is one single-slot script.
+ */
+export const coordinationKeys = (stream: StreamDefinition, application: string) => {
+  const tag = `{triton:${stream.name}:app:${application}}`
+  return {
+    leases: `${tag}:leases`,
+    tokens: `${tag}:tokens`,
+    checkpoints: `${tag}:checkpoints`,
+    wal: `${tag}:wal`,
+    walIndex: `${tag}:wal-index`,
+    members: `${tag}:members`,
+  }
+}
+
+/** Options of {@link RedisBackend}. */
+export interface RedisBackendOptions {
+  /** A `redis://` URL, or an ioredis client (not closed by `close()`). */
+  readonly redis: string | Redis
+  /** ioredis options when `redis` is a URL. */
+  readonly redisOptions?: RedisOptions
+}
+
+/**
+ * Streams on Redis Streams: a logical stream of N shards is N stream keys (`XADD` with `MINID ~`
+ * trimming records older than the retention, `XRANGE` to read); leases, checkpoints and the
+ * source's log are hashes written by scripts.
+ */
+export class RedisBackend implements Backend {
+  readonly redis: Redis
+  readonly #owned: boolean
+
+  constructor(options: RedisBackendOptions) {
+    this.#owned = typeof options.redis === 'string'
+    this.redis =
+      typeof options.redis === 'string'
+        ? new Redis(options.redis, { ...options.redisOptions } as never)
+        : options.redis
+    for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
+      const lua = readFileSync(new URL(file, LUA_DIR), 'utf8')
+      this.redis.defineCommand(`triton_${name}_${VERSION}`, { numberOfKeys: keys, lua })
+    }
+  }
+
+  get #scripts(): ScriptClient {
+    return this.redis as ScriptClient
+  }
+
+  async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
+    const key = shardKey(stream, shard)
+    const minId = String(Math.max(0, Date.now() - stream.retentionMs))
+    const pipeline = this.redis.pipeline()
+    for (const data of payloads) pipeline.xadd(key, 'MINID', '~', minId, '*', 'd', data)
+    const replies = await wrap(pipeline.exec())
+    return (replies ?? []).map(([error, id]) => {
+      if (error) throw new StreamError(`XADD to ${key} failed: ${error.message}`, { cause: error })
+      return id as string
+    })
+  }
+
+  async last(stream: StreamDefinition, shard: number) {
+    const [entry] = await wrap(this.redis.xrevrange(shardKey(stream, shard), '+', '-', 'COUNT', 1))
+    return entry === undefined ? undefined : toRecord(entry)
+  }
+
+  async read(stream: StreamDefinition, shard: number, from: ReadFrom, limit: number) {
+    const start =
+      from === 'all'
+        ? '-'
+        : 'after' in from
+          ? `(${from.after}`
+          : 'at' in from
+            ? from.at
+            : String(from.timestamp)
+    const entries = await wrap(
+      this.redis.xrange(shardKey(stream, shard), start, '+', 'COUNT', limit),
+    )
+    return entries.map(toRecord)
+  }
+
+  coordinator(stream: StreamDefinition, application: string): Coordinator {
+    return new RedisCoordinator(this.#scripts, stream, application)
+  }
+
+  async now() {
+    const [s, us] = await wrap(this.redis.time())
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000)
+  }
+
+  async close() {
+    if (this.#owned) await this.redis.quit().catch(() => this.redis.disconnect())
+  }
+}
+
+function toRecord([sequence, fields]: [string, string[]]): StoredRecord {
+  return { sequence, timestamp: Number(sequence.split('-')[0]), data: fields[1] as string }
+}
+
+/** Redis failures as {@link StreamError}s. */
+async function wrap<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise
+  } catch (error) {
+    if (error instanceof StreamError || error instanceof LeaseLost) throw error
+    throw new StreamError(`Redis: ${(error as Error).message}`, { cause: error })
+  }
+}
+
+class RedisCoordinator implements Coordinator {
+  readonly #keys: ReturnType<typeof coordinationKeys>
+
+  constructor(
+    readonly redis: ScriptClient,
+    stream: StreamDefinition,
+    application: string,
+  ) {
+    this.#keys = coordinationKeys(stream, application)
+  }
+
+  async acquire(shard: number, owner: string, ttlMs: number) {
+    const k = this.#keys
+    const token = Number(
+      await wrap(this.redis.triton_leaseAcquire_v1(k.leases, k.tokens, shard, owner, ttlMs)),
+    )
+    return token < 0 ? undefined : token
+  }
+
+  async renew(grants: readonly LeaseGrant[], owner: string, ttlMs: number) {
+    if (grants.length === 0) return []
+    const args = grants.flatMap((g) => [g.shard, g.token])
+    const reply = (await wrap(
+      this.redis.triton_leaseRenew_v1(this.#keys.leases, owner, ttlMs, ...args),
+    )) as number[]
+    return reply.map((ok) => ok === 1)
+  }
+
+  async release(grant: LeaseGrant, owner: string) {
+    await wrap(this.redis.triton_leaseRenew_v1(this.#keys.leases, owner, 0, grant.shard, grant.token))
+  }
+
+  async leases() {
+    const all = await wrap(this.redis.hgetall(this.#keys.leases))
+    const leases: Array<Lease | undefined> = []
+    for (const [shard, value] of Object.entries(all)) {
+      const [, owner = '', token = '0', expiresAt = '0'] = /^(.*)\|(\d+)\|(\d+)$/.exec(value) ?? []
+      leases[Number(shard)] = {
+        shard: Number(shard),
+        owner,
+        token: Number(token),
+        expiresAt: Number(expiresAt),
+      }
+    }
+    return leases
+  }
+
+  async checkpoint(shard: number) {
+    return (await wrap(this.redis.hget(this.#keys.checkpoints, String(shard)))) ?? undefined
+  }
+
+  async commit(
+    owner: string,
+    ttlMs: number,
+    entries: ReadonlyArray<LeaseGrant & { readonly sequence?: string | undefined }>,
+    wal?: { readonly id: string; readonly blob: string },
+  ) {
+    const k = this.#keys
+    const args = entries.flatMap((e) => [e.shard, e.token, e.sequence ?? ''])
+    const reply = (await wrap(
+      this.redis.triton_commit_v1(
+        k.leases,
+        k.checkpoints,
+        k.wal,
+        k.walIndex,
+        owner,
+        ttlMs,
+        entries.length,
+        ...args,
+        wal?.id ?? '',
+        wal?.blob ?? '',
+      ),
+    )) as [number, number?, string?]
+    if (reply[0] === -1) throw new LeaseLost(reply[1] as number)
+    if (reply[0] === -2) {
+      throw new ArgumentError(`checkpoint of shard ${reply[1]} would move back from ${reply[2]}`)
+    }
+  }
+
+  async heartbeat(member: string, ttlMs: number) {
+    return (await wrap(this.redis.triton_heartbeat_v1(this.#keys.members, member, ttlMs))) as string[]
+  }
+
+  async leave(member: string) {
+    await wrap(this.redis.zrem(this.#keys.members, member))
+  }
+
+  async walEntries(ageMs: number) {
+    const [s, us] = await wrap(this.redis.time())
+    const before = Number(s) * 1000 + Math.floor(Number(us) / 1000) - ageMs
+    return wrap(this.redis.zrangebyscore(this.#keys.walIndex, '-inf', before))
+  }
+
+  async walEntry(id: string) {
+    return (await wrap(this.redis.hget(this.#keys.wal, id))) ?? undefined
+  }
+
+  async removeWal(id: string) {
+    await wrap(this.redis.multi().hdel(this.#keys.wal, id).zrem(this.#keys.walIndex, id).exec())
+  }
+}

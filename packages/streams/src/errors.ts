@@ -1,0 +1,38 @@
+import { ArgumentError, PhononError, type PhononErrorOptions } from '@phonon/core'
+
+/** A streams config (YAML or code) is invalid; the message names the file, stream and field. */
+export class StreamConfigError extends ArgumentError {
+  override readonly _tag = 'ArgumentError' as const
+  readonly kind = 'StreamConfigError' as const
+}
+
+/** Why a record was refused by a producer. */
+export type RecordRefusal = 'no-partition-key' | 'oversized' | 'not-json'
+
+/** A record a producer refused; nothing of the call was written. */
+export class RecordError extends ArgumentError {
+  readonly reason: RecordRefusal
+  constructor(reason: RecordRefusal, message: string, options?: PhononErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+/** The backend failed (connection, server error); what was asked may or may not have happened. */
+export class StreamError extends PhononError {
+  readonly _tag = 'StreamError' as const
+}
+
+/**
+ * A shard's lease is no longer this worker's (it expired and another worker took it, or it was
+ * released): its checkpoint and what it folded since its last commit were refused.
+ */
+export class LeaseLost extends PhononError {
+  readonly _tag = 'LeaseLost' as const
+  constructor(
+    readonly shard: number,
+    message = `the lease of shard ${shard} was lost`,
+  ) {
+    super(message)
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `@phonon/streams` (triton): partitioned streams on Redis Streams or in memory, routed as Kinesis
+ * routes; producers returning `(shard, sequence)`; iterators; leased shards with fenced,
+ * forward-only checkpoints; a worker scaffold and an exactly-once phonon source.
+ *
+ * @packageDocumentation
+ */
+export type {
+  Backend,
+  Coordinator,
+  Lease,
+  LeaseGrant,
+  ReadFrom,
+  StoredRecord,
+} from './Backend.js'
+export { MemoryBackend } from './backends/memory.js'
+export { RedisBackend, type RedisBackendOptions } from './backends/redis.js'
+export {
+  type BackendKind,
+  defineStreams,
+  loadConfig,
+  parseConfig,
+  type StreamDefinition,
+  type StreamInput,
+  type StreamsConfig,
+} from './config.js'
+export { LeaseLost, RecordError, type RecordRefusal, StreamConfigError, StreamError } from './errors.js'
+export {
+  type IteratorOptions,
+  type StartPosition,
+  StreamIterator,
+  type StreamRecord,
+} from './Iterator.js'
+export { fairShare, type LeaseChanges, ShardLeases } from './Lease.js'
+export { Producer, type ProducerOptions, type PutResult } from './Producer.js'
+export { compareSequences, hashKeyRange, shardIdOf, shardOf } from './routing.js'
+export { type PhononSourceOptions, phononSource } from './source.js'
+export { getStream, type ShardLag, Stream } from './Stream.js'
+export {
+  handlerProcessor,
+  type RoundProcessor,
+  Worker,
+  type WorkerEvent,
+  type WorkerOptions,
+} from './worker.js'

@@ -1,0 +1,300 @@
+import { randomUUID } from 'node:crypto'
+import { ArgumentError } from '@phonon/core'
+import type { Coordinator, ReadFrom } from './Backend.js'
+import { LeaseLost } from './errors.js'
+import { type StreamRecord, shardIndexes } from './Iterator.js'
+import { type LeaseChanges, ShardLeases } from './Lease.js'
+import { shardIdOf } from './routing.js'
+import type { Stream } from './Stream.js'
+
+/**
+ * What a worker does with the records of a round. The worker commits a round's checkpoints only
+ * after `prepare` resolved; what `prepare` returns is stored with them in the same atomic,
+ * lease-fenced step and handed to `committed`.
+ */
+export interface RoundProcessor<T> {
+  /** Handles records (of the shards this worker owns, each shard in order). */
+  process(records: readonly StreamRecord<T>[]): Promise<void>
+  /** Makes the round's effects ready to commit; a log entry to store with the checkpoints. */
+  prepare(): Promise<string | undefined>
+  /** The round committed (with its log entry under `id` of `coordinator`). */
+  committed(id: string, entry: string | undefined, coordinator: Coordinator): Promise<void>
+  /** The round was refused (a lease was lost): forget what it did. */
+  discard(): Promise<void>
+  /** Anything to do in the background each lease tick (e.g. the log of dead workers). */
+  tick?(coordinator: Coordinator): Promise<void>
+  close(): Promise<void>
+}
+
+/** Options of {@link Worker}. */
+export interface WorkerOptions<T> {
+  readonly stream: Stream<T>
+  /** The consumer group: leases and checkpoints are per (application, stream, shard). */
+  readonly application: string
+  /** This worker's name; each start is a new incarnation `<name>.<random>`. */
+  readonly name: string
+  readonly processor: RoundProcessor<T>
+  /** Shards this group divides (a static subset); default all. */
+  readonly shards?: readonly number[]
+  /** Lease time to live (ms). Default 10,000. */
+  readonly leaseMs?: number
+  /** A round commits after this long (ms). Default 500. */
+  readonly roundMs?: number
+  /** …or after this many records. Default 20,000. */
+  readonly roundRecords?: number
+  /** Records read per shard per call. Default 1,000. */
+  readonly batch?: number
+  /** Wait when every owned shard was empty (ms). Default 50. */
+  readonly idleMs?: number
+  /** Where a shard without a checkpoint starts. Default `'all'`. */
+  readonly initialPosition?: 'all' | 'latest'
+  /** Told of a refused round, a failed tick (the worker goes on). */
+  readonly onEvent?: (event: WorkerEvent) => void
+}
+
+/** What a worker tells `onEvent`. */
+export type WorkerEvent =
+  | { readonly type: 'acquired' | 'released' | 'lost'; readonly shard: number }
+  | { readonly type: 'error'; readonly error: unknown }
+
+/**
+ * Runs a processor over the shards this worker leases (triton's worker scaffold): reads them from
+ * their checkpoints, commits in rounds, keeps and rebalances its leases, and on `stop()` commits
+ * what it read, closes the processor and gives its leases up.
+ */
+export class Worker<T = unknown> {
+  readonly incarnation: string
+  readonly #o: Required<Omit<WorkerOptions<T>, 'shards' | 'onEvent'>> & WorkerOptions<T>
+  readonly #leases: ShardLeases
+  readonly #coordinator: Coordinator
+  readonly #positions = new Map<number, ReadFrom>()
+  /** Last sequence read per shard this round (the checkpoint a commit moves to). */
+  readonly #read = new Map<number, string>()
+  /** The lease token each shard is read under: a round commits under these, not the current ones. */
+  readonly #tokens = new Map<number, number>()
+  #running = false
+  #ticking: Promise<void> | undefined
+  readonly #changes: LeaseChanges[] = []
+  #wake: (() => void) | undefined
+  #processed = 0
+
+  /** @throws {@link ArgumentError} for an invalid option. */
+  constructor(options: WorkerOptions<T>) {
+    if (!/^[\w.-]+$/.test(options.name)) {
+      throw new ArgumentError(`name must be letters, digits, _ . -, got ${options.name}`)
+    }
+    this.#o = {
+      leaseMs: 10_000,
+      roundMs: 500,
+      roundRecords: 20_000,
+      batch: 1_000,
+      idleMs: 50,
+      initialPosition: 'all',
+      ...options,
+    }
+    this.incarnation = `${options.name}.${randomUUID().slice(0, 8)}`
+    const def = options.stream.definition
+    this.#coordinator = options.stream.backend.coordinator(def, options.application)
+    this.#leases = new ShardLeases(
+      this.#coordinator,
+      this.incarnation,
+      shardIndexes(def, options.shards),
+      this.#o.leaseMs,
+    )
+  }
+
+  /** Records handled so far. */
+  get processed(): number {
+    return this.#processed
+  }
+
+  /** The shards owned now. */
+  owned(): number[] {
+    return [...this.#leases.owned().keys()].sort((a, b) => a - b)
+  }
+
+  /** Runs until {@link Worker.stop}; resolves once the last round committed and leases were given up. */
+  async run(): Promise<void> {
+    this.#running = true
+    const { stream } = this.#o
+    // Leases are kept in the background, so a slow round does not let them expire.
+    await this.#tick()
+    const ticker = setInterval(() => {
+      this.#ticking ??= this.#tick().finally(() => {
+        this.#ticking = undefined
+      })
+    }, this.#o.leaseMs / 4)
+    let roundStart = Date.now()
+    let roundCount = 0
+    try {
+      while (this.#running) {
+        if (await this.#apply()) {
+          roundStart = Date.now()
+          roundCount = 0
+        }
+        let fetched = 0
+        for (const [shard, from] of [...this.#positions]) {
+          const stored = await stream.backend.read(stream.definition, shard, from, this.#o.batch)
+          const last = stored.at(-1)
+          if (last === undefined || !this.#positions.has(shard)) continue
+          this.#positions.set(shard, { after: last.sequence })
+          this.#read.set(shard, last.sequence)
+          fetched += stored.length
+          await this.#o.processor.process(
+            stored.map((r) => ({
+              data: JSON.parse(r.data) as T,
+              shardId: shardIdOf(shard),
+              shard,
+              sequence: r.sequence,
+              timestamp: r.timestamp,
+            })),
+          )
+        }
+        roundCount += fetched
+        this.#processed += fetched
+        if (roundCount >= this.#o.roundRecords || Date.now() - roundStart >= this.#o.roundMs) {
+          await this.#commit()
+          roundStart = Date.now()
+          roundCount = 0
+        }
+        if (fetched === 0 && this.#running) await this.#sleep(this.#o.idleMs)
+      }
+      await this.#commit()
+    } finally {
+      clearInterval(ticker)
+      await this.#ticking
+    }
+    await this.#o.processor.close()
+    await this.#leases.leave()
+  }
+
+  /** Stops reading; `run()` then commits, closes the processor and gives the leases up. */
+  stop(): void {
+    this.#running = false
+    this.#wake?.()
+  }
+
+  /** Renews, takes and sheds leases (in the background); the loop applies the changes. */
+  async #tick(): Promise<void> {
+    try {
+      const changes = await this.#leases.tick()
+      this.#changes.push(changes)
+      await this.#o.processor.tick?.(this.#coordinator)
+    } catch (error) {
+      this.#o.onEvent?.({ type: 'error', error })
+    }
+  }
+
+  /** Applies lease changes between rounds; whether a round was committed meanwhile. */
+  async #apply(): Promise<boolean> {
+    const changes = this.#changes.splice(0)
+    const lost = changes.flatMap((c) => c.lost)
+    if (lost.length > 0) await this.#refused(lost)
+    for (const grant of changes.flatMap((c) => c.acquired)) {
+      if (this.#leases.owned().get(grant.shard) !== grant.token) continue
+      this.#tokens.set(grant.shard, grant.token)
+      const checkpoint = await this.#coordinator.checkpoint(grant.shard)
+      this.#positions.set(
+        grant.shard,
+        checkpoint !== undefined
+          ? { after: checkpoint }
+          : this.#o.initialPosition === 'all'
+            ? 'all'
+            : await this.#latest(grant.shard),
+      )
+      this.#o.onEvent?.({ type: 'acquired', shard: grant.shard })
+    }
+    const surplus = changes.at(-1)?.surplus ?? []
+    if (surplus.length === 0) return false
+    await this.#commit()
+    await this.#leases.give(surplus)
+    for (const shard of surplus) this.#forget(shard, 'released')
+    return true
+  }
+
+  async #latest(shard: number): Promise<ReadFrom> {
+    const last = await this.#o.stream.backend.last(this.#o.stream.definition, shard)
+    return last === undefined ? 'all' : { after: last.sequence }
+  }
+
+  /** Commits the round: the processor's log entry and every owned shard's checkpoint, fenced. */
+  async #commit(): Promise<void> {
+    // Every shard read this round is checked, also one whose lease was lost meanwhile (its token
+    // then fails the check and the whole round is refused).
+    const shards = new Set([...this.#tokens.keys(), ...this.#read.keys()])
+    if (shards.size === 0) return
+    const entry = await this.#o.processor.prepare()
+    const id = `${this.incarnation}.${Date.now()}.${randomUUID().slice(0, 4)}`
+    const entries = [...shards].map((shard) => ({
+      shard,
+      token: this.#tokens.get(shard) ?? -1,
+      sequence: this.#read.get(shard),
+    }))
+    try {
+      await this.#coordinator.commit(
+        this.incarnation,
+        this.#o.leaseMs,
+        entries,
+        entry === undefined ? undefined : { id, blob: entry },
+      )
+    } catch (error) {
+      if (!(error instanceof LeaseLost)) throw error
+      await this.#refused([error.shard])
+      return
+    }
+    this.#read.clear()
+    await this.#o.processor.committed(id, entry, this.#coordinator)
+  }
+
+  /**
+   * A lease was lost: the round is refused as a whole, so every shard goes back to its
+   * checkpoint, and the lost ones are dropped.
+   */
+  async #refused(lost: readonly number[]): Promise<void> {
+    for (const shard of lost) {
+      this.#leases.drop(shard)
+      this.#forget(shard, 'lost')
+    }
+    await this.#o.processor.discard()
+    this.#read.clear()
+    for (const shard of this.#positions.keys()) {
+      const checkpoint = await this.#coordinator.checkpoint(shard)
+      this.#positions.set(shard, checkpoint === undefined ? 'all' : { after: checkpoint })
+    }
+  }
+
+  #forget(shard: number, type: 'lost' | 'released'): void {
+    this.#positions.delete(shard)
+    this.#tokens.delete(shard)
+    this.#read.delete(shard)
+    this.#o.onEvent?.({ type, shard })
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+}
+
+/**
+ * A processor that hands each batch to a handler and commits after it resolved: at least once
+ * (a crash replays what was handled since the last commit).
+ */
+export function handlerProcessor<T>(
+  handler: (records: readonly StreamRecord<T>[]) => void | Promise<void>,
+): RoundProcessor<T> {
+  return {
+    process: async (records) => {
+      await handler(records)
+    },
+    prepare: async () => undefined,
+    committed: async () => {},
+    discard: async () => {},
+    close: async () => {},
+  }
+}
