@@ -53,7 +53,9 @@ export class ShardLeases {
         acquired.push({ shard, token })
       }
     }
-    const surplus = [...this.#owned.keys()].sort((a, b) => b - a).slice(0, Math.max(0, this.#owned.size - target))
+    const surplus = [...this.#owned.keys()]
+      .sort((a, b) => b - a)
+      .slice(0, Math.max(0, this.#owned.size - target))
     return { acquired, lost, surplus }
   }
 

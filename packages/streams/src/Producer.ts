@@ -49,7 +49,8 @@ export class Producer {
     this.#maxBatch = positive(options.maxBatch ?? 500, 'maxBatch')
     this.#maxBatchBytes = positive(options.maxBatchBytes ?? 5 << 20, 'maxBatchBytes')
     this.#lingerMs = options.lingerMs ?? 0
-    if (!(this.#lingerMs >= 0)) throw new ArgumentError(`lingerMs must be ≥ 0, got ${this.#lingerMs}`)
+    if (!(this.#lingerMs >= 0))
+      throw new ArgumentError(`lingerMs must be ≥ 0, got ${this.#lingerMs}`)
   }
 
   /**
@@ -100,7 +101,9 @@ export class Producer {
   encode(record: unknown): [number, string] {
     const key = this.stream.partitionKey
     const value =
-      typeof record === 'object' && record !== null ? (record as Record<string, unknown>)[key] : undefined
+      typeof record === 'object' && record !== null
+        ? (record as Record<string, unknown>)[key]
+        : undefined
     if ((typeof value !== 'string' && typeof value !== 'number') || value === '') {
       throw new RecordError('no-partition-key', `the record has no partition key ${key}`)
     }
@@ -131,7 +134,11 @@ export class Producer {
       queue.items.push({ data, resolve, reject })
       queue.bytes += data.length
       if (queue.items.length >= this.#maxBatch || queue.bytes >= this.#maxBatchBytes) this.#send()
-      else this.#timer ??= this.#lingerMs > 0 ? setTimeout(() => this.#send(), this.#lingerMs) : setImmediate(() => this.#send())
+      else
+        this.#timer ??=
+          this.#lingerMs > 0
+            ? setTimeout(() => this.#send(), this.#lingerMs)
+            : setImmediate(() => this.#send())
     })
   }
 

@@ -55,7 +55,10 @@ export class Stream<T = unknown> {
     }
     const positions = new Map<number, ReadFrom>()
     for (const shard of shardIndexes(this.definition, options.shards)) {
-      positions.set(shard, await readFrom(this.backend, this.definition, shard, options.from ?? 'latest'))
+      positions.set(
+        shard,
+        await readFrom(this.backend, this.definition, shard, options.from ?? 'latest'),
+      )
     }
     return new StreamIterator<T>(this.definition, this.backend, positions, batch, idleMs)
   }

@@ -39,7 +39,12 @@ export interface StreamInput {
 export type StreamsConfig = ReadonlyMap<string, StreamDefinition>
 
 /** Kinesis's default retention (24 h) and largest record (1 MiB). */
-const DEFAULTS = { shards: 4, backend: 'redis', retentionMs: 24 * 3_600_000, maxRecordBytes: 1 << 20 }
+const DEFAULTS = {
+  shards: 4,
+  backend: 'redis',
+  retentionMs: 24 * 3_600_000,
+  maxRecordBytes: 1 << 20,
+}
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/
 const KEYS: Record<string, keyof StreamInput> = {
   name: 'name',

@@ -24,7 +24,13 @@ export {
   type StreamInput,
   type StreamsConfig,
 } from './config.js'
-export { LeaseLost, RecordError, type RecordRefusal, StreamConfigError, StreamError } from './errors.js'
+export {
+  LeaseLost,
+  RecordError,
+  type RecordRefusal,
+  StreamConfigError,
+  StreamError,
+} from './errors.js'
 export {
   type IteratorOptions,
   type StartPosition,
@@ -34,8 +40,8 @@ export {
 export { fairShare, type LeaseChanges, ShardLeases } from './Lease.js'
 export { Producer, type ProducerOptions, type PutResult } from './Producer.js'
 export { compareSequences, hashKeyRange, shardIdOf, shardOf } from './routing.js'
-export { type PhononSourceOptions, phononSource } from './source.js'
 export { getStream, type ShardLag, Stream } from './Stream.js'
+export { type PhononSourceOptions, phononSource } from './source.js'
 export {
   handlerProcessor,
   type RoundProcessor,

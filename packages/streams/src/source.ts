@@ -1,9 +1,9 @@
 import type { Codec, Update } from '@phonon/core'
 import {
-  type AggregatorOptions,
   type AckableMessage,
-  createAggregator,
   type Aggregator,
+  type AggregatorOptions,
+  createAggregator,
   withLocalAggregation,
 } from '@phonon/lru-update'
 import type { Claim, Hold, ReleaseResult, Shard } from '@phonon/redis-shard'
@@ -118,11 +118,9 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   /** Applies every log entry left by anyone; for a final drain. */
   applyAll(coordinator: Coordinator): Promise<void>
 } {
-  const { shard, codec, toUpdates, executeBatch, onBadRecord, orphanMs = 15_000, ...rest } =
-    options
+  const { shard, codec, toUpdates, executeBatch, onBadRecord, orphanMs = 15_000, ...rest } = options
   let deferred = new DeferredShard(shard)
-  const make = () =>
-    createAggregator({ ...rest, shard: deferred, closeShard: false, executeBatch })
+  const make = () => createAggregator({ ...rest, shard: deferred, closeShard: false, executeBatch })
   let aggregator = make()
   type Message = AckableMessage & { record: StreamRecord<T> }
   let handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
@@ -187,10 +185,12 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       if (entry === undefined) return
       // Applied in commit order while the next round is read; the log entry stays until done
       // (if this fails, the orphan sweep of any worker applies it later).
-      applying = applying.then(async () => {
-        await apply(entry)
-        await coordinator.removeWal(id)
-      }).catch(() => undefined)
+      applying = applying
+        .then(async () => {
+          await apply(entry)
+          await coordinator.removeWal(id)
+        })
+        .catch(() => undefined)
     },
     async discard() {
       // The round's deltas are dropped (the records will be read again); their holds released empty.

@@ -1,12 +1,5 @@
 import { ArgumentError } from '@phonon/core'
-import type {
-  Backend,
-  Coordinator,
-  Lease,
-  LeaseGrant,
-  ReadFrom,
-  StoredRecord,
-} from '../Backend.js'
+import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { LeaseLost } from '../errors.js'
 import { compareSequences } from '../routing.js'

@@ -1,14 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { ArgumentError } from '@phonon/core'
 import { Redis, type RedisOptions } from 'ioredis'
-import type {
-  Backend,
-  Coordinator,
-  Lease,
-  LeaseGrant,
-  ReadFrom,
-  StoredRecord,
-} from '../Backend.js'
+import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { LeaseLost, StreamError } from '../errors.js'
 
@@ -23,7 +16,9 @@ const VERSION = 'v1'
 const LUA_DIR = new URL('../lua/', import.meta.url)
 
 type ScriptClient = Redis & {
-  [K in `triton_${keyof typeof SCRIPTS}_${typeof VERSION}`]: (...args: Array<string | number>) => Promise<unknown>
+  [K in `triton_${keyof typeof SCRIPTS}_${typeof VERSION}`]: (
+    ...args: Array<string | number>
+  ) => Promise<unknown>
 }
 
 /**
@@ -171,7 +166,9 @@ class RedisCoordinator implements Coordinator {
   }
 
   async release(grant: LeaseGrant, owner: string) {
-    await wrap(this.redis.triton_leaseRenew_v1(this.#keys.leases, owner, 0, grant.shard, grant.token))
+    await wrap(
+      this.redis.triton_leaseRenew_v1(this.#keys.leases, owner, 0, grant.shard, grant.token),
+    )
   }
 
   async leases() {
@@ -222,7 +219,9 @@ class RedisCoordinator implements Coordinator {
   }
 
   async heartbeat(member: string, ttlMs: number) {
-    return (await wrap(this.redis.triton_heartbeat_v1(this.#keys.members, member, ttlMs))) as string[]
+    return (await wrap(
+      this.redis.triton_heartbeat_v1(this.#keys.members, member, ttlMs),
+    )) as string[]
   }
 
   async leave(member: string) {
