@@ -6,7 +6,18 @@ import {
   createAggregator,
   withLocalAggregation,
 } from '@phonon/lru-update'
-import type { Claim, Hold, ReleaseResult, Shard } from '@phonon/redis-shard'
+import {
+  type Claim,
+  type FoldResult,
+  type Hold,
+  type LockOptions,
+  type ReleaseItem,
+  type ReleaseOptions,
+  type ReleaseResult,
+  ResourceError,
+  type ResourceRef,
+  type Shard,
+} from '@phonon/redis-shard'
 import type { Coordinator } from './Backend.js'
 import type { StreamRecord } from './Iterator.js'
 import type { RoundProcessor } from './worker.js'
@@ -28,60 +39,71 @@ export interface PhononSourceOptions<T>
   readonly orphanMs?: number
 }
 
-/** A release the shard has not seen yet, as the log stores it. */
-type Logged = [hold: Hold, delta: unknown]
+/** A fold or release the shard has not seen yet, as the log stores it (delta encoded). */
+type Logged = readonly ['fold' | 'release', Hold, unknown, ReleaseOptions?]
+type Held = readonly ['fold' | 'release', Hold, Update | undefined, (ReleaseOptions | undefined)?]
 
 /**
- * A shard whose releases carrying a delta are held back: the aggregator sees them succeed (so
- * its messages are acknowledged), and they reach Redis only once the round they belong to has
- * committed with its checkpoints. Releases without a delta go through at once.
+ * A shard whose folds and releases are held back: the aggregator sees them succeed (so its
+ * messages are acknowledged), and they reach Redis only once the round they belong to has
+ * committed with its checkpoints. Acquires go through at once (a hold carries no record). While
+ * discarding, folds are dropped and releases go through without their delta.
  */
 class DeferredShard implements Shard {
-  held: Array<readonly [Hold, Update]> = []
+  held: Held[] = []
   discarding = false
 
-  constructor(readonly inner: Shard) {}
+  constructor(
+    readonly inner: Shard,
+    /** Sends releases now (discarding): after what was committed, claims executed. */
+    readonly releaseNow: (items: ReadonlyArray<ReleaseItem>) => Promise<void>,
+  ) {}
 
   get workerId() {
     return this.inner.workerId
   }
-  acquire(target: Parameters<Shard['acquire']>[0]) {
+  get incarnation() {
+    return this.inner.incarnation
+  }
+  newHold(target: Update | ResourceRef) {
+    return this.inner.newHold(target)
+  }
+  acquire(target: Update | ResourceRef | Hold) {
     return this.inner.acquire(target)
   }
-  acquireMany(targets: Parameters<Shard['acquireMany']>[0]) {
+  acquireMany(targets: ReadonlyArray<Update | ResourceRef | Hold>) {
     return this.inner.acquireMany(targets)
   }
-  fold(hold: Hold, delta: Update) {
-    return this.inner.fold(hold, delta)
+  async fold(hold: Hold, delta: Update): Promise<FoldResult> {
+    const [result] = await this.foldMany([[hold, delta]])
+    return result as FoldResult
   }
-  foldMany(items: Parameters<Shard['foldMany']>[0]) {
-    return this.inner.foldMany(items)
-  }
-  async release(hold: Hold, delta?: Update) {
-    const [result] = await this.releaseMany([[hold, delta]])
-    return result as ReleaseResult
-  }
-  async releaseMany(items: ReadonlyArray<readonly [Hold, Update | undefined]>) {
-    const results: ReleaseResult[] = []
-    const now: Array<readonly [Hold, undefined]> = []
-    const at: number[] = []
-    items.forEach(([hold, delta], i) => {
-      if (delta === undefined || this.discarding) {
-        now.push([hold, undefined])
-        at.push(i)
-      } else {
-        this.held.push([hold, delta])
-        results[i] = { last: false, reason: 'held' }
+  async foldMany(items: ReadonlyArray<readonly [Hold, Update]>) {
+    return items.map(([hold, delta]): FoldResult => {
+      if (!this.discarding) this.held.push(['fold', hold, delta])
+      return {
+        hold: { ...hold, step: hold.step + 1 },
+        timesModified: 1,
+        forcedExpiry: false,
+        lost: false,
       }
     })
-    if (now.length > 0) {
-      // (Never an empty call: RedisShard.releaseMany([]) fails.)
-      const passed = await this.inner.releaseMany(now)
-      passed.forEach((result, j) => {
-        results[at[j] as number] = result
-      })
+  }
+  async release(hold: Hold, delta?: Update, options?: ReleaseOptions) {
+    const [result] = await this.releaseMany([options ? [hold, delta, options] : [hold, delta]])
+    return result as ReleaseResult
+  }
+  async releaseMany(items: ReadonlyArray<ReleaseItem>): Promise<ReleaseResult[]> {
+    if (this.discarding) {
+      await this.releaseNow(
+        items.map(([hold, , options]) =>
+          options ? [hold, undefined, options] : [hold, undefined],
+        ),
+      )
+    } else {
+      for (const [hold, delta, options] of items) this.held.push(['release', hold, delta, options])
     }
-    return results
+    return items.map(() => ({ last: false, reason: 'held' }))
   }
   completeExecution(claim: Claim) {
     return this.inner.completeExecution(claim)
@@ -98,13 +120,19 @@ class DeferredShard implements Shard {
   forceExpiry(resourceId: string) {
     return this.inner.forceExpiry(resourceId)
   }
-  lock(resourceId: string, options?: Parameters<Shard['lock']>[1]) {
+  lock(resourceId: string, options?: LockOptions) {
     return this.inner.lock(resourceId, options)
   }
   stats() {
     return this.inner.stats()
   }
   async close() {}
+}
+
+/** A per-item error of a `*Many` call, thrown (the log entry stays, to be applied again). */
+function check<T>(results: ReadonlyArray<T | ResourceError>): T[] {
+  for (const result of results) if (result instanceof ResourceError) throw result
+  return results as T[]
 }
 
 /**
@@ -119,38 +147,65 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   applyAll(coordinator: Coordinator): Promise<void>
 } {
   const { shard, codec, toUpdates, executeBatch, onBadRecord, orphanMs = 15_000, ...rest } = options
-  let deferred = new DeferredShard(shard)
-  const make = () => createAggregator({ ...rest, shard: deferred, closeShard: false, executeBatch })
-  let aggregator = make()
-  type Message = AckableMessage & { record: StreamRecord<T> }
-  let handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
-  let unsettled = 0
   let applying = Promise.resolve()
 
   /** Executes claims and what completing them hands back, until none is left. */
   const executeAll = async (claims: Claim[]) => {
     while (claims.length > 0) {
       await executeBatch(claims)
-      claims = (await shard.completeMany(claims)).filter((c): c is Claim => c !== undefined)
+      claims = check(await shard.completeMany(claims)).filter((c): c is Claim => c !== undefined)
     }
   }
-  /** Releases through the shard (none: no call) and executes the claims they won. */
-  const releaseAll = async (items: ReadonlyArray<readonly [Hold, Update | undefined]>) => {
+  /** Releases (none: no call) and executes the claims they won. */
+  const releaseAll = async (items: ReadonlyArray<ReleaseItem>) => {
     if (items.length === 0) return
-    const results = await shard.releaseMany(items)
+    const results = check(await shard.releaseMany(items))
     await executeAll(results.flatMap((r) => (r.last ? [r.claim] : [])))
   }
-  /** Releases a log entry's holds with their deltas (idempotent by hold) and executes the claims. */
-  const apply = async (entry: string) => {
+  /**
+   * Applies held-back operations in their order: the folds (each idempotent by its hold's step),
+   * then the releases (idempotent by hold; a hold's folds come before its release).
+   */
+  const applyHeld = async (held: readonly Held[]) => {
+    const folds = held.flatMap(([op, hold, delta]) =>
+      op === 'fold' ? [[hold, delta as Update] as const] : [],
+    )
+    if (folds.length > 0) check(await shard.foldMany(folds))
     await releaseAll(
-      (JSON.parse(entry) as Logged[]).map(([hold, delta]) => [hold, codec.decode(delta)] as const),
+      held.flatMap(([op, hold, delta, options]) =>
+        op === 'release' ? [(options ? [hold, delta, options] : [hold, delta]) as ReleaseItem] : [],
+      ),
     )
   }
-  const applyLogged = (coordinator: Coordinator, id: string) => async () => {
-    const entry = await coordinator.walEntry(id)
-    if (entry !== undefined) await apply(entry)
-    await coordinator.removeWal(id)
+  const decode = (entry: string): Held[] =>
+    (JSON.parse(entry) as Logged[]).map(([op, hold, delta, options]) => [
+      op,
+      hold,
+      delta === null ? undefined : codec.decode(delta),
+      options,
+    ])
+  /** Applies a committed log entry, then removes it; in commit order, one at a time. */
+  const applyLogged = (coordinator: Coordinator, id: string, entry?: string) => {
+    const run = applying.then(async () => {
+      const text = entry ?? (await coordinator.walEntry(id))
+      if (text !== undefined) await applyHeld(decode(text))
+      await coordinator.removeWal(id)
+    })
+    applying = run.catch(() => undefined)
+    return run
   }
+  /** Releases at once, after everything committed before was applied. */
+  const releaseNow = async (items: ReadonlyArray<ReleaseItem>) => {
+    await applying
+    await releaseAll(items)
+  }
+
+  let deferred = new DeferredShard(shard, releaseNow)
+  const make = () => createAggregator({ ...rest, shard: deferred, closeShard: false, executeBatch })
+  let aggregator = make()
+  type Message = AckableMessage & { record: StreamRecord<T> }
+  let handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
+  let unsettled = 0
 
   return {
     aggregator: () => aggregator,
@@ -179,41 +234,51 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       const held = deferred.held
       deferred.held = []
       if (held.length === 0) return undefined
-      return JSON.stringify(held.map(([hold, delta]) => [hold, codec.encode(delta)]))
+      return JSON.stringify(
+        held.map(([op, hold, delta, options]) => [
+          op,
+          hold,
+          delta === undefined ? null : codec.encode(delta),
+          ...(options ? [options] : []),
+        ]),
+      )
     },
     async committed(id, entry, coordinator) {
-      if (entry === undefined) return
       // Applied in commit order while the next round is read; the log entry stays until done
       // (if this fails, the orphan sweep of any worker applies it later).
-      applying = applying
-        .then(async () => {
-          await apply(entry)
-          await coordinator.removeWal(id)
-        })
-        .catch(() => undefined)
+      if (entry !== undefined) applyLogged(coordinator, id, entry).catch(() => undefined)
     },
     async discard() {
-      // The round's deltas are dropped (the records will be read again); their holds released empty.
+      // The round's folds are dropped and its releases sent without their deltas (the records
+      // will be read again); then a fresh aggregator, whose old one releases the same way.
       const held = deferred.held
       deferred.held = []
       deferred.discarding = true
-      await releaseAll(held.map(([hold]) => [hold, undefined] as const))
+      await releaseNow(
+        held.flatMap(([op, hold, , options]) =>
+          op === 'release'
+            ? [(options ? [hold, undefined, options] : [hold, undefined]) as ReleaseItem]
+            : [],
+        ),
+      )
       await aggregator.close()
-      deferred = new DeferredShard(shard)
+      deferred = new DeferredShard(shard, releaseNow)
       aggregator = make()
       handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
       unsettled = 0
     },
     async tick(coordinator) {
-      for (const id of await coordinator.walEntries(orphanMs)) {
-        await applyLogged(coordinator, id)()
-      }
+      // Entries left by a dead worker (or one far behind), oldest first; stop at a failure, as
+      // a hold's later folds must not go before its earlier ones.
+      for (const id of await coordinator.walEntries(orphanMs)) await applyLogged(coordinator, id)
     },
     async applyAll(coordinator) {
       await applying
-      for (const id of await coordinator.walEntries(0)) await applyLogged(coordinator, id)()
+      for (const id of await coordinator.walEntries(0)) await applyLogged(coordinator, id)
     },
     async close() {
+      // After the last commit every entry is clean: closing only releases (without deltas).
+      deferred.discarding = true
       await aggregator.close()
       await applying
       await shard.close()
