@@ -7,12 +7,11 @@
  * it for a long run (300,000 / 10 takes several minutes on this 2-core machine).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { connect } from '@phonon/redis-shard'
 import { type RedisServer, seededRandom, startRedis, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
-import { redisSink, sinkTotals } from './fixtures/sink.js'
+import { redisSink, sinkTotals, widgetShard } from './fixtures/sink.js'
 import { codec, truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const EVENTS = Number(process.env.KILL_LOOP_EVENTS ?? 20_000)
@@ -104,15 +103,8 @@ test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ${FAULTS} SIGKILLs /
   // What killed workers left: their log entries applied, their holds recovered and executed.
   const redis = new Redis(server.url)
   const executeBatch = redisSink(redis)
-  const shard = await connect({
-    nodes: [server.url],
-    codec: codec(),
-    namespace: 'phonon',
-    heartbeatMs: 100,
-    deadAfterMs: 8_000,
-    leaseMs: 10_000,
-    execute: (claim) => executeBatch([claim]),
-  })
+  const shard = await widgetShard(server.url, executeBatch)
+
   const source = phononSource<WidgetEvent>({
     shard,
     codec: codec(),
