@@ -48,8 +48,8 @@ export async function redisBenchmark(
 
 /**
  * redis-benchmark running phonon's own release script on one resource per call (a 2-field sum
- * model), with its holder re-added first and another holder keeping the resource, so every call
- * does what a plain release does (same keys, arguments and commands) plus one HSET.
+ * model), with its holder re-added first (`HSET` + `HINCRBY`, an acquire) and another holder
+ * keeping the resource, so every call does what a plain release does plus an acquire.
  *
  * @returns release script calls per second.
  */
@@ -58,21 +58,16 @@ export async function releaseScriptRate(
   requests: number,
   depth: number,
 ): Promise<number> {
-  const keys = resourceKeys('bench', 'Widget.r', ['clicks', 'impressions'])
-  await server.cli('hset', keys[0] as string, 'keeper', '1')
-  const fields = ['2', 'incrby', '', '1', '1', 'incrby', '', '1', '3', '']
-  const args = [
-    '1',
-    String(keys.length),
-    String(3 + fields.length),
-    'holder',
-    'worker',
-    '30000',
-    ...fields,
-  ]
+  const keys = resourceKeys('bench', 'Widget.r', [], true)
+  await server.cli('hset', keys[0] as string, 'h:keeper:1', '0', 'n', '1')
+  // Batch header (1 resource, lease, incarnation, retry window, 1 spec 'i,i'), then the resource:
+  // its spec index, token, claimEmpty flag, and the deltas of its two sums.
+  const args = ['1', '30000', 'bench', '600000', '1', 'i,i', '1', 'bench:1', '', '1', '3']
   // After the shebang, which must stay the first line.
   const [shebang, ...body] = scriptSource('release.lua').split('\n')
-  const lua = [shebang, "redis.call('HSET', KEYS[1], ARGV[4], 1)", ...body].join('\n')
+  const acquire =
+    "redis.call('HSET', KEYS[1], 'h:' .. ARGV[8], 0); redis.call('HINCRBY', KEYS[1], 'n', 1)"
+  const lua = [shebang, acquire, ...body].join('\n')
   return redisBenchmark(server, { lua, keys, args, requests, depth })
 }
 

@@ -156,7 +156,7 @@ export async function runCustomUpdate(options: CustomUpdateOptions): Promise<Cus
     // Closing ends every session: the last holder of each resource merges and executes.
     await Promise.all(aggregators.map((a) => a.close()))
 
-    const [deltasKey] = resourceKeys('phonon', 'things.r0', []).filter((k) => k.endsWith(':deltas'))
+    const deltasKey = resourceKeys('phonon', 'things.r0', ['d'], false)[1]
     const deltas = server
       ? ((await server.command('LRANGE', deltasKey as string, '0', '-1')) as string[])
       : [...(store.resources.get('things.r0')?.deltas ?? [])]

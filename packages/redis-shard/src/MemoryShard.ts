@@ -366,8 +366,7 @@ export class MemoryShard implements Shard {
     const plan = this.#types.plan(typeName)
     // A model's empty state has no totals; a custom update's is its (maybe empty) deltas list.
     const update =
-      resource.pending ??
-      plan.claimed(resourceId, plan.fieldNames.length > 0 ? [] : [resource.deltas])
+      resource.pending ?? plan.claimed(resourceId, plan.spec === '*' ? [resource.deltas] : [])
     const claim = { resourceId, typeName, epoch, update }
     resource.exec = { claim, owner: this.incarnation, lease: Date.now() + this.#leaseMs, by }
     resource.pending = undefined

@@ -1,4 +1,4 @@
-import { recoveryKey } from './keys.js'
+import { recoveryKey, workersKeys } from './keys.js'
 import type { RedisShard } from './RedisShard.js'
 import type { Claim } from './Shard.js'
 import { callScript } from './scripts.js'
@@ -27,6 +27,8 @@ export class Recovery {
   #timer: ReturnType<typeof setInterval> | undefined
   #beating = false
   #recovering: Promise<void> | undefined
+  /** The incarnation whose first heartbeat was sent (a renewal announces a new one). */
+  #announced: string | undefined
 
   constructor(
     private readonly shard: RedisShard,
@@ -63,30 +65,44 @@ export class Recovery {
   }
 
   /**
-   * Refreshes this worker's heartbeat (taking a new id when it was found stale) and returns the
-   * workers whose heartbeat is older than `deadAfterMs`.
+   * Refreshes this incarnation's heartbeat (renewing the incarnation when it was found stale) and
+   * returns the incarnations to recover: those whose heartbeat is older than `deadAfterMs` and, at
+   * this incarnation's first beat, the older incarnations of the same worker name.
    */
-  async heartbeat(): Promise<string[]> {
-    const { workers } = this.shard.workerKeys(this.shard.incarnation)
+  async heartbeat(): Promise<Dead[]> {
+    const shard = this.shard
+    const first = this.#announced !== shard.incarnation
     const reply = (await callScript(
-      workers.client,
+      shard.workersClient(),
       'heartbeat',
-      [workers.key],
-      [this.shard.incarnation, this.options.deadAfterMs],
+      workersKeys(shard.namespace),
+      [
+        shard.incarnation,
+        shard.workerId,
+        this.options.deadAfterMs,
+        first ? shard.lineage.join(' ') : '-',
+      ],
     )) as Array<number | string>
     if (reply[0] === 1) {
-      // Our own heartbeat is stale: others are recovering our holds. Continue under a new id;
-      // sessions held under the old one still fold when released (their tokens were evicted).
-      this.shard.renewWorkerId()
+      // Our own heartbeat is stale: others are recovering our holds. Continue as a new
+      // incarnation; open sessions are re-registered under it, their late releases still fold.
+      await shard.renew()
       return this.heartbeat()
     }
-    return reply.slice(1).map(String)
+    this.#announced = shard.incarnation
+    const dead: Dead[] = []
+    for (let i = 1; i < reply.length; i += 2) {
+      const lineage = String(reply[i + 1] ?? '')
+      dead.push({ incarnation: String(reply[i]), lineage: lineage ? lineage.split(' ') : [] })
+    }
+    return dead
   }
 
   /** Recovers each of `dead` that no other worker is recovering; returns those it recovered. */
-  async recoverAll(dead: readonly string[]): Promise<string[]> {
+  async recoverAll(dead: readonly Dead[]): Promise<string[]> {
     const recovered: string[] = []
-    for (const worker of dead) if (await this.recover(worker)) recovered.push(worker)
+    for (const { incarnation, lineage } of dead)
+      if (await this.recover(incarnation, lineage)) recovered.push(incarnation)
     return recovered
   }
 
@@ -102,7 +118,7 @@ export class Recovery {
   }
 
   /** Recovers `dead` beside the heartbeat, unless a recovery is running already. */
-  #recoverInBackground(dead: readonly string[]): void {
+  #recoverInBackground(dead: readonly Dead[]): void {
     if (dead.length === 0 || this.#recovering) return
     this.#recovering = this.recoverAll(dead)
       .then(() => {}, this.options.onError)
@@ -112,40 +128,63 @@ export class Recovery {
   }
 
   /**
-   * Recovers one dead worker, if no other worker is recovering it. Returns whether it did.
+   * Recovers one dead incarnation (and the incarnations it renewed from), if no other worker is
+   * recovering it. Returns whether it did. Resumable: registry entries are deleted per batch once
+   * done, and the heartbeat entry last, so a recoverer that dies leaves the rest to the next.
    */
-  async recover(deadWorker: string): Promise<boolean> {
+  async recover(dead: string, lineage: readonly string[] = []): Promise<boolean> {
     const shard = this.shard
-    const { workers, registry } = shard.workerKeys(deadWorker)
-    const lock = recoveryKey(shard.namespace, deadWorker)
+    const client = shard.workersClient()
+    const registry = shard.registryOf(dead)
+    const lock = recoveryKey(shard.namespace, dead)
     const lease = shard.leaseMs
-    if ((await workers.client.set(lock, shard.incarnation, 'PX', lease, 'NX')) !== 'OK')
-      return false
+    if ((await client.set(lock, shard.incarnation, 'PX', lease, 'NX')) !== 'OK') return false
     try {
       const entries = Object.entries(await registry.client.hgetall(registry.key))
       for (let at = 0; at < entries.length; at += RECOVERY_BATCH) {
         const chunk = entries
           .slice(at, at + RECOVERY_BATCH)
           .map(([resourceId, typeName]) => ({ resourceId, typeName }))
-        let claims = (await shard.evictMany(deadWorker, chunk)).filter(
+        let claims = (await shard.evictMany([dead, ...lineage], chunk)).filter(
           (claim) => claim !== undefined,
         )
         while (claims.length > 0) {
           for (const claim of claims) await this.options.execute(claim)
-          claims = (await shard.completeMany(claims)).filter(
-            (claim) => claim instanceof Object && !(claim instanceof Error),
-          ) as Claim[]
+          claims = (await shard.completeMany(claims)).filter(isClaim)
         }
         await shard.unregisterIdle(chunk.map((ref) => ref.resourceId))
         // Done with these: an interrupted recovery resumes after them.
         await registry.client.hdel(registry.key, ...chunk.map((ref) => ref.resourceId))
-        await callScript(workers.client, 'extend', [lock], [shard.incarnation, lease])
+        await callScript(client, 'extend', [lock], [shard.incarnation, lease])
       }
-      await registry.client.del(registry.key)
-      await workers.client.hdel(workers.key, deadWorker)
+      await this.forget(dead)
       return true
     } finally {
-      await callScript(workers.client, 'unlock', [lock], [shard.incarnation])
+      await callScript(client, 'unlock', [lock], [shard.incarnation])
     }
   }
+
+  /** Removes an incarnation's registry and heartbeat (nothing of it is left to recover). */
+  async forget(incarnation: string): Promise<void> {
+    const shard = this.shard
+    const registry = shard.registryOf(incarnation)
+    await registry.client.del(registry.key)
+    const [workers, names, lineage] = workersKeys(shard.namespace)
+    const client = shard.workersClient()
+    await Promise.all([
+      client.hdel(workers, incarnation),
+      client.hdel(names, incarnation),
+      client.hdel(lineage, incarnation),
+    ])
+  }
+}
+
+/** An incarnation to recover and the incarnations it renewed from. */
+export interface Dead {
+  readonly incarnation: string
+  readonly lineage: readonly string[]
+}
+
+function isClaim(claim: Claim | undefined | Error): claim is Claim {
+  return claim !== undefined && !(claim instanceof Error)
 }

@@ -10,11 +10,12 @@ import {
 } from '@phonon/core'
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
-import { ResourceError } from './errors.js'
-import { registryKey, resourceKey, resourceKeys, workersKey } from './keys.js'
+import { ReplicaTimeout, ResourceError } from './errors.js'
+import { registryKey, resourceKey, resourceKeys, resourceSubkey } from './keys.js'
 import { RedisLocks } from './Locks.js'
-import { holdOf, settled } from './MemoryShard.js'
-import { type TypePlan, TypePlans } from './plan.js'
+import { holdOf, newIncarnation, settled } from './MemoryShard.js'
+import { TypePlans } from './plan.js'
+import { Reply } from './protocol.js'
 import { Recovery } from './Recovery.js'
 import type { Router } from './Routing.js'
 import {
@@ -34,9 +35,13 @@ import {
 import {
   type BatchScript,
   type Client,
+  callAcquire,
   callBatch,
+  callScript,
+  MAX_CALL_ARGS,
   registerScripts,
   type Segment,
+  segmentSize,
 } from './scripts.js'
 
 /** Options of a {@link RedisShard}. */
@@ -47,24 +52,34 @@ export interface RedisShardOptions {
   readonly codec: Codec
   /** The key namespace (the `ns` of `{ns:R}`). Default `'phonon'`. */
   readonly namespace?: string
-  /** This worker's id. Default: a random UUID. */
+  /**
+   * This worker's name (e.g. its pod name). Each process start is a new incarnation of it; a new
+   * incarnation recovers the older ones of its name at once. Default: a random UUID.
+   */
   readonly workerId?: string
   /** How often the heartbeat runs (ms); 0 disables it. Default 1,000. */
   readonly heartbeatMs?: number
-  /** A worker whose heartbeat is older than this is dead and recovered (ms). Default 10,000. */
+  /** An incarnation whose heartbeat is older than this is dead and recovered (ms). Default 10,000. */
   readonly deadAfterMs?: number
   /** How long a claimed execution is reserved for its owner (ms). Default 30,000. */
   readonly leaseMs?: number
+  /**
+   * How long the record of a release that did not claim outlives the resource's last release
+   * (ms): a retry of that release arriving later would fold its delta again. Default 600,000.
+   */
+  readonly retryWindowMs?: number
   /** The largest delta one release may carry (bytes). Default 4 MiB. */
   readonly maxDeltaBytes?: number
   /** Replicas that must acknowledge each batch of releases (`WAIT`); 0 skips it. Default 0. */
   readonly waitReplicas?: number
-  /** How long `WAIT` waits (ms). Default 1,000. */
+  /** How long `WAIT` may take (ms), never more: then {@link ReplicaTimeout}. Default 1,000. */
   readonly waitTimeoutMs?: number
   /** Executes claims found by recovery. Default: `claim.update.execute(claim)`. */
   readonly execute?: (claim: Claim) => Promise<void> | void
-  /** Told of errors in the background (heartbeat, recovery). Default: none. */
+  /** Told of errors in the background (heartbeat, recovery, connections). Default: none. */
   readonly onError?: (error: unknown) => void
+  /** Told of configuration risks found at connect. Default: `process.emitWarning`. */
+  readonly onWarning?: (message: string) => void
 }
 
 /**
@@ -76,27 +91,35 @@ type Call =
   | {
       readonly client: Client
       readonly key: string
-      readonly script: BatchScript
+      readonly script: BatchScript | 'acquire'
       readonly segment: Segment
     }
 
-/** The most resources one script call folds; bounds the script's run time. */
+/** The most resources one script call serves; bounds the script's run time. */
 const MAX_SEGMENTS = 256
 
 /**
  * The shared tier on Redis: standalone nodes (consistent-hashed) or a Redis Cluster. Every
- * multi-step operation is one Lua script on the resource's node; batches are pipelined per node.
+ * multi-step operation is one Lua script on the resource's node; batches are pipelined per node
+ * and merged into one script call per node (per slot in a Cluster).
  */
 export class RedisShard implements Shard {
-  #incarnation: string
+  readonly workerId: string
   readonly namespace: string
   readonly router: Router
   readonly codec: Codec
   readonly leaseMs: number
+  readonly retryWindowMs: number
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
   readonly #types: TypePlans
-  /** Open sessions per resource; a resource stays in the registry while it has any or a claim. */
+  readonly #onError: (error: unknown) => void
+  readonly #onWarning: (message: string) => void
+  #incarnation = newIncarnation()
+  /** The incarnations this process was before it renewed (their holds may still be open). */
+  #lineage: string[] = []
+  /** Open holds (token → resource) and sessions per resource, for the registry. */
+  readonly #open = new Map<string, ResourceRef>()
   readonly #sessions = new Map<string, number>()
   readonly #claims = new Map<string, Claim>()
   /** Resources to remove from the registry with the next batch. */
@@ -109,6 +132,7 @@ export class RedisShard implements Shard {
   #sequence = 0
   #roundTrips = 0
   #scripts = 0
+  #lost = 0
   #closed = false
 
   /** @throws {@link ArgumentError} for invalid options. */
@@ -116,48 +140,87 @@ export class RedisShard implements Shard {
     this.router = options.router
     this.codec = options.codec
     this.namespace = options.namespace ?? 'phonon'
-    // Until incarnations land (issue 10), the worker id doubles as the incarnation.
-    this.#incarnation = checkId(options.workerId ?? randomUUID(), 'workerId')
+    this.workerId = checkId(options.workerId ?? randomUUID(), 'workerId')
+    if (/[{}:]/.test(this.namespace)) {
+      throw new ArgumentError('namespace must not contain braces or colons')
+    }
     this.leaseMs = positive(options.leaseMs ?? 30_000, 'leaseMs')
+    this.retryWindowMs = positive(options.retryWindowMs ?? 600_000, 'retryWindowMs')
     this.#types = new TypePlans(
       options.codec,
       positive(options.maxDeltaBytes ?? 4 * 2 ** 20, 'maxDeltaBytes'),
     )
     this.#waitReplicas = options.waitReplicas ?? 0
-    this.#waitTimeoutMs = options.waitTimeoutMs ?? 1_000
-    if (this.#incarnation.includes(':') || /[{}]/.test(this.namespace)) {
-      throw new ArgumentError('workerId must not contain :, namespace must not contain braces')
+    this.#waitTimeoutMs = positive(options.waitTimeoutMs ?? 1_000, 'waitTimeoutMs')
+    this.#onError = options.onError ?? (() => {})
+    this.#onWarning =
+      options.onWarning ?? ((message) => process.emitWarning(message, 'PhononWarning'))
+    for (const client of this.router.clients) {
+      registerScripts(client)
+      // Without a listener ioredis prints `Unhandled error event` for every failed reconnect.
+      client.on('error', (error: unknown) => this.#onError(error))
     }
-    for (const client of this.router.clients) registerScripts(client)
     this.recovery = new Recovery(this, {
       heartbeatMs: options.heartbeatMs ?? 1_000,
       deadAfterMs: positive(options.deadAfterMs ?? 10_000, 'deadAfterMs'),
       execute: options.execute ?? executeClaim,
-      onError: options.onError ?? (() => {}),
+      onError: this.#onError,
     })
   }
 
-  /** This worker's id (it changes when the worker finds its own heartbeat stale). */
-  get workerId(): string {
-    return this.#incarnation
-  }
-
-  /** This process start's id: for now the worker id. */
+  /** This process start's id: the prefix of its hold tokens (renewed after a long pause). */
   get incarnation(): string {
     return this.#incarnation
   }
 
-  /** Starts the heartbeat; `connect()` calls it. */
+  /** The incarnations this process renewed from, newest first. @internal */
+  get lineage(): readonly string[] {
+    return this.#lineage
+  }
+
+  /**
+   * Checks each server and starts the heartbeat; `connect()` calls it.
+   * @throws {@link ShardError} (with the cause) when a server cannot be reached or is older than
+   * Redis 7.
+   */
   async start(): Promise<this> {
-    await this.recovery.start()
+    try {
+      await Promise.all(this.router.clients.map((client) => this.#check(client)))
+      await this.recovery.start()
+    } catch (error) {
+      if (error instanceof ShardError) throw error
+      throw new ShardError(`cannot start the shard: ${describe(error)}`, { cause: error })
+    }
     return this
+  }
+
+  /**
+   * Redis ≥ 7 (scripts with flags: an out-of-memory server refuses a whole script), and
+   * `maxmemory-policy noeviction`: an evicting server silently drops holders and pending state.
+   */
+  async #check(client: Client): Promise<void> {
+    const info = await client.info('server')
+    const version = /redis_version:(\d+)/.exec(info)?.[1]
+    if (version !== undefined && Number(version) < 7) {
+      throw new ShardError(`Redis ${version} is too old: phonon needs Redis 7 or later`)
+    }
+    const policy = (await client.config('GET', 'maxmemory-policy').catch(() => [])) as string[]
+    if (policy[1] !== undefined && policy[1] !== 'noeviction') {
+      this.#onWarning(
+        `Redis maxmemory-policy is ${policy[1]}: set maxmemory-policy noeviction, or Redis may evict holders and pending state under memory pressure (lost deltas)`,
+      )
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
   // Sessions
 
   newHold(target: Update | ResourceRef): Hold {
-    return { ...this.#types.ref(target), token: `${this.incarnation}:${++this.#sequence}`, step: 0 }
+    return {
+      ...this.#types.ref(target),
+      token: `${this.#incarnation}:${++this.#sequence}`,
+      step: 0,
+    }
   }
 
   async acquire(target: Update | ResourceRef | Hold): Promise<Hold> {
@@ -170,25 +233,25 @@ export class RedisShard implements Shard {
     this.#assertOpen()
     const holds = targets.map((target) => holdOf(this, target))
     // The registry before the holds: a worker that dies after acquiring must be found by
-    // recovery. When everything goes to one node, one pipeline keeps that order.
+    // recovery. A crash in between leaves a stale entry: recovery finds nothing there.
     const registry = this.#registryCalls(holds)
-    for (const hold of holds)
-      this.#sessions.set(hold.resourceId, (this.#sessions.get(hold.resourceId) ?? 0) + 1)
+    for (const hold of holds) this.#opened(hold)
     const acquires = holds.map((hold) =>
-      // Only the holders key: each key passed costs the script call time.
-      this.#script(
-        'acquire',
-        hold.resourceId,
-        [resourceKey(this.namespace, hold.resourceId, 'holders')],
-        [hold.token],
-      ),
+      this.#script('acquire', hold.resourceId, [resourceKey(this.namespace, hold.resourceId)], '', [
+        hold.token,
+      ]),
     )
     const registryNode = registry[0] && this.#nodeOf(registry[0])
+    let replies: unknown[]
     if (registry.length > 0 && acquires.some((call) => this.#nodeOf(call) !== registryNode)) {
       await this.#batch(registry)
-      await this.#batch(acquires)
-    } else await this.#batch([...registry, ...acquires])
-    return holds
+      replies = await this.#batch(acquires)
+    } else replies = (await this.#batch([...registry, ...acquires])).slice(registry.length)
+    return holds.map((hold, i) => {
+      if (replies[i] === Reply.OK) return hold
+      this.#closed_(hold)
+      return resourceError(hold.resourceId, replies[i])
+    })
   }
 
   async fold(hold: Hold, delta: Update): Promise<FoldResult> {
@@ -201,27 +264,22 @@ export class RedisShard implements Shard {
     this.#assertOpen()
     const calls = items.map(([hold, delta]) => {
       const plan = this.#types.plan(hold.typeName)
-      const args = [hold.token, ...plan.deltaArgs(delta, hold.resourceId)]
-      return this.#script(
-        'fold',
-        hold.resourceId,
-        this.#keys(hold.resourceId, plan.fieldNames),
-        args,
-      )
+      const args = [hold.token, String(hold.step + 1), ...plan.deltaArgs(delta, hold.resourceId)]
+      const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, false)
+      return this.#script('fold', hold.resourceId, keys, plan.spec, args)
     })
     const replies = await this.#batch(calls)
     return replies.map((reply, i) => {
-      const [code, forced] = reply as number[]
       const hold = (items[i] as readonly [Hold, Update])[0]
-      if (code === -1)
-        return new ResourceError(
-          hold.resourceId,
-          'notHeld',
-          'fold by a session that does not hold it',
-        )
-      const next = { ...hold, step: hold.step + 1 }
-      if (code === -3) return { hold: next, timesModified: 0, forcedExpiry: true, lost: true }
-      return { hold: next, timesModified: Number(code), forcedExpiry: forced === 1, lost: false }
+      const [code, lost, mods, forced] = reply as number[]
+      if (code !== Reply.FOLDED) return resourceError(hold.resourceId, code)
+      if (lost === 1) this.#lost++
+      return {
+        hold: { ...hold, step: hold.step + 1 },
+        timesModified: Number(mods),
+        forcedExpiry: forced === 1,
+        lost: lost === 1,
+      }
     })
   }
 
@@ -234,25 +292,22 @@ export class RedisShard implements Shard {
   ): Promise<Array<ReleaseResult | ResourceError>> {
     this.#assertOpen()
     // Every delta is validated before anything is sent.
-    const calls = items.map(([hold, delta]) => {
+    const calls = items.map(([hold, delta, options]) => {
       const plan = this.#types.plan(hold.typeName)
+      holdOf(this, hold)
       const args = [
         hold.token,
-        this.incarnation,
-        this.leaseMs,
+        options?.claimEmpty ? '1' : '',
         ...plan.deltaArgs(delta, hold.resourceId),
       ]
-      return this.#script(
-        'release',
-        hold.resourceId,
-        this.#keys(hold.resourceId, plan.fieldNames),
-        args,
-      )
+      const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, true)
+      return this.#script('release', hold.resourceId, keys, plan.spec, args)
     })
-    const replies = (await this.#batch([...this.#registryCalls([]), ...calls])).slice(-calls.length)
+    const registry = this.#registryCalls([])
+    const replies = (await this.#batch([...registry, ...calls])).slice(registry.length)
     await this.#waitForReplicas(calls)
     const results = replies.map((reply, i) =>
-      this.#released((items[i] as readonly [Hold, unknown])[0], reply),
+      this.#released((items[i] as ReleaseItem)[0], reply as RedisReply[]),
     )
     this.#markIdle(items.map(([hold]) => hold.resourceId))
     return results
@@ -262,26 +317,20 @@ export class RedisShard implements Shard {
     return settled(await this.completeMany([claim]))
   }
 
-  /**
-   * Completes many claims, one round trip per node; returns for each the next claim (state that
-   * accumulated meanwhile), if any.
-   */
   async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined | ResourceError>> {
     this.#assertOpen()
     const calls = claims.map((claim) => {
       const plan = this.#types.plan(claim.typeName)
-      const args = [String(claim.epoch), this.incarnation, this.leaseMs, ...plan.readSpecs]
-      return this.#script(
-        'complete',
-        claim.resourceId,
-        this.#keys(claim.resourceId, plan.fieldNames),
-        args,
-      )
+      const keys = resourceKeys(this.namespace, claim.resourceId, plan.extraKeys, false)
+      return this.#script('complete', claim.resourceId, keys, plan.spec, [String(claim.epoch)])
     })
-    const replies = (await this.#batch([...this.#registryCalls([]), ...calls])).slice(-calls.length)
+    const registry = this.#registryCalls([])
+    const replies = (await this.#batch([...registry, ...calls])).slice(registry.length)
     return claims.map((claim, i) => {
+      const reply = replies[i] as RedisReply[]
+      if ((reply[0] as number) < 0) return resourceError(claim.resourceId, reply[0])
       this.#claims.delete(claim.resourceId)
-      const next = this.readClaim(claim.resourceId, claim.typeName, replies[i])
+      const next = this.readClaim(claim.resourceId, claim.typeName, reply)
       if (next) this.#claims.set(next.resourceId, next)
       else this.#markIdle([claim.resourceId])
       return next
@@ -292,21 +341,22 @@ export class RedisShard implements Shard {
   // Queries
 
   async count(resourceId: string): Promise<number> {
-    const client = this.#client(resourceId)
     this.#roundTrips++
-    return client.hlen(resourceKey(this.namespace, resourceId, 'holders'))
+    const key = resourceKey(this.namespace, checkResource(resourceId))
+    return Number((await this.#client(resourceId).hget(key, 'n')) ?? 0)
   }
 
   async timesModified(resourceId: string): Promise<number> {
-    const client = this.#client(resourceId)
     this.#roundTrips++
-    return Number((await client.get(resourceKey(this.namespace, resourceId, 'mods'))) ?? 0)
+    const key = resourceKey(this.namespace, checkResource(resourceId))
+    return Number((await this.#client(resourceId).hget(key, 'm')) ?? 0)
   }
 
   async forceExpiry(resourceId: string): Promise<void> {
-    const client = this.#client(resourceId)
     this.#roundTrips++
-    await client.set(resourceKey(this.namespace, resourceId, 'expire'), '1', 'PX', 24 * 3600 * 1000)
+    this.#scripts++
+    const key = resourceKey(this.namespace, checkResource(resourceId))
+    await callScript(this.#client(resourceId), 'expire', [key], [])
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -314,11 +364,12 @@ export class RedisShard implements Shard {
 
   lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
     this.#assertOpen()
+    checkId(resourceId, 'lock id')
     const keys: [string, string] = [
-      resourceKey(this.namespace, resourceId, 'lock'),
-      resourceKey(this.namespace, resourceId, 'fence'),
+      resourceSubkey(this.namespace, resourceId, 'lock'),
+      resourceSubkey(this.namespace, resourceId, 'fence'),
     ]
-    const token = `${this.#incarnation}/lock/${++this.#sequence}`
+    const token = `${this.#incarnation}:lock:${++this.#sequence}`
     return this.#locks.take(this.#client(resourceId), resourceId, keys, token, options)
   }
 
@@ -326,7 +377,7 @@ export class RedisShard implements Shard {
   // Life cycle
 
   stats(): ShardStats {
-    return { roundTrips: this.#roundTrips, scripts: this.#scripts, shardStateLost: 0 }
+    return { roundTrips: this.#roundTrips, scripts: this.#scripts, shardStateLost: this.#lost }
   }
 
   /**
@@ -336,18 +387,13 @@ export class RedisShard implements Shard {
    */
   async close(): Promise<void> {
     if (this.#closed) return
+    this.#closed = true
     await this.recovery.stop()
     await this.#locks.releaseAll()
     await this.#register([]).catch(() => {})
-    if (this.#sessions.size === 0 && this.#claims.size === 0) {
-      await Promise.allSettled([
-        this.workerKeys(this.#incarnation).registry.client.del(
-          registryKey(this.namespace, this.#incarnation),
-        ),
-        this.#workersClient().hdel(workersKey(this.namespace), this.#incarnation),
-      ])
+    if (this.#open.size === 0 && this.#claims.size === 0) {
+      await this.recovery.forget(this.#incarnation).catch(() => {})
     }
-    this.#closed = true
     await Promise.allSettled(this.router.clients.map((client) => client.quit()))
   }
 
@@ -358,91 +404,107 @@ export class RedisShard implements Shard {
   // ---------------------------------------------------------------------------------------------
   // Internals shared with Recovery
 
-  /** Takes a new worker id (the seed's rule for a worker that finds its own heartbeat stale). @internal */
-  renewWorkerId(): void {
-    this.#incarnation = randomUUID()
+  /**
+   * Becomes a new incarnation (this one's heartbeat went stale: others recover it) and
+   * re-registers every open session and claim under it, so that a later death of this process
+   * is recovered too. @internal
+   */
+  async renew(): Promise<void> {
+    this.#lineage = [this.#incarnation, ...this.#lineage]
+    this.#incarnation = newIncarnation()
+    const refs = new Map<string, ResourceRef>()
+    for (const ref of [...this.#open.values(), ...this.#claims.values()])
+      refs.set(ref.resourceId, ref)
+    const { client, key } = this.registryOf(this.#incarnation)
+    const fields = [...refs.values()].flatMap((ref) => [ref.resourceId, ref.typeName])
+    if (fields.length > 0) await client.hset(key, ...fields)
   }
 
-  /** The client holding the heartbeats. */
-  #workersClient(): Client {
-    return this.router.clientFor(this.namespace)
-  }
-
-  /** The heartbeat and worker-level keys' client and names, for Recovery. @internal */
-  workerKeys(workerId: string) {
+  /** The client and key of an incarnation's registry. @internal */
+  registryOf(incarnation: string): { client: Client; key: string } {
     return {
-      workers: { client: this.#workersClient(), key: workersKey(this.namespace) },
-      registry: {
-        client: this.#client(`w:${workerId}`),
-        key: registryKey(this.namespace, workerId),
-      },
+      client: this.router.clientFor(`${this.namespace}:i:${incarnation}`),
+      key: registryKey(this.namespace, incarnation),
     }
   }
 
+  /** The client of the heartbeats. @internal */
+  workersClient(): Client {
+    return this.router.clientFor(this.namespace)
+  }
+
   /**
-   * Evicts a dead worker from resources (one script call per node and batch) and returns, per
-   * resource, the claim this worker must now execute and complete, if any. @internal
+   * Evicts dead incarnations from resources (one script call per node and batch) and returns,
+   * per resource, the claim this worker must now execute and complete, if any. @internal
    */
   async evictMany(
-    deadWorker: string,
+    dead: readonly string[],
     refs: readonly ResourceRef[],
   ): Promise<Array<Claim | undefined>> {
     await this.#register(refs)
     const calls = refs.map(({ resourceId, typeName }) => {
       const plan = this.#types.plan(typeName)
-      const args = [deadWorker, this.incarnation, this.leaseMs, ...plan.readSpecs]
-      return this.#script('evict', resourceId, this.#keys(resourceId, plan.fieldNames), args)
+      const keys = resourceKeys(this.namespace, resourceId, plan.extraKeys, true)
+      return this.#script('evict', resourceId, keys, plan.spec, [dead.join(' ')])
     })
     const replies = await this.#batch(calls)
     return refs.map(({ resourceId, typeName }, i) => {
-      const claim = this.readClaim(resourceId, typeName, replies[i])
+      const claim = this.readClaim(resourceId, typeName, replies[i] as RedisReply[])
       if (claim) this.#claims.set(resourceId, claim)
       else this.#markIdle([resourceId])
       return claim
     })
   }
 
-  /** The plan of an update type, by name. @throws {@link ArgumentError} for an unknown type. @internal */
-  plan(typeName: string): TypePlan {
-    return this.#types.plan(typeName)
+  /** Removes from this worker's registry the resources it no longer holds or executes, now. @internal */
+  async unregisterIdle(resourceIds: readonly string[]): Promise<void> {
+    this.#markIdle(resourceIds)
+    await this.#register([])
   }
 
-  /** The keys of a resource for the per-resource scripts. @internal */
-  keys(resourceId: string, fieldNames: readonly string[]): string[] {
-    return this.#keys(resourceId, fieldNames)
-  }
-
-  /** Adds resources to this worker's registry (before holding or claiming them). @internal */
-  async register(refs: readonly ResourceRef[]): Promise<void> {
-    await this.#register(refs)
-  }
-
-  /** A claim from a script reply (`{2, epoch, totals .., deltas}`), or undefined for other codes. @internal */
-  readClaim(resourceId: string, typeName: string, reply: unknown): Claim | undefined {
-    const parts = reply as RedisReply[]
-    if (parts[0] !== 2) return undefined
-    const update = this.#types.plan(typeName).claimed(resourceId, parts.slice(2))
-    return { resourceId, typeName, epoch: Number(parts[1]), update }
+  /** A claim from a script reply `{CLAIMED, lost, epoch, totals.., deltas}`, else undefined. @internal */
+  readClaim(resourceId: string, typeName: string, reply: RedisReply[]): Claim | undefined {
+    if (reply[0] !== Reply.CLAIMED) return undefined
+    const update = this.#types.plan(typeName).claimed(resourceId, reply.slice(3))
+    return { resourceId, typeName, epoch: Number(reply[2]), update }
   }
 
   // ---------------------------------------------------------------------------------------------
 
-  #released(hold: Hold, reply: unknown): ReleaseResult {
-    const sessions = (this.#sessions.get(hold.resourceId) ?? 1) - 1
-    if (sessions > 0) this.#sessions.set(hold.resourceId, sessions)
-    else this.#sessions.delete(hold.resourceId)
-    const code = (reply as number[])[0]
+  #released(hold: Hold, reply: RedisReply[]): ReleaseResult | ResourceError {
+    const code = reply[0] as number
+    if (code < 0) return resourceError(hold.resourceId, code)
+    this.#closed_(hold)
+    const lost = reply[1] === 1
+    if (lost) this.#lost++
+    const flag = lost ? { lost } : {}
     const claim = this.readClaim(hold.resourceId, hold.typeName, reply)
     if (claim) {
       this.#claims.set(claim.resourceId, claim)
-      return { last: true, claim }
+      return { last: true, claim, ...flag }
     }
-    const reason = code === -1 ? 'released' : code === 0 ? 'held' : code === 1 ? 'pending' : 'empty'
-    return { last: false, reason }
+    const reason =
+      code === Reply.RELEASED
+        ? 'released'
+        : code === Reply.HELD
+          ? 'held'
+          : code === Reply.PENDING
+            ? 'pending'
+            : 'empty'
+    return { last: false, reason, ...flag }
   }
 
-  #keys(resourceId: string, fieldNames: readonly string[]): string[] {
-    return resourceKeys(this.namespace, resourceId, fieldNames)
+  #opened(hold: Hold): void {
+    if (this.#open.has(hold.token)) return
+    this.#open.set(hold.token, hold)
+    this.#sessions.set(hold.resourceId, (this.#sessions.get(hold.resourceId) ?? 0) + 1)
+  }
+
+  #closed_(hold: Hold): void {
+    if (!this.#open.delete(hold.token)) return
+    const sessions = (this.#sessions.get(hold.resourceId) ?? 1) - 1
+    if (sessions > 0) this.#sessions.set(hold.resourceId, sessions)
+    else this.#sessions.delete(hold.resourceId)
   }
 
   /** The client of a resource's node. */
@@ -451,23 +513,25 @@ export class RedisShard implements Shard {
   }
 
   #script(
-    script: BatchScript,
+    script: BatchScript | 'acquire',
     resourceId: string,
     keys: string[],
-    args: Array<string | number>,
+    spec: string,
+    args: readonly string[],
   ): Call {
     return {
       client: this.#client(resourceId),
       key: keys[0] as string,
       script,
-      segment: { keys, args },
+      segment: { keys, spec, args },
     }
   }
 
   /**
    * Runs operations with one pipeline per node: its commands first, in order, then its script
    * segments, merged into as few script calls as they allow (one per script and node, or per
-   * script and slot in a Cluster, up to MAX_SEGMENTS each). Returns the replies in order.
+   * script and slot in a Cluster, up to MAX_SEGMENTS resources and MAX_CALL_ARGS arguments
+   * each). Returns the replies in order.
    */
   async #batch(calls: readonly Call[]): Promise<unknown[]> {
     const replies: unknown[] = new Array(calls.length)
@@ -478,49 +542,53 @@ export class RedisShard implements Shard {
       if (indices) indices.push(i)
       else nodes.set(node, [i])
     })
+    const header = {
+      leaseMs: this.leaseMs,
+      incarnation: this.#incarnation,
+      retryWindowMs: this.retryWindowMs,
+    }
     await Promise.all(
       [...nodes.values()].map(async (indices) => {
         const client = (calls[indices[0] as number] as Call).client
         const pipeline = client.pipeline()
-        const queued: number[][] = []
-        const scripts = new Map<string, number[]>()
+        const queued: Array<{ members: number[]; single: boolean }> = []
+        const groups = new Map<string, number[]>()
         for (const i of indices) {
           const call = calls[i] as Call
           if ('run' in call) {
             call.run(pipeline)
-            queued.push([i])
-          } else {
-            const group = this.router.cluster
-              ? `${call.script} ${calculateSlot(call.key)}`
-              : call.script
-            const members = scripts.get(group)
-            if (members) members.push(i)
-            else scripts.set(group, [i])
+            queued.push({ members: [i], single: true })
+            continue
           }
+          const group = this.router.cluster
+            ? `${call.script} ${calculateSlot(call.key)}`
+            : call.script
+          const members = groups.get(group)
+          if (members) members.push(i)
+          else groups.set(group, [i])
         }
-        for (const members of scripts.values()) {
-          for (let at = 0; at < members.length; at += MAX_SEGMENTS) {
-            const chunk = members.slice(at, at + MAX_SEGMENTS)
-            const first = calls[chunk[0] as number] as Call & { script: BatchScript }
-            callBatch(
-              pipeline,
-              first.script,
-              chunk.map((i) => (calls[i] as Call & { segment: Segment }).segment),
-            )
-            queued.push(chunk)
+        for (const members of groups.values()) {
+          for (const chunk of chunks(members, (i) => segmentSize(segmentOf(calls[i])))) {
+            const script = (calls[chunk[0] as number] as Call & { script: string }).script
+            const segments = chunk.map((i) => segmentOf(calls[i]))
+            if (script === 'acquire') {
+              callAcquire(
+                pipeline,
+                segments.map((s) => s.keys[0] as string),
+                segments.map((s) => s.args[0] as string),
+              )
+            } else callBatch(pipeline, script as BatchScript, header, segments)
+            queued.push({ members: chunk, single: false })
           }
         }
         this.#roundTrips++
-        this.#scripts += queued.length
+        this.#scripts += queued.filter((q) => !q.single).length
         const results = (await pipeline.exec()) ?? []
-        queued.forEach((members, j) => {
+        queued.forEach(({ members, single }, j) => {
           const [error, result] = results[j] ?? [new ShardError('no reply'), undefined]
           if (error) throw new ShardError(`Redis failed: ${error.message}`, { cause: error })
-          if (members.length === 1 && 'run' in (calls[members[0] as number] as Call)) {
-            replies[members[0] as number] = result
-            return
-          }
-          for (const [k, i] of members.entries()) replies[i] = (result as unknown[])[k]
+          if (single) replies[members[0] as number] = result
+          else for (const [k, i] of members.entries()) replies[i] = (result as unknown[])[k]
         })
       }),
     )
@@ -544,16 +612,18 @@ export class RedisShard implements Shard {
    * stale entry costs recovery one no-op script, so removals wait for a batch to ride along.
    */
   #registryCalls(adds: readonly ResourceRef[]): Call[] {
-    const fresh = adds.filter(
-      (ref) => !this.#sessions.has(ref.resourceId) && !this.#claims.has(ref.resourceId),
-    )
-    for (const ref of adds) this.#idle.delete(ref.resourceId)
+    const fresh = new Map<string, string>()
+    for (const ref of adds) {
+      this.#idle.delete(ref.resourceId)
+      if (!this.#sessions.has(ref.resourceId) && !this.#claims.has(ref.resourceId))
+        fresh.set(ref.resourceId, ref.typeName)
+    }
     const removed = [...this.#idle]
     this.#idle.clear()
-    const { client, key } = this.workerKeys(this.#incarnation).registry
+    const { client, key } = this.registryOf(this.#incarnation)
     const calls: Call[] = []
-    if (fresh.length > 0) {
-      const fields = fresh.flatMap((ref) => [ref.resourceId, ref.typeName])
+    if (fresh.size > 0) {
+      const fields = [...fresh].flat()
       calls.push({ client, key, run: (target) => (target as Redis).hset(key, ...fields) })
     }
     if (removed.length > 0)
@@ -573,29 +643,29 @@ export class RedisShard implements Shard {
       if (!this.#sessions.has(id) && !this.#claims.has(id)) this.#idle.add(id)
   }
 
-  /** Removes from this worker's registry the resources it no longer holds or executes, now. @internal */
-  async unregisterIdle(resourceIds: readonly string[]): Promise<void> {
-    this.#markIdle(resourceIds)
-    await this.#register([])
-  }
-
-  /** `WAIT` on every node written to, when replicas must acknowledge releases. */
+  /**
+   * `WAIT` on every node written to, when replicas must acknowledge releases; never longer than
+   * `waitTimeoutMs` (a connection stuck after a failover does not hold the release).
+   * @throws {@link ReplicaTimeout} when fewer replicas acknowledged in time.
+   */
   async #waitForReplicas(calls: readonly Call[]): Promise<void> {
     if (this.#waitReplicas <= 0 || calls.length === 0) return
-    // WAIT counts the replicas that have every write of the connection it is sent on: in a Cluster,
-    // the connections to the primaries the writes went to (by the slot owners of their keys).
     const connections = this.router.cluster
       ? this.#primariesOf(calls)
       : [...new Set(calls.map((call) => call.client as Redis))]
+    const timeout = this.#waitTimeoutMs
     await Promise.all(
       connections.map(async (client) => {
         this.#roundTrips++
-        const acked = await client.wait(this.#waitReplicas, this.#waitTimeoutMs)
-        if (acked < this.#waitReplicas) {
-          throw new ShardError(
-            `only ${acked} of ${this.#waitReplicas} replicas acknowledged the releases`,
-          )
-        }
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const late = new Promise<number>((resolve) => {
+          timer = setTimeout(() => resolve(-1), timeout + 50)
+        })
+        const acked = await Promise.race([
+          client.wait(this.#waitReplicas, timeout).catch(() => -1),
+          late,
+        ]).finally(() => clearTimeout(timer))
+        if (acked < this.#waitReplicas) throw new ReplicaTimeout(this.#waitReplicas, acked, timeout)
       }),
     )
   }
@@ -614,6 +684,52 @@ export class RedisShard implements Shard {
   #assertOpen(): void {
     if (this.#closed) throw new ShardError('the shard is closed')
   }
+}
+
+function segmentOf(call: Call | undefined): Segment {
+  return (call as Call & { segment: Segment }).segment
+}
+
+/** Splits indices into chunks of at most MAX_SEGMENTS items and MAX_CALL_ARGS arguments. */
+function chunks(indices: readonly number[], size: (i: number) => number): number[][] {
+  const out: number[][] = []
+  let current: number[] = []
+  let args = 0
+  for (const i of indices) {
+    const n = size(i)
+    if (current.length > 0 && (current.length >= MAX_SEGMENTS || args + n > MAX_CALL_ARGS)) {
+      out.push(current)
+      current = []
+      args = 0
+    }
+    current.push(i)
+    args += n
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
+
+function resourceError(resourceId: string, code: unknown): ResourceError {
+  if (code === Reply.WRONG_TYPE)
+    return new ResourceError(resourceId, 'wrongType', 'a key of the resource holds another type')
+  if (code === Reply.OVERFLOW)
+    return new ResourceError(
+      resourceId,
+      'overflow',
+      'a field would overflow (64-bit integer or finite float)',
+    )
+  return new ResourceError(resourceId, 'notHeld', `unexpected reply ${String(code)}`)
+}
+
+/** @throws {@link ArgumentError} unless `collection.id` with a well-formed id. */
+function checkResource(resourceId: string): string {
+  if (typeof resourceId !== 'string' || !resourceId.includes('.'))
+    throw new ArgumentError(`resource id ${JSON.stringify(resourceId)} must be collection.id`)
+  return checkId(resourceId, 'resource id')
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }
 
 function positive(value: number, name: string): number {

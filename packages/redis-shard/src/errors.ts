@@ -25,3 +25,20 @@ export class ResourceError extends ShardError {
     super(`${resourceId}: ${message}`)
   }
 }
+
+/**
+ * `WAIT` got fewer replica acknowledgements than `waitReplicas` within `waitTimeoutMs` (or the
+ * connection did not answer in time, e.g. during a failover). The releases were applied on the
+ * primary but may not survive its loss: retry them (they are idempotent).
+ */
+export class ReplicaTimeout extends ShardError {
+  constructor(
+    readonly wanted: number,
+    readonly acknowledged: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `only ${Math.max(0, acknowledged)} of ${wanted} replicas acknowledged the releases within ${timeoutMs} ms`,
+    )
+  }
+}

@@ -4,55 +4,43 @@
  * build key names: these functions are the only place they are made.
  */
 
-/** The fixed keys of a resource, in the order the scripts receive them (see lua/includes/resource.lua). */
-const FIXED = [
-  'holders',
-  'mods',
-  'exec',
-  'deltas',
-  'execDeltas',
-  'epoch',
-  'expire',
-  'evicted',
-] as const
-
-/** `{ns:R}`: the hash tag of a resource. */
-export function resourceTag(ns: string, resourceId: string): string {
+/** `{ns:R}`: the hash of a resource (holders, count, numeric state, claim), and its hash tag. */
+export function resourceKey(ns: string, resourceId: string): string {
   return `{${ns}:${resourceId}}`
 }
 
-/** The keys of a resource for the per-resource scripts: the fixed ones, then a state/claimed pair per field. */
+/** A key of the resource beside its hash: `r` (released records), `lock`, `fence`, or extra keys. */
+export function resourceSubkey(ns: string, resourceId: string, name: string): string {
+  return `{${ns}:${resourceId}}:${name}`
+}
+
+/**
+ * The keys a per-resource script gets for one resource: its hash, its released records (release,
+ * evict), then its type's extra keys (collection fields, custom deltas).
+ */
 export function resourceKeys(
   ns: string,
   resourceId: string,
-  fieldNames: readonly string[],
+  extra: readonly string[],
+  withReleased: boolean,
 ): string[] {
-  const tag = resourceTag(ns, resourceId)
-  const keys = FIXED.map((name) => `${tag}:${name}`)
-  for (const field of fieldNames) keys.push(`${tag}:f:${field}`, `${tag}:x:${field}`)
+  const keys = [resourceKey(ns, resourceId)]
+  if (withReleased) keys.push(resourceSubkey(ns, resourceId, 'r'))
+  for (const name of extra) keys.push(resourceSubkey(ns, resourceId, name))
   return keys
 }
 
-/** A single fixed key of a resource. */
-export function resourceKey(
-  ns: string,
-  resourceId: string,
-  name: (typeof FIXED)[number] | 'lock' | 'fence',
-): string {
-  return `${resourceTag(ns, resourceId)}:${name}`
+/** The registry of an incarnation: resource id → update type name, for recovery. */
+export function registryKey(ns: string, incarnation: string): string {
+  return `{${ns}:i:${incarnation}}`
 }
 
-/** The registry of a worker: resource id → update type name, for recovery. */
-export function registryKey(ns: string, workerId: string): string {
-  return `{${ns}:w:${workerId}}:registry`
+/** The heartbeats (incarnation → ms), names and lineages of all incarnations: one slot. */
+export function workersKeys(ns: string): [workers: string, names: string, lineage: string] {
+  return [`{${ns}}:workers`, `{${ns}}:names`, `{${ns}}:lineage`]
 }
 
-/** The heartbeats of all workers: worker id → server time (ms). */
-export function workersKey(ns: string): string {
-  return `{${ns}}:workers`
-}
-
-/** The lock that makes one worker at a time recover a dead one (same slot as the heartbeats). */
-export function recoveryKey(ns: string, deadWorkerId: string): string {
-  return `{${ns}}:recover:${deadWorkerId}`
+/** The lock that makes one worker at a time recover a dead incarnation (same slot as the heartbeats). */
+export function recoveryKey(ns: string, deadIncarnation: string): string {
+  return `{${ns}}:recover:${deadIncarnation}`
 }

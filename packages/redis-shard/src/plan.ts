@@ -9,6 +9,7 @@ import {
   type Update,
   type UpdateType,
 } from '@phonon/core'
+import { FoldCode, HashField, IN_HASH } from './protocol.js'
 import type { ResourceRef } from './Shard.js'
 
 /** The identity of a resource, as updates are constructed with. */
@@ -24,15 +25,18 @@ export function identityOf(resourceId: string): Identity {
 }
 
 /**
- * How updates of one type travel through Redis: a model's fields fold field by field with their
- * Redis folds; any other update is encoded with the codec and pushed to the `deltas` list, to be
- * merged by the last holder with its own `merge`.
+ * How updates of one type travel through Redis (`lua/includes/batch.lua`, `fields.lua`): a
+ * model's fields fold field by field, numeric and lastWrite ones in the resource's hash,
+ * collections in keys of their own; any other update is encoded with the codec and pushed to a
+ * `deltas` list, to be merged by the last holder with its own `merge`.
  */
 export class TypePlan {
-  /** The names of the fields with state in Redis (none for custom updates). */
-  readonly fieldNames: readonly string[]
-  /** The `n, op, param, 0` specs that name each field's read for claims, without arguments. */
-  readonly readSpecs: ReadonlyArray<string | number>
+  /** The fold codes of the fields, e.g. `'i,i'` or `'l4,s,z3'`; `'*'` for a custom update. */
+  readonly spec: string
+  /** The suffixes of the resource's extra keys: a pending/claimed pair per collection field. */
+  readonly extraKeys: readonly string[]
+  /** The delta arguments of no delta. */
+  readonly emptyArgs: readonly string[]
   readonly #model: Model | undefined
 
   constructor(
@@ -41,23 +45,35 @@ export class TypePlan {
     private readonly maxDeltaBytes: number,
   ) {
     this.#model = type instanceof Model ? type : undefined
-    const fields = this.#model?.valueFields ?? []
-    this.fieldNames = fields.map(([name]) => name)
-    this.readSpecs = [
-      fields.length,
-      ...fields.flatMap(([, field]) => [field.redis.op, param(field.redis), 0]),
-    ]
+    if (!this.#model) {
+      this.spec = FoldCode.custom
+      this.extraKeys = ['d', 'D']
+      this.emptyArgs = ['']
+      return
+    }
+    const fields = this.#model.valueFields
+    this.spec = fields
+      .map(
+        ([, field]) => `${FoldCode[field.redis.op as keyof typeof FoldCode]}${param(field.redis)}`,
+      )
+      .join(',')
+    this.extraKeys = fields.flatMap(([, field], i) =>
+      inHash(field.redis.op)
+        ? []
+        : [`${HashField.pending}${i + 1}`, `${HashField.claimed}${i + 1}`],
+    )
+    this.emptyArgs = fields.flatMap(([, field]) => emptyOf(field.redis.op))
   }
 
   /**
-   * The script arguments that fold `update` (or nothing): `n`, the field specs, the encoded delta.
+   * The script arguments that fold `update` (or nothing): per field its value(s), see
+   * `lua/includes/fields.lua`. Identity values are sent as nothing.
    * @throws {@link ArgumentError} for an update of another type or of another resource than
-   * `resourceId`, a field value of the wrong type
-   * or not finite, a state that is not JSON-safe, or a delta larger than `maxDeltaBytes`;
-   * nothing is sent then.
+   * `resourceId`, a field value of the wrong type or not finite, a state that is not JSON-safe,
+   * or a delta larger than `maxDeltaBytes`; nothing is sent then.
    */
-  deltaArgs(update: Update | undefined, resourceId?: string): Array<string | number> {
-    if (update === undefined) return [...this.readSpecs, '']
+  deltaArgs(update: Update | undefined, resourceId?: string): readonly string[] {
+    if (update === undefined) return this.emptyArgs
     if (this.codec.typeOf(update) !== this.type) {
       throw new ArgumentError(`${update.resourceId} is not a ${this.type.typeName} update`)
     }
@@ -67,24 +83,29 @@ export class TypePlan {
       )
     }
     const model = this.#model
-    const args: Array<string | number> = []
+    const args: string[] = []
     let bytes = 0
     if (model) {
-      args.push(model.valueFields.length)
       const doc = update.doc as Record<string, unknown>
       for (const [name, field] of model.valueFields) {
         // A doc changed by hand since it was lifted is checked again: the codec round trip
         // rejects wrong types and non-finite numbers before anything reaches Redis.
         const value = field.decode(field.encode(doc[name]), `${update.resourceId}.${name}`)
+        const op = field.redis.op
+        if (field.isEmpty(value)) {
+          args.push(...emptyOf(op))
+          continue
+        }
         const values = field.redisArgs(value)
-        for (const value of values) bytes += value.length
-        args.push(field.redis.op, param(field.redis), values.length, ...values)
+        for (const v of values) bytes += v.length
+        if (inHash(op))
+          args.push(...(op === 'lastWrite' || op === 'none' ? values : [values[0] ?? '']))
+        else args.push(String(values.length), ...values)
       }
-      args.push('')
     } else {
       const text = this.codec.stringify(update)
       bytes = text.length
-      args.push(0, text)
+      args.push(text)
     }
     if (bytes > this.maxDeltaBytes) {
       throw new ArgumentError(
@@ -95,8 +116,8 @@ export class TypePlan {
   }
 
   /**
-   * The update to execute for a claim, from the claim reply's tail: one total per field, then the
-   * deltas list.
+   * The update to execute for a claim, from the claim reply's tail: one total per field (a
+   * model), or the deltas list (a custom update).
    * @throws {@link CodecError} when Redis holds something that does not decode.
    */
   claimed(resourceId: string, tail: readonly RedisReply[]): Update {
@@ -104,7 +125,7 @@ export class TypePlan {
     try {
       if (this.#model) {
         const replies = Object.fromEntries(
-          this.fieldNames.map((name, i) => [name, tail[i] ?? null]),
+          this.#model.valueFields.map(([name], i) => [name, tail[i] ?? null]),
         )
         return this.#model.fromTotals(identity, replies) as ModelUpdate
       }
@@ -118,6 +139,17 @@ export class TypePlan {
       throw new CodecError(`cannot read back the state of ${resourceId}`, { cause: error })
     }
   }
+}
+
+function inHash(op: string): boolean {
+  return (IN_HASH as readonly string[]).includes(op)
+}
+
+/** The arguments of a field with nothing to fold. */
+function emptyOf(op: string): string[] {
+  if (op === 'none') return []
+  if (op === 'lastWrite') return ['', '']
+  return inHash(op) ? [''] : ['0']
 }
 
 function param(fold: {

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs'
 import type { Cluster, Redis } from 'ioredis'
+import { SCRIPT_VERSION } from './version.generated.js'
 
 /** A client the scripts can be registered on: a standalone connection or a Cluster. */
 export type Client = Redis | Cluster
 
 /**
- * Each script: its file under `lua/` and its number of keys (undefined: a per-resource script
- * taking a batch of resources, see `lua/includes/batch.lua`).
+ * Each script: its file under `lua/` and its number of keys (undefined: given per call, the
+ * batch scripts).
  */
 const SCRIPTS = {
   acquire: { file: 'acquire.lua', keys: undefined },
@@ -17,17 +18,12 @@ const SCRIPTS = {
   lock: { file: 'lock-2.lua', keys: 2 },
   unlock: { file: 'unlock-1.lua', keys: 1 },
   extend: { file: 'extend-1.lua', keys: 1 },
-  heartbeat: { file: 'heartbeat-1.lua', keys: 1 },
+  heartbeat: { file: 'heartbeat-3.lua', keys: 3 },
+  expire: { file: 'expire-1.lua', keys: 1 },
 } as const
 
 /** The name of a script. */
 export type ScriptName = keyof typeof SCRIPTS
-
-/**
- * Registered under a name suffixed with the script format version, so two versions of phonon on
- * one server never run each other's scripts.
- */
-const SCRIPT_VERSION = 'v2'
 
 const LUA_DIR = new URL('./lua/', import.meta.url)
 
@@ -41,8 +37,7 @@ const SHEBANG = '#!lua\n'
  *
  * It opens with a `#!lua` shebang (Redis ≥ 7), which makes Redis refuse the whole script when it
  * is out of memory, before any command runs. Without it Redis refuses only the first command that
- * may grow memory, after earlier ones ran: a release would remove its holder (HDEL is allowed)
- * and then fail to fold its delta, and its retry would find the holder gone — a lost delta.
+ * may grow memory, after earlier ones ran.
  */
 export function scriptSource(file: string): string {
   return (
@@ -58,7 +53,10 @@ const sources = new Map(
   Object.entries(SCRIPTS).map(([name, { file }]) => [name, scriptSource(file)]),
 )
 
-/** The command name a script is registered under. */
+/**
+ * The command name a script is registered under: suffixed with a hash of the scripts' content
+ * (`SCRIPT_VERSION`, from codegen), so two versions of phonon never run each other's scripts.
+ */
 export function commandName(name: ScriptName): string {
   return `phonon_${name}_${SCRIPT_VERSION}`
 }
@@ -77,38 +75,73 @@ export function registerScripts(client: Client): void {
   }
 }
 
-/** The scripts that take a batch of resources. */
-export type BatchScript = 'acquire' | 'release' | 'fold' | 'complete' | 'evict'
+/** The scripts that take a batch of resources of one type spec each (see `lua/includes/batch.lua`). */
+export type BatchScript = 'release' | 'fold' | 'complete' | 'evict'
 
-/** One resource's part of a batch script call. */
+/** One resource's part of a batch call: its keys, its type spec and its arguments. */
 export interface Segment {
   readonly keys: readonly string[]
-  readonly args: ReadonlyArray<string | number>
+  readonly spec: string
+  readonly args: readonly string[]
+}
+
+/** The arguments every resource of a batch call shares. */
+export interface BatchHeader {
+  readonly leaseMs: number
+  readonly incarnation: string
+  readonly retryWindowMs: number
+}
+
+/** The most arguments one script call sends (Lua's stack and Redis' query buffer stay small). */
+export const MAX_CALL_ARGS = 8_000
+
+/** How many arguments a segment adds to a batch call (its type index and its arguments). */
+export function segmentSize(segment: Segment): number {
+  return segment.keys.length + segment.args.length + 1
 }
 
 /**
- * Queues (on a pipeline) or sends (on a client) one call of a batch script for resources of one
- * node (one slot in a Cluster): the primitive under RedisShard's typed operations. Its reply is
- * one reply per segment.
+ * Queues (on a pipeline) one call of a batch script for resources of one node (one slot in a
+ * Cluster). Its reply is one reply per segment.
  */
 export function callBatch(
   target: object,
   name: BatchScript,
+  header: BatchHeader,
   segments: readonly Segment[],
 ): unknown {
+  const specs: string[] = []
   const keys: string[] = []
-  const args: Array<string | number> = [segments.length]
+  const args: string[] = []
   for (const segment of segments) {
+    let index = specs.indexOf(segment.spec)
+    if (index < 0) index = specs.push(segment.spec) - 1
     keys.push(...segment.keys)
-    args.push(segment.keys.length, segment.args.length, ...segment.args)
+    args.push(String(index + 1), ...segment.args)
   }
-  return command(target, name)(keys.length, ...keys, ...args)
+  const { leaseMs, incarnation, retryWindowMs } = header
+  return command(target, name)(
+    keys.length,
+    ...keys,
+    segments.length,
+    leaseMs,
+    incarnation,
+    retryWindowMs,
+    specs.length,
+    ...specs,
+    ...args,
+  )
+}
+
+/** Queues one acquire call: a hash key and a token per resource. */
+export function callAcquire(target: object, keys: readonly string[], tokens: readonly string[]) {
+  return command(target, 'acquire')(keys.length, ...keys, ...tokens)
 }
 
 /** Queues or sends one call of a script with a fixed number of keys (locks, heartbeat). */
 export function callScript(
   target: object,
-  name: Exclude<ScriptName, BatchScript>,
+  name: Exclude<ScriptName, BatchScript | 'acquire'>,
   keys: readonly string[],
   args: ReadonlyArray<string | number>,
 ): Promise<unknown> {

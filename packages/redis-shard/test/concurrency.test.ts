@@ -14,7 +14,7 @@ async function checkInvariants(namespace: string, reports: WorkerReport[]) {
   await checkReports(
     reports,
     (key) => redis.server.cli('exists', key).then(Number),
-    (resource, name) => resourceKey(namespace, resource, name),
+    (resource) => resourceKey(namespace, resource),
   )
 }
 describe('concurrent workers on one redis-server', () => {

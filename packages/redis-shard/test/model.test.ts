@@ -37,7 +37,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant('acquire'),
     worker,
     resource: fc.nat(RESOURCES.length - 1),
-    model: fc.boolean(),
+    // Every update kind in one program (a model with every field kind, a 2-sum model, a custom
+    // update), so a resource may even see a delta of another kind than its first one.
+    type: fc.constantFrom<UpdateKind>('widget', 'counters', 'everything'),
   }),
   fc.record({
     kind: fc.constant('release'),
@@ -232,7 +234,9 @@ describe('MemoryShard is the model of the Lua scripts', () => {
             {
               workers: redisWorkers,
               recover: async (by, dead) =>
-                void (await redisWorkers[by]?.recovery.recover(`w${dead}`)),
+                void (await redisWorkers[by]?.recovery.recover(
+                  redisWorkers[dead]?.incarnation ?? '',
+                )),
               close: async () => {},
             },
             redisExecuted,

@@ -89,25 +89,32 @@ describe('recovery of dead workers', () => {
     })
     const hold = await paused.acquire(Widget.create({ id: 'w3' }))
     await paused.fold(hold, Widget.create({ id: 'w3', clicks: 2 }))
-    expect(await recoverer.recovery.recover('paused')).toBe(true)
+    expect(await recoverer.recovery.recover(paused.incarnation)).toBe(true)
     expect(executed).toHaveLength(1)
     const late = await paused.release(hold, Widget.create({ id: 'w3', clicks: 3 }))
     if (!late.last) throw new Error(`expected the late release to claim, got ${late.reason}`)
     expect((late.claim.update as ModelUpdate).aggregate()).toMatchObject({ clicks: 3 })
+    // The shard no longer knew the hold: folded anyway, and said so.
+    expect(late.lost).toBe(true)
+    expect(paused.stats().shardStateLost).toBe(1)
     await paused.completeExecution(late.claim)
-    expect(await paused.release(hold, Widget.create({ id: 'w3', clicks: 3 }))).toEqual({
-      last: false,
-      reason: 'released',
-    })
   })
 
-  it('a worker that finds its own heartbeat stale takes a new id', async () => {
+  it('a worker that finds its own heartbeat stale becomes a new incarnation and re-registers its open sessions', async () => {
     const namespace = 'stale-self'
     const shard = await redis.worker({ namespace, deadAfterMs: 200 })
-    const before = shard.workerId
+    const hold = await shard.acquire(Widget.create({ id: 'open' }))
+    const before = shard.incarnation
     await redis.server.cli('hset', `{${namespace}}:workers`, before, '1')
-    await shard.recovery.beat()
-    expect(shard.workerId).not.toBe(before)
+    await shard.recovery.heartbeat()
+    expect(shard.incarnation).not.toBe(before)
+    expect(await redis.server.cli('hkeys', `{${namespace}:i:${shard.incarnation}}`)).toBe(
+      'Widget.open',
+    )
+    // When the new incarnation dies, its recovery removes the holds of the old one too.
+    const recoverer = await redis.worker({ namespace, execute: () => {} })
+    expect(await recoverer.recovery.recover(shard.incarnation, shard.lineage)).toBe(true)
+    expect(await recoverer.count(hold.resourceId)).toBe(0)
   })
 
   it('close() removes the heartbeat of a worker that holds nothing, and keeps it otherwise', async () => {
@@ -117,11 +124,11 @@ describe('recovery of dead workers', () => {
     await busy.acquire(Widget.create({ id: 'held' }))
     const heartbeats = async () =>
       (await redis.server.cli('hkeys', `{${namespace}}:workers`)).split('\n').sort()
-    expect(await heartbeats()).toEqual([idle.workerId, busy.workerId].sort())
+    expect(await heartbeats()).toEqual([idle.incarnation, busy.incarnation].sort())
     await idle.close()
     await busy.close()
     // The busy worker's hold must be recovered by others once its heartbeat is old.
-    expect(await heartbeats()).toEqual([busy.workerId])
+    expect(await heartbeats()).toEqual([busy.incarnation])
   })
 
   it('recovers a worker holding many resources in batches, executing each exactly once', async () => {
@@ -143,7 +150,7 @@ describe('recovery of dead workers', () => {
       ),
     )
     const before = recoverer.stats().roundTrips
-    expect(await recoverer.recovery.recover('many-dead')).toBe(true)
+    expect(await recoverer.recovery.recover(dead.incarnation)).toBe(true)
     expect(executed.size).toBe(600)
     expect(
       [...executed].every(
@@ -152,7 +159,7 @@ describe('recovery of dead workers', () => {
     ).toBe(true)
     // Batched: a handful of round trips per 256 resources, not several per resource.
     expect(recoverer.stats().roundTrips - before).toBeLessThan(30)
-    expect(await redis.server.cli('exists', `{${namespace}:w:many-dead}:registry`)).toBe('0')
+    expect(await redis.server.cli('exists', `{${namespace}:i:${dead.incarnation}}`)).toBe('0')
   })
 
   it('a recovery slower than deadAfterMs does not let the recoverer pass for dead', async () => {
@@ -161,10 +168,9 @@ describe('recovery of dead workers', () => {
     const dead = await redis.worker({ namespace, workerId: 'slow-dead' })
     const hold = await dead.acquire(Widget.create({ id: 's1' }))
     await dead.fold(hold, Widget.create({ id: 's1', clicks: 1 }))
-    await redis.server.cli('hset', `{${namespace}}:workers`, 'slow-dead', '1')
+    await redis.server.cli('hset', `{${namespace}}:workers`, dead.incarnation, '1')
     const recoverer = await redis.worker({
       namespace,
-      workerId: 'slow-recoverer',
       heartbeatMs: 50,
       deadAfterMs: 300,
       execute: async () => {
@@ -175,7 +181,7 @@ describe('recovery of dead workers', () => {
     const heartbeatAge = async () => {
       const [seconds, micros] = (await redis.server.cli('time')).split('\n').map(Number)
       const beat = Number(
-        await redis.server.cli('hget', `{${namespace}}:workers`, 'slow-recoverer'),
+        await redis.server.cli('hget', `{${namespace}}:workers`, recoverer.incarnation),
       )
       return (seconds as number) * 1000 + Math.floor((micros as number) / 1000) - beat
     }
@@ -185,6 +191,8 @@ describe('recovery of dead workers', () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
       expect(await heartbeatAge()).toBeLessThan(300)
     }
-    expect(recoverer.workerId).toBe('slow-recoverer')
+    expect(await redis.server.cli('hexists', `{${namespace}}:workers`, recoverer.incarnation)).toBe(
+      '1',
+    )
   })
 })

@@ -62,22 +62,28 @@ describe('3 standalone redis-servers', () => {
           )
           return counts.reduce((a, b) => a + b, 0)
         },
-        (resource, name) => resourceKey(namespace, resource, name),
+        (resource) => resourceKey(namespace, resource),
       )
-      // Each node holds exactly the resources that hash to it (30 resources: every node gets some).
+      // Each node holds exactly the resources that hash to it (30 resources: every node gets some):
+      // hold each once more, and find their hashes.
       const used = [...new Set(reports.flatMap((report) => Object.keys(report.offered)))]
-      const epochKeys = await Promise.all(
+      const holder = shards[0] as (typeof shards)[number]
+      const holds = await Promise.all(
+        used.map((resourceId) => holder.acquire({ resourceId, typeName: 'Widget' })),
+      )
+      const hashKeys = await Promise.all(
         nodes.servers.map(async (s) =>
-          (await s.cli('--scan', '--pattern', `{${namespace}:*}:epoch`))
+          (await s.cli('--scan', '--pattern', `{${namespace}:Widget.*}`))
             .split('\n')
             .filter(Boolean),
         ),
       )
-      for (const [i, keys] of epochKeys.entries()) {
+      for (const hold of holds) await holder.release(hold)
+      for (const [i, keys] of hashKeys.entries()) {
         const expected = used.filter((resource) => server(resource) === nodes.servers[i])
-        expect(
-          keys.map((key) => key.slice(namespace.length + 2, -'}:epoch'.length)).sort(),
-        ).toEqual(expected.sort())
+        expect(keys.map((key) => key.slice(namespace.length + 2, -1)).sort()).toEqual(
+          expected.sort(),
+        )
         expect(expected.length).toBeGreaterThan(0)
       }
     } finally {

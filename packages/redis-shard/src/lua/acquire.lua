@@ -1,17 +1,20 @@
 --[[
-  acquire: start a session of each resource of the batch: add the holder, refreshed at server
-  time.
+  acquire: start a session of each resource of the batch (idempotent: a retry of the same
+  token changes nothing).
 
-  Batch layout: includes/batch.lua. Per resource:
-    KEYS[k+1] the resource's holders (only that key)
-    ARGV[a+1] holder token
-  Returns, per resource, the reference count after the add.
+  KEYS[i] the hash `{ns:R}` of resource i   ARGV[i] its hold token `<incarnation>:<sequence>`
+  Returns, per resource, R.OK, or R.WRONG_TYPE when the key is not a hash (nothing written).
 ]]
---@include now
---@include batch
+--@include protocol
 
-local t = now()
-return forEachResource(function(k, a)
-  redis.call('HSET', KEYS[k + 1], ARGV[a + 1], t)
-  return redis.call('HLEN', KEYS[k + 1])
-end)
+local replies = {}
+for i = 1, #KEYS do
+  local added = redis.pcall('HSETNX', KEYS[i], F.holder .. ARGV[i], 0)
+  if type(added) == 'table' then
+    replies[i] = R.WRONG_TYPE
+  else
+    if added == 1 then redis.call('HINCRBY', KEYS[i], F.count, 1) end
+    replies[i] = R.OK
+  end
+end
+return replies

@@ -1,42 +1,45 @@
 --[[
-  evict: recovery of a dead worker on each resource of the batch (invariant 4). Removes every
-  hold of the dead worker (remembering the tokens, so their late releases still fold); takes over
-  an execution it had claimed (same epoch) or one whose lease ran out; claims the pending state
-  if the dead worker was the last holder. Idempotent: running it twice is safe.
+  evict: recovery of a dead incarnation on each resource of the batch (invariant 4). Removes
+  every hold of the incarnation (and of those it renewed from); takes over an execution it owned
+  or whose lease ran out (same epoch, recording the release that claimed it as released); claims
+  the pending state if no holder is left. Idempotent.
 
-  Batch layout: includes/batch.lua. Per resource:
-    KEYS[k + i]: the resource's keys (includes/resource.lua)
-    ARGV[a+1] dead worker id   ARGV[a+2] owner (the recovering worker)   ARGV[a+3] lease (ms)
-    ARGV[a+4] n, the number of fields; then n field specs (ops only)
-
-  Returns, per resource: {0} when nothing is left to execute, or {2, epoch, totals .., deltas}
-  for the recovering worker to execute and complete.
+  Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
+  Per resource: ARGV type index, the dead incarnations (space-separated).
+  Returns per resource: {R.OK} or {R.CLAIMED, 0, epoch, totals.., deltas} for the recoverer to
+  execute and complete, or {R.WRONG_TYPE}.
 ]]
+--@include protocol
 --@include now
---@include fields
---@include resource
 --@include batch
+--@include fields
 
-local us = micros()
-local t = math.floor(us / 1000)
-return forEachResource(function(k, a)
-  local dead, owner, lease = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  local prefix = dead .. ':'
-  for _, holder in ipairs(rcall('HKEYS', KEYS[k + 1])) do
-    if string.sub(holder, 1, #prefix) == prefix then
-      rcall('HDEL', KEYS[k + 1], holder)
-      rcall('SADD', KEYS[k + 8], holder)
-      rcall('PEXPIRE', KEYS[k + 8], EVICTED_TTL_MS)
+return forEachResource(true, function(r, at)
+  local dead = {}
+  for inc in string.gmatch(ARGV[at + 1], '%S+') do dead[inc] = true end
+  local st = redis.pcall('HMGET', r.main, F.count, F.mods, F.epoch, F.owner, F.lease, F.claimedBy)
+  if isError(st) then return { R.WRONG_TYPE }, at + 2 end
+  local n, removed = tonumber(st[1] or '0'), {}
+  for _, field in ipairs(rcall('HKEYS', r.main)) do
+    if string.sub(field, 1, #F.holder) == F.holder then
+      local inc = splitToken(string.sub(field, #F.holder + 1))
+      if dead[inc] then removed[#removed + 1] = field end
     end
   end
-  local n = tonumber(ARGV[a + 4])
-  local exec = rcall('HMGET', KEYS[k + 3], 'epoch', 'owner', 'lease')
-  if exec[1] then
-    if exec[2] == dead or tonumber(exec[3]) < t then
-      rcall('HSET', KEYS[k + 3], 'owner', owner, 'lease', t + lease)
-      return claimReply(k, n, a + 5, exec[1])
-    end
-    return { 0 }
+  if #removed > 0 then
+    n = n - #removed
+    rcall('HDEL', r.main, unpack(removed))
+    if n > 0 then rcall('HSET', r.main, F.count, n) else rcall('HDEL', r.main, F.count) end
   end
-  return claimIfIdle(k, n, a + 5, owner, lease, us) or { 0 }
+  local t = math.floor(micros() / 1000)
+  if st[3] then
+    if dead[st[4]] or tonumber(st[5]) < t then
+      recordReleased(r, st[6])
+      rcall('HSET', r.main, F.owner, INCARNATION, F.lease, t + LEASE)
+      return claimReply(r, tonumber(st[3]), 0), at + 2
+    end
+    return { R.OK }, at + 2
+  end
+  if n <= 0 and st[2] then return claim(r, '', INCARNATION, 0), at + 2 end
+  return { R.OK }, at + 2
 end)

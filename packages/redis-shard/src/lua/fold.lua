@@ -1,28 +1,29 @@
 --[[
-  fold: fold a partial aggregate into the shared state of each resource of the batch while
-  keeping the hold (phonon's cache() and init_cache); increments times-modified when anything
-  was folded.
+  fold: fold a partial aggregate into each resource of the batch while keeping the hold
+  (phonon's cache). Idempotent: a fold carries its hold's next step, applied once. A fold whose
+  hold the shard does not know folds anyway and re-establishes the hold, flagged lost.
 
-  Batch layout: includes/batch.lua. Per resource:
-    KEYS[k + i]: the resource's keys (includes/resource.lua)
-    ARGV[a+1] holder token   ARGV[a+2] n, the number of fields; then n field specs;
-    ARGV[a + last] the encoded custom update, or ''
-
-  Returns, per resource: {-1} when not a holder (nothing folded); {-3} when recovery removed the
-  hold (the delta is folded; the session is over: release it); else {timesModified, forced 0|1}.
+  Batch layout: includes/batch.lua (KEYS per resource: hash, extra keys).
+  Per resource: ARGV type index, token, step, delta.
+  Returns per resource: {R.FOLDED, lost, timesModified, forced 0|1} or {R.WRONG_TYPE|OVERFLOW}.
 ]]
+--@include protocol
 --@include now
---@include fields
---@include resource
 --@include batch
+--@include fields
 
-local t = now()
-return forEachResource(function(k, a)
-  local holder = ARGV[a + 1]
-  local held = rcall('HEXISTS', KEYS[k + 1], holder) == 1
-  if not held and rcall('SISMEMBER', KEYS[k + 8], holder) == 0 then return { -1 } end
-  foldDelta(k, tonumber(ARGV[a + 2]), a + 3)
-  if not held then return { -3 } end
-  rcall('HSET', KEYS[k + 1], holder, t)
-  return { tonumber(rcall('GET', KEYS[k + 2]) or '0'), rcall('EXISTS', KEYS[k + 7]) }
+return forEachResource(false, function(r, at)
+  local token, step = ARGV[at + 1], tonumber(ARGV[at + 2])
+  local delta, nextAt = parseDelta(r.spec, at + 3)
+  local holder = F.holder .. token
+  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced)
+  if isError(st) then return { R.WRONG_TYPE }, nextAt end
+  local mods, forced = tonumber(st[2] or '0'), st[3] and 1 or 0
+  if st[1] and tonumber(st[1]) >= step then return { R.FOLDED, 0, mods, forced }, nextAt end
+  local folded, bad = foldPending(r, delta)
+  if bad then return { bad }, nextAt end
+  rcall('HSET', r.main, holder, step)
+  if not st[1] then rcall('HINCRBY', r.main, F.count, 1) end
+  if folded then mods = rcall('HINCRBY', r.main, F.mods, 1) end
+  return { R.FOLDED, st[1] and 0 or 1, mods, forced }, nextAt
 end)

@@ -1,53 +1,101 @@
 --[[
-  release: end one session of each resource of the batch, each in one atomic step (invariant 2):
-  remove the holder, fold its delta, and if no holder is left, claim the execution of the global
-  aggregate. A session whose hold recovery removed (its worker was presumed dead) still folds its
-  delta: as a late release into the pending state.
+  release: end one session of each resource of the batch in one atomic step (invariant 2):
+  remove the holder, fold its delta, and claim the execution under a new epoch when no holder is
+  left (or forceExpiry marked the resource). Idempotent: a retry is told apart by the claim it
+  made (`k`) or by the released record of its incarnation; a release whose hold the shard does
+  not know (Redis lost it, or recovery removed it) folds its delta as a late release, flagged lost.
 
-  Batch layout: includes/batch.lua. Per resource:
-    KEYS[k + i]: the resource's keys (includes/resource.lua), one state/claimed pair per field
-    ARGV[a+1] holder token (this session)   ARGV[a+2] owner (worker id)   ARGV[a+3] lease (ms)
-    ARGV[a+4] n, the number of fields; then n field specs (includes/fields.lua)
-    ARGV[a + last] the encoded custom update to push to deltas, or ''
-
-  Returns, per resource:
-    {-1}   not a holder: this session was released already; nothing folded (retries are safe).
-           When that earlier release claimed an execution not yet completed, the same claim
-           {2, ...} is returned again instead (its reply may have been lost).
-    {0}    released; other holders remain
-    {1}    released as the last holder, but an execution is still pending: the pending state is
-           claimed by whoever completes that execution
-    {3}    released as the last holder with nothing pending to execute (the delta was empty)
-    {2, epoch, total 1 .. n, deltas}   released as the last holder and claimed this epoch
+  Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
+  Per resource: ARGV type index, token, '1' to claim even an empty session (else ''), delta.
+  Returns per resource: {R.HELD|PENDING|EMPTY, lost}, {R.RELEASED}, {R.WRONG_TYPE|OVERFLOW}
+  (nothing changed), or {R.CLAIMED, lost, epoch, totals.., deltas}.
 ]]
+--@include protocol
 --@include now
---@include fields
---@include resource
 --@include batch
+--@include fields
 
-local us = micros()
-return forEachResource(function(k, a)
-  local holder = ARGV[a + 1]
-  if rcall('HDEL', KEYS[k + 1], holder) == 0 and rcall('SREM', KEYS[k + 8], holder) == 0 then
-    -- Released already. If that release claimed and the claim is not complete, its reply may
-    -- have been lost: hand the same claim out again.
-    local exec = rcall('HMGET', KEYS[k + 3], 'epoch', 'holder')
-    if exec[1] and exec[2] == holder then return claimReply(k, tonumber(ARGV[a + 4]), a + 5, exec[1]) end
-    return { -1 }
+-- The lone last holder of a resource with nothing pending: its delta is the whole aggregate and
+-- goes straight to the claimed state (what folding then claiming would leave, in 4 calls).
+local function claimDelta(r, delta, token, inc)
+  local bad = checkTypes(r, delta, claimedKey)
+  if bad then return { bad } end
+  local us = micros()
+  local epoch = string.format('%.0f', us)
+  local sets = { F.epoch, epoch, F.owner, inc, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, token }
+  local stored = {}
+  if r.spec.custom then
+    rcall('RPUSH', claimedKey(r), ARGV[delta.custom])
+  else
+    for _, f in ipairs(r.spec.fields) do
+      local d = delta[f.i]
+      if d.n > 0 and f.coll then
+        if f.op == 'c' then foldCounters(claimedKey(r, f), d.from, d.n) else foldCollection(f, claimedKey(r, f), d.from, d.n) end
+      elseif d.n > 0 then
+        local v = f.op == 'w' and ARGV[d.from + 1] or ARGV[d.from]
+        stored[f.i] = { v, f.op == 'w' and ARGV[d.from] or false }
+        sets[#sets + 1] = F.claimed .. f.i
+        sets[#sets + 1] = v
+        if f.op == 'w' then
+          sets[#sets + 1] = F.claimedAt .. f.i
+          sets[#sets + 1] = ARGV[d.from]
+        end
+      end
+    end
   end
-  local n = tonumber(ARGV[a + 4])
-  if rcall('HLEN', KEYS[k + 1]) == 0 and rcall('EXISTS', KEYS[k + 2]) == 0
-      and rcall('EXISTS', KEYS[k + 3]) == 0 then
-    -- The last holder, with nothing pending and nothing executing (a lone worker's every session
-    -- end): the delta is the whole aggregate. Fold it straight into the claimed copies, which is
-    -- what folding then claiming would leave there, with a third of the commands.
-    if not foldInto(k, n, a + 5, claimedKey, KEYS[k + 5]) then return { 3 } end
-    rcall('DEL', KEYS[k + 7])
-    return claimEpoch(k, n, a + 5, ARGV[a + 2], tonumber(ARGV[a + 3]), us, holder)
+  rcall('HSET', r.main, unpack(sets))
+  rcall('HDEL', r.main, F.holder .. token, F.count, F.forced)
+  return claimReply(r, tonumber(epoch), 0, stored)
+end
+
+return forEachResource(true, function(r, at)
+  local token, claimEmpty = ARGV[at + 1], ARGV[at + 2] == '1'
+  local delta, nextAt = parseDelta(r.spec, at + 3)
+  local st = redis.pcall('HMGET', r.main, F.holder .. token, F.count, F.mods, F.epoch, F.forced, F.claimedBy, F.lease)
+  if isError(st) then return { R.WRONG_TYPE }, nextAt end
+  local inc, seq = splitToken(token)
+  local held, lost = st[1] ~= false, 0
+  if not held then
+    if st[6] == token then return claimReply(r, tonumber(st[4]), 0), nextAt end
+    if tonumber(rcall('HGET', r.released, inc) or '0') >= seq then return { R.RELEASED }, nextAt end
+    lost = 1
   end
-  local folded = foldDelta(k, n, a + 5)
-  if rcall('HLEN', KEYS[k + 1]) > 0 then return { 0 } end
-  if rcall('EXISTS', KEYS[k + 3]) == 1 then return { 1 } end
-  if not folded and rcall('EXISTS', KEYS[k + 2]) == 0 then return { 3 } end
-  return claim(k, n, a + 5, ARGV[a + 2], tonumber(ARGV[a + 3]), us, holder)
+  local n, mods = tonumber(st[2] or '0'), tonumber(st[3] or '0')
+  local remaining = held and n - 1 or n
+  if held and remaining == 0 and mods == 0 and not st[4] and delta.any then
+    return claimDelta(r, delta, token, inc), nextAt
+  end
+  local folded, bad = foldPending(r, delta)
+  if bad then return { bad }, nextAt end
+  if held then
+    if remaining > 0 then
+      rcall('HSET', r.main, F.count, remaining)
+      rcall('HDEL', r.main, F.holder .. token)
+    else
+      rcall('HDEL', r.main, F.holder .. token, F.count)
+    end
+  end
+  if folded then mods = rcall('HINCRBY', r.main, F.mods, 1) end
+  if st[4] then
+    -- An execution is pending. Its owner's lease ran out (stuck or dead): take it over.
+    if tonumber(st[7]) < math.floor(micros() / 1000) then
+      recordReleased(r, st[6])
+      rcall('HSET', r.main, F.owner, inc, F.lease, math.floor(micros() / 1000) + LEASE)
+      recordReleased(r, token)
+      return claimReply(r, tonumber(st[4]), lost), nextAt
+    end
+    recordReleased(r, token)
+    return { R.PENDING, lost }, nextAt
+  end
+  if remaining > 0 and not st[5] then
+    recordReleased(r, token)
+    return { R.HELD, lost }, nextAt
+  end
+  if mods == 0 and not (claimEmpty and remaining == 0) then
+    recordReleased(r, token)
+    if remaining > 0 then return { R.HELD, lost }, nextAt end
+    rcall('HDEL', r.main, F.forced)
+    return { R.EMPTY, lost }, nextAt
+  end
+  return claim(r, token, inc, lost), nextAt
 end)

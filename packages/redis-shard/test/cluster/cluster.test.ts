@@ -38,7 +38,7 @@ describe('a Redis Cluster of 3 primaries and 3 replicas', () => {
     const reports = await Promise.all(
       workers.map((shard, i) => runSessions(shard, 300 + i, 30, 30)),
     )
-    await checkReports(reports, exists, (resource, name) => resourceKey(namespace, resource, name))
+    await checkReports(reports, exists, (resource) => resourceKey(namespace, resource))
     const primaries = await cluster.primaries()
     const keysPerPrimary = await Promise.all(primaries.map((p) => p.cli('dbsize').then(Number)))
     expect(keysPerPrimary.every((n) => n > 0)).toBe(true)

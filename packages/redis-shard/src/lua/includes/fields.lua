@@ -1,81 +1,267 @@
--- Field folds and reads, as @phonon/core describes them (Field.redis).
--- A field spec in ARGV is: op, param, argc, arg1 .. argc (param: the cap of rpush, the keep of
--- zadd, '' otherwise). Specs are read in place from ARGV, without copying.
+-- Deltas and field states. A delta's arguments, per field of the spec: in-hash folds (i f M m)
+-- one value, '' for none; lastWrite (w) two, at and JSON value ('' '' for none); none (-)
+-- nothing; collections their count then their members; a custom update one encoded text ('').
 
-local rcall = redis.call
-local CHUNK = 1000
-
--- Calls `command key [option] ARGV[from .. from + count - 1]` in chunks of CHUNK arguments
--- (even, so pairs stay whole), so that no call unpacks more than Lua's stack allows.
-local function chunked(command, key, from, count, option)
-  for i = from, from + count - 1, CHUNK do
-    local last = math.min(i + CHUNK - 1, from + count - 1)
-    if option then
-      rcall(command, key, option, unpack(ARGV, i, last))
+-- Parses a delta starting at ARGV[at]: per field {from, n}; returns it and the next index.
+local function parseDelta(spec, at)
+  local delta = { any = false }
+  if spec.custom then
+    delta.custom = ARGV[at] ~= '' and at or nil
+    delta.any = delta.custom ~= nil
+    return delta, at + 1
+  end
+  for _, f in ipairs(spec.fields) do
+    local d
+    if f.op == '-' then
+      d = { from = at, n = 0 }
+    elseif f.op == 'w' then
+      d = { from = at, n = ARGV[at] ~= '' and 2 or 0 }
+      at = at + 2
+    elseif COLLECTION[f.op] then
+      d = { from = at + 1, n = tonumber(ARGV[at]) }
+      at = at + 1 + d.n
     else
-      rcall(command, key, unpack(ARGV, i, last))
+      d = { from = at, n = ARGV[at] ~= '' and 1 or 0 }
+      at = at + 1
     end
+    delta[f.i] = d
+    if d.n > 0 then delta.any = true end
+  end
+  return delta, at
+end
+
+-- Whether `a` sorts after `b` in byte order (Lua's `>` on strings follows the locale).
+local function afterBytes(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+
+local function isError(reply) return type(reply) == 'table' and reply.err ~= nil end
+
+-- Checks that the keys a delta writes (in `keyOf`: pendingKey or claimedKey) are of their type.
+local function checkTypes(r, delta, keyOf)
+  if r.spec.custom then
+    if delta.any and rcall('TYPE', keyOf(r)).ok ~= 'none' and rcall('TYPE', keyOf(r)).ok ~= 'list' then return R.WRONG_TYPE end
+    return nil
+  end
+  for _, f in ipairs(r.spec.fields) do
+    if f.coll and delta[f.i].n > 0 then
+      local t = rcall('TYPE', keyOf(r, f)).ok
+      if t ~= 'none' and t ~= COLLECTION[f.op] then return R.WRONG_TYPE end
+    end
+  end
+  return nil
+end
+
+-- Calls `command key [option] ARGV[from .. from + count - 1]` in chunks (Lua's unpack limit).
+local function chunked(command, key, from, count, option)
+  for i = from, from + count - 1, 1000 do
+    local last = math.min(i + 999, from + count - 1)
+    if option then rcall(command, key, option, unpack(ARGV, i, last)) else rcall(command, key, unpack(ARGV, i, last)) end
   end
 end
 
--- Folds the field whose spec starts at ARGV[at] into `key`; returns whether it folded anything.
-local function foldField(key, at)
-  local op, param, argc = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
-  local a = at + 3
-  if argc == 0 or op == 'none' then return false end
-  if op == 'incrby' then
-    rcall('INCRBY', key, ARGV[a])
-  elseif op == 'incrbyfloat' then
-    rcall('INCRBYFLOAT', key, ARGV[a])
-  elseif op == 'max' or op == 'min' then
-    local current = rcall('GET', key)
-    local x = tonumber(ARGV[a])
-    if not current or (op == 'max' and x > tonumber(current)) or (op == 'min' and x < tonumber(current)) then
-      rcall('SET', key, ARGV[a])
+-- Folds a collection field's members into `key` (cannot fail once its type was checked, but
+-- hincrby: see foldCounters).
+local function foldCollection(f, key, from, n)
+  if f.op == 'l' then
+    chunked('RPUSH', key, from, n)
+    if f.param then rcall('LTRIM', key, -f.param, -1) end
+  elseif f.op == 's' then
+    chunked('SADD', key, from, n)
+  elseif f.op == 'h' then
+    chunked('PFADD', key, from, n)
+  elseif f.op == 'z' then
+    chunked('ZADD', key, from, n, 'GT')
+    rcall('ZREMRANGEBYRANK', key, 0, -(f.param + 1))
+  end
+end
+
+-- Folds counterMap increments into `key`; on overflow undoes them and returns false.
+local function foldCounters(key, from, n)
+  local members = {}
+  for i = from, from + n - 1, 2 do members[#members + 1] = ARGV[i] end
+  local old = rcall('HMGET', key, unpack(members))
+  for j = 1, #members do
+    if isError(redis.pcall('HINCRBY', key, members[j], ARGV[from + 2 * j - 1])) then
+      for u = 1, j - 1 do
+        if old[u] then rcall('HSET', key, members[u], old[u]) else rcall('HDEL', key, members[u]) end
+      end
+      return false
     end
-  elseif op == 'lastWrite' then
-    -- hash { at, value }: a later `at` wins, ties go to the larger JSON text (byte order)
-    local stored = rcall('HMGET', key, 'at', 'value')
-    local t = tonumber(ARGV[a])
-    if not stored[1] or t > tonumber(stored[1]) or (t == tonumber(stored[1]) and ARGV[a + 1] > stored[2]) then
-      rcall('HSET', key, 'at', ARGV[a], 'value', ARGV[a + 1])
-    end
-  elseif op == 'rpush' then
-    chunked('RPUSH', key, a, argc)
-    if param ~= '' then rcall('LTRIM', key, -tonumber(param), -1) end
-  elseif op == 'sadd' then
-    chunked('SADD', key, a, argc)
-  elseif op == 'pfadd' then
-    chunked('PFADD', key, a, argc)
-  elseif op == 'zadd' then
-    chunked('ZADD', key, a, argc, 'GT')
-    rcall('ZREMRANGEBYRANK', key, 0, -(tonumber(param) + 1))
-  elseif op == 'hincrby' then
-    for i = a, a + argc - 1, 2 do rcall('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
-  else
-    error('unknown field fold ' .. tostring(op))
   end
   return true
 end
 
--- The index of the spec after the one at ARGV[at].
-local function nextSpec(at)
-  return at + 3 + tonumber(ARGV[at + 2])
+-- Folds a delta into the resource's pending state. Validates first and undoes on overflow, so a
+-- failed fold leaves the resource as it was. Returns (folded, error code).
+local function foldPending(r, delta)
+  if not delta.any then return false, nil end
+  local bad = checkTypes(r, delta, pendingKey)
+  if bad then return false, bad end
+  local spec, main = r.spec, r.main
+  if spec.custom then
+    rcall('RPUSH', pendingKey(r), ARGV[delta.custom])
+    return true, nil
+  end
+  -- The in-hash states, read once: p<i> (and q<i>, lastWrite's at).
+  local names = {}
+  for _, f in ipairs(spec.fields) do
+    if not f.coll and delta[f.i].n > 0 then
+      names[#names + 1] = F.pending .. f.i
+      names[#names + 1] = F.pendingAt .. f.i
+    end
+  end
+  local old = #names > 0 and rcall('HMGET', main, unpack(names)) or {}
+  local sets, incremented, j = {}, {}, 1
+  local function undo()
+    for _, name in ipairs(incremented) do
+      local was = old[name]
+      if was then rcall('HSET', main, name, was) else rcall('HDEL', main, name) end
+    end
+  end
+  for _, f in ipairs(spec.fields) do
+    local d = delta[f.i]
+    if not f.coll and d.n > 0 then
+      local name, current, v = F.pending .. f.i, old[j], ARGV[d.from]
+      old[name] = current
+      j = j + 2
+      if f.op == 'i' then
+        if isError(redis.pcall('HINCRBY', main, name, v)) then
+          undo()
+          return false, R.OVERFLOW
+        end
+        incremented[#incremented + 1] = name
+      elseif f.op == 'f' then
+        local sum = tonumber(current or '0') + tonumber(v)
+        if sum ~= sum or sum == math.huge or sum == -math.huge then
+          undo()
+          return false, R.OVERFLOW
+        end
+        sets[#sets + 1] = { name, v, 'float' }
+      elseif f.op == 'M' or f.op == 'm' then
+        local x = tonumber(v)
+        if not current or (f.op == 'M' and x > tonumber(current)) or (f.op == 'm' and x < tonumber(current)) then
+          sets[#sets + 1] = { name, v }
+        end
+      elseif f.op == 'w' then
+        local at, storedAt = tonumber(v), tonumber(old[j - 1] or '')
+        local value = ARGV[d.from + 1]
+        if not storedAt or at > storedAt or (at == storedAt and afterBytes(value, current)) then
+          sets[#sets + 1] = { F.pendingAt .. f.i, v }
+          sets[#sets + 1] = { name, value }
+        end
+      end
+    elseif f.op == 'c' and d.n > 0 then
+      if not foldCounters(pendingKey(r, f), d.from, d.n) then
+        undo()
+        return false, R.OVERFLOW
+      end
+    end
+  end
+  for _, s in ipairs(sets) do
+    if s[3] then rcall('HINCRBYFLOAT', main, s[1], s[2]) else rcall('HSET', main, s[1], s[2]) end
+  end
+  for _, f in ipairs(spec.fields) do
+    local d = delta[f.i]
+    if f.coll and f.op ~= 'c' and d.n > 0 then foldCollection(f, pendingKey(r, f), d.from, d.n) end
+  end
+  return true, nil
 end
 
--- The total of a field as Field.readTotal expects it.
-local function readField(key, op)
-  if op == 'none' then return false end
-  if op == 'incrby' or op == 'incrbyfloat' or op == 'max' or op == 'min' then return rcall('GET', key) end
-  if op == 'lastWrite' then
-    local stored = rcall('HMGET', key, 'at', 'value')
-    if not stored[1] then return {} end
-    return stored
+-- The total of a collection field in `key`, as Field.readTotal expects it.
+local function readCollection(f, key)
+  if f.op == 'l' then return rcall('LRANGE', key, 0, -1) end
+  if f.op == 's' then return rcall('SMEMBERS', key) end
+  if f.op == 'h' then return rcall('PFCOUNT', key) end
+  if f.op == 'z' then return rcall('ZRANGE', key, 0, -1, 'REV', 'WITHSCORES') end
+  return rcall('HGETALL', key)
+end
+
+-- The reply of a claim: {CLAIMED, lost, epoch, total of each field.., deltas}, read from the
+-- claimed state (`stored`: the claimed in-hash values when the caller has them, by field index).
+local function claimReply(r, epoch, lost, stored)
+  local reply = { R.CLAIMED, lost, epoch }
+  if r.spec.custom then
+    reply[4] = rcall('LRANGE', claimedKey(r), 0, -1)
+    return reply
   end
-  if op == 'rpush' then return rcall('LRANGE', key, 0, -1) end
-  if op == 'sadd' then return rcall('SMEMBERS', key) end
-  if op == 'pfadd' then return rcall('PFCOUNT', key) end
-  if op == 'zadd' then return rcall('ZRANGE', key, 0, -1, 'REV', 'WITHSCORES') end
-  if op == 'hincrby' then return rcall('HGETALL', key) end
-  error('unknown field fold ' .. tostring(op))
+  if not stored then
+    local names = {}
+    for _, f in ipairs(r.spec.fields) do
+      names[#names + 1] = F.claimed .. f.i
+      names[#names + 1] = F.claimedAt .. f.i
+    end
+    local values = rcall('HMGET', r.main, unpack(names))
+    stored = {}
+    for _, f in ipairs(r.spec.fields) do stored[f.i] = { values[2 * f.i - 1], values[2 * f.i] } end
+  end
+  for _, f in ipairs(r.spec.fields) do
+    local s = stored[f.i] or {}
+    if f.coll then
+      reply[#reply + 1] = readCollection(f, claimedKey(r, f))
+    elseif f.op == 'w' then
+      reply[#reply + 1] = s[1] and { s[2], s[1] } or {}
+    else
+      reply[#reply + 1] = s[1] or false
+    end
+  end
+  return reply
+end
+
+-- The incarnation and sequence of a hold token `<incarnation>:<sequence>`.
+local function splitToken(token)
+  local inc, seq = string.match(token, '^(.*):(%d+)$')
+  return inc, tonumber(seq)
+end
+
+-- Records that the release of `token` did not claim, so that its retry is told from a release
+-- whose hold was lost; kept PARAM ms (the retry window) past the resource's last release.
+local function recordReleased(r, token)
+  local inc, seq = splitToken(token or '')
+  if not inc then return end
+  local last = tonumber(rcall('HGET', r.released, inc) or '0')
+  if seq > last then rcall('HSET', r.released, inc, seq) end
+  rcall('PEXPIRE', r.released, RETRY_WINDOW)
+end
+
+-- Moves the pending state to the claimed one under a new epoch (> `floor`), claimed by `by`
+-- (a release's token, 'c:<epoch>' for a complete, '' for recovery) for `owner`.
+local function claim(r, by, owner, lost, floor)
+  local us = micros()
+  local epoch = string.format('%.0f', math.max((floor or 0) + 1, us))
+  local main, stored = r.main, {}
+  local sets = { F.epoch, epoch, F.owner, owner, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, by }
+  local drops = { F.mods, F.forced }
+  if r.spec.custom then
+    if rcall('EXISTS', pendingKey(r)) == 1 then rcall('RENAME', pendingKey(r), claimedKey(r)) end
+  else
+    local names = {}
+    for _, f in ipairs(r.spec.fields) do
+      names[#names + 1] = F.pending .. f.i
+      names[#names + 1] = F.pendingAt .. f.i
+    end
+    local values = #names > 0 and rcall('HMGET', main, unpack(names)) or {}
+    for _, f in ipairs(r.spec.fields) do
+      local v, at = values[2 * f.i - 1], values[2 * f.i]
+      stored[f.i] = { v, at }
+      if v then
+        sets[#sets + 1] = F.claimed .. f.i
+        sets[#sets + 1] = v
+        drops[#drops + 1] = F.pending .. f.i
+      end
+      if at then
+        sets[#sets + 1] = F.claimedAt .. f.i
+        sets[#sets + 1] = at
+        drops[#drops + 1] = F.pendingAt .. f.i
+      end
+      if f.coll and rcall('EXISTS', pendingKey(r, f)) == 1 then rcall('RENAME', pendingKey(r, f), claimedKey(r, f)) end
+    end
+  end
+  rcall('HSET', main, unpack(sets))
+  rcall('HDEL', main, unpack(drops))
+  return claimReply(r, tonumber(epoch), lost, stored)
 end
