@@ -33,9 +33,12 @@ describe('the benchmarks run at a tiny scale and write well-formed results', () 
   it('redis-shard: releases against redis-benchmark and naive INCRBY on a private server', () => {
     const result = runTiny(
       'src/redis-shard.ts',
-      ['--releases', '2000', '--rounds', '1'],
+      ['--releases', '2000', '--rounds', '1', '--sessions', '640'],
       'redis-shard',
     )
+    expect(result.perSession.calls).toBeGreaterThan(7)
+    expect(result.perSession.bytesSent).toBeGreaterThan(0)
+    expect(result.perSession.ratioToBaseline).toBeGreaterThan(0)
     expect(result.ratioToRedisBenchmark).toBeGreaterThan(0)
     expect(result.redisBenchmarkEquivalentPerSec).toBeGreaterThan(0)
     expect(result.ratioToMinimalScript).toBeGreaterThan(0)
