@@ -1,4 +1,4 @@
-import type { Codec, Update } from '@phonon/core'
+import { ArgumentError, type Codec, type Update } from '@phonon/core'
 import {
   type AckableMessage,
   type Aggregator,
@@ -19,6 +19,7 @@ import {
   type Shard,
 } from '@phonon/redis-shard'
 import type { Coordinator } from './Backend.js'
+import { StreamError } from './errors.js'
 import type { StreamRecord } from './Iterator.js'
 import type { RoundProcessor } from './worker.js'
 
@@ -194,10 +195,20 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
     applying = run.catch(() => undefined)
     return run
   }
-  /** Releases at once, after everything committed before was applied. */
+  /**
+   * Releases at once, after everything committed before was applied; retried while the shard
+   * cannot be reached (a hold left behind by a live worker would pin its resource).
+   */
   const releaseNow = async (items: ReadonlyArray<ReleaseItem>) => {
     await applying
-    await releaseAll(items)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await releaseAll(items)
+      } catch (error) {
+        if (attempt >= 30 || error instanceof ArgumentError) throw error
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)))
+      }
+    }
   }
 
   let deferred = new DeferredShard(shard, releaseNow)
@@ -206,6 +217,7 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   type Message = AckableMessage & { record: StreamRecord<T> }
   let handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
   let unsettled = 0
+  let failed: unknown
 
   return {
     aggregator: () => aggregator,
@@ -219,7 +231,10 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
           },
           nack: (error) => {
             unsettled--
-            onBadRecord?.(record, error)
+            // The handler refused the record (bad input): skipped. Anything else (the shard
+            // failed for good) means its contribution is not held: the round must not commit.
+            if (error instanceof ArgumentError) onBadRecord?.(record, error)
+            else failed ??= error
           },
         })
       }
@@ -230,6 +245,9 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
         await aggregator.flush()
         await aggregator.drain()
         if (unsettled > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      if (failed !== undefined) {
+        throw new StreamError('a record of the round could not be aggregated', { cause: failed })
       }
       const held = deferred.held
       deferred.held = []
@@ -266,6 +284,7 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       aggregator = make()
       handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
       unsettled = 0
+      failed = undefined
     },
     async tick(coordinator) {
       // Entries left by a dead worker (or one far behind), oldest first; stop at a failure, as

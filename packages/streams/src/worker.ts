@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { ArgumentError } from '@phonon/core'
 import type { Coordinator, ReadFrom } from './Backend.js'
-import { LeaseLost } from './errors.js'
+import { LeaseLost, StreamError } from './errors.js'
 import { type StreamRecord, shardIndexes } from './Iterator.js'
 import { type LeaseChanges, ShardLeases } from './Lease.js'
 import { shardIdOf } from './routing.js'
@@ -25,6 +25,9 @@ export interface RoundProcessor<T> {
   tick?(coordinator: Coordinator): Promise<void>
   close(): Promise<void>
 }
+
+/** Attempts of a commit whose reply was lost (Redis restarting) before the worker gives up. */
+const COMMIT_ATTEMPTS = 30
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions<T> {
@@ -73,6 +76,8 @@ export class Worker<T = unknown> {
   /** The lease token each shard is read under: a round commits under these, not the current ones. */
   readonly #tokens = new Map<number, number>()
   #running = false
+  #roundStart = Date.now()
+  #roundCount = 0
   #ticking: Promise<void> | undefined
   readonly #changes: LeaseChanges[] = []
   #wake: (() => void) | undefined
@@ -116,7 +121,6 @@ export class Worker<T = unknown> {
   /** Runs until {@link Worker.stop}; resolves once the last round committed and leases were given up. */
   async run(): Promise<void> {
     this.#running = true
-    const { stream } = this.#o
     // Leases are kept in the background, so a slow round does not let them expire.
     await this.#tick()
     const ticker = setInterval(() => {
@@ -124,40 +128,19 @@ export class Worker<T = unknown> {
         this.#ticking = undefined
       })
     }, this.#o.leaseMs / 4)
-    let roundStart = Date.now()
-    let roundCount = 0
     try {
       while (this.#running) {
-        if (await this.#apply()) {
-          roundStart = Date.now()
-          roundCount = 0
-        }
-        let fetched = 0
-        for (const [shard, from] of [...this.#positions]) {
-          const stored = await stream.backend.read(stream.definition, shard, from, this.#o.batch)
-          const last = stored.at(-1)
-          if (last === undefined || !this.#positions.has(shard)) continue
-          this.#positions.set(shard, { after: last.sequence })
-          this.#read.set(shard, last.sequence)
-          fetched += stored.length
-          await this.#o.processor.process(
-            stored.map((r) => ({
-              data: JSON.parse(r.data) as T,
-              shardId: shardIdOf(shard),
-              shard,
-              sequence: r.sequence,
-              timestamp: r.timestamp,
-            })),
+        try {
+          await this.#step()
+        } catch (error) {
+          // Redis unreachable, a round that could not be made durable: go back to the
+          // checkpoints and read again once it answers.
+          this.#o.onEvent?.({ type: 'error', error })
+          await this.#sleep(500)
+          await this.#refused([]).catch((e: unknown) =>
+            this.#o.onEvent?.({ type: 'error', error: e }),
           )
         }
-        roundCount += fetched
-        this.#processed += fetched
-        if (roundCount >= this.#o.roundRecords || Date.now() - roundStart >= this.#o.roundMs) {
-          await this.#commit()
-          roundStart = Date.now()
-          roundCount = 0
-        }
-        if (fetched === 0 && this.#running) await this.#sleep(this.#o.idleMs)
       }
       await this.#commit()
     } finally {
@@ -166,6 +149,45 @@ export class Worker<T = unknown> {
     }
     await this.#o.processor.close()
     await this.#leases.leave()
+  }
+
+  /** Applies lease changes, reads each owned shard once, commits when the round is due. */
+  async #step(): Promise<void> {
+    const { stream } = this.#o
+    if (await this.#apply()) this.#startRound()
+    let fetched = 0
+    for (const [shard, from] of [...this.#positions]) {
+      const stored = await stream.backend.read(stream.definition, shard, from, this.#o.batch)
+      const last = stored.at(-1)
+      if (last === undefined || !this.#positions.has(shard)) continue
+      this.#positions.set(shard, { after: last.sequence })
+      this.#read.set(shard, last.sequence)
+      fetched += stored.length
+      await this.#o.processor.process(
+        stored.map((r) => ({
+          data: JSON.parse(r.data) as T,
+          shardId: shardIdOf(shard),
+          shard,
+          sequence: r.sequence,
+          timestamp: r.timestamp,
+        })),
+      )
+    }
+    this.#roundCount += fetched
+    this.#processed += fetched
+    if (
+      this.#roundCount >= this.#o.roundRecords ||
+      Date.now() - this.#roundStart >= this.#o.roundMs
+    ) {
+      await this.#commit()
+      this.#startRound()
+    }
+    if (fetched === 0 && this.#running) await this.#sleep(this.#o.idleMs)
+  }
+
+  #startRound(): void {
+    this.#roundStart = Date.now()
+    this.#roundCount = 0
   }
 
   /** Stops reading; `run()` then commits, closes the processor and gives the leases up. */
@@ -230,17 +252,27 @@ export class Worker<T = unknown> {
       token: this.#tokens.get(shard) ?? -1,
       sequence: this.#read.get(shard),
     }))
-    try {
-      await this.#coordinator.commit(
-        this.incarnation,
-        this.#o.leaseMs,
-        entries,
-        entry === undefined ? undefined : { id, blob: entry },
-      )
-    } catch (error) {
-      if (!(error instanceof LeaseLost)) throw error
-      await this.#refused([error.shard])
-      return
+    // A commit is idempotent (same checks, same checkpoints, the same entry under the same id),
+    // so one whose reply was lost (Redis restarting) is sent again until it is known to be done
+    // or refused: dropping the round then could drop a committed entry's deltas.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#coordinator.commit(
+          this.incarnation,
+          this.#o.leaseMs,
+          entries,
+          entry === undefined ? undefined : { id, blob: entry },
+        )
+        break
+      } catch (error) {
+        if (error instanceof LeaseLost) {
+          await this.#refused([error.shard])
+          return
+        }
+        if (!(error instanceof StreamError) || attempt >= COMMIT_ATTEMPTS) throw error
+        this.#o.onEvent?.({ type: 'error', error })
+        await this.#sleep(Math.min(2_000, 50 * 2 ** attempt))
+      }
     }
     this.#read.clear()
     await this.#o.processor.committed(id, entry, this.#coordinator)

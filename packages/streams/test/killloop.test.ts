@@ -6,17 +6,15 @@
  * ground truth exactly. KILL_LOOP_EVENTS (default 20,000) and KILL_LOOP_FAULTS (default 4) scale
  * it for a long run (300,000 / 10 takes several minutes on this 2-core machine).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { type RedisServer, seededRandom, startRedis, waitFor } from '@phonon/testkit'
-import { Redis } from 'ioredis'
+import type { ChildProcess } from 'node:child_process'
+import { type RedisServer, seededRandom, startRedis } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
-import { redisSink, sinkTotals, widgetShard } from './fixtures/sink.js'
-import { codec, truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
+import { defineStreams, getStream, RedisBackend } from '../src/index.js'
+import { drainAndCheck, exited, startWorker } from './fixtures/loop.js'
+import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const EVENTS = Number(process.env.KILL_LOOP_EVENTS ?? 20_000)
 const FAULTS = Number(process.env.KILL_LOOP_FAULTS ?? 4)
-const WORKER = new URL('./fixtures/worker.ts', import.meta.url).pathname
 const LEASE_MS = 3_000
 
 let server: RedisServer
@@ -27,19 +25,7 @@ afterAll(async () => {
   await server?.stop()
 })
 
-function start(name: string): ChildProcess {
-  return spawn(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@phonon/source', WORKER, server.url, name, String(LEASE_MS)],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  )
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
-    else child.once('exit', (code) => resolve(code))
-  })
+const start = (name: string) => startWorker(server.url, name, LEASE_MS)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -81,59 +67,6 @@ test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ${FAULTS} SIGKILLs /
   }
   await producing
 
-  // Drain: every shard checkpointed at its last record, then a graceful stop of everyone.
-  const last = await Promise.all(
-    Array.from({ length: 16 }, (_, i) => backend.last(stream.definition, i)),
-  )
-  const coordinator = backend.coordinator(stream.definition, 'widgets-test')
-  await waitFor(
-    'every shard checkpointed',
-    async () => {
-      for (let i = 0; i < 16; i++) {
-        if ((await coordinator.checkpoint(i)) !== last[i]?.sequence) return false
-      }
-      return true
-    },
-    90_000,
-  )
-  for (const child of workers.values()) child.kill('SIGTERM')
-  const codes = await Promise.all([...workers.values()].map(exited))
-  expect(codes).toEqual(codes.map(() => 0))
-
-  // What killed workers left: their log entries applied, their holds recovered and executed.
-  const redis = new Redis(server.url)
-  const executeBatch = redisSink(redis)
-  const shard = await widgetShard(server.url, executeBatch)
-
-  const source = phononSource<WidgetEvent>({
-    shard,
-    codec: codec(),
-    max: 10,
-    toUpdates: () => undefined,
-    executeBatch,
-  })
-  await source.applyAll(coordinator)
-  let totals = new Map<string, string>()
-  await waitFor(
-    'the sink to hold the ground truth',
-    async () => {
-      totals = await sinkTotals(redis)
-      return totals.size >= truth.size && [...truth].every(([w, t]) => totals.get(w) === t)
-    },
-    30_000,
-  ).catch(() => undefined)
-  const wrong = [...new Set([...truth.keys(), ...totals.keys()])]
-    .filter((w) => truth.get(w) !== totals.get(w))
-    .slice(0, 10)
-    .map((w) => `${w}: expected ${truth.get(w)}, got ${totals.get(w)}`)
-  if (wrong.length > 0) {
-    // What is left of phonon's resources, to tell a lost release from a pinned one.
-    const held = await redis.keys('{phonon:*}:holders')
-    console.log('resources still held', held.length, 'log entries', await coordinator.walEntries(0))
-  }
-  expect(wrong).toEqual([])
-  expect(await coordinator.walEntries(0)).toEqual([])
-  await source.close()
+  await drainAndCheck(server.url, backend, stream, [...workers.values()], truth)
   await backend.close()
-  await redis.quit()
 }, 240_000)
