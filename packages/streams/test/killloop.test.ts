@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { type RedisServer, seededRandom, startRedis } from '@phonon/testkit'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { afterAll, beforeAll, test } from 'vitest'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
 import { drainAndCheck, exited, startWorker } from './fixtures/loop.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
