@@ -362,7 +362,7 @@ export class RedisShard implements Shard {
   // ---------------------------------------------------------------------------------------------
   // Locks
 
-  lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
+  async lock(resourceId: string, options: LockOptions = {}): Promise<LockHandle> {
     this.#assertOpen()
     checkId(resourceId, 'lock id')
     const keys: [string, string] = [

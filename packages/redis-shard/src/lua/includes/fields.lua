@@ -51,6 +51,8 @@ local function checkTypes(r, delta, keyOf)
     if f.coll and delta[f.i].n > 0 then
       local t = rcall('TYPE', keyOf(r, f)).ok
       if t ~= 'none' and t ~= COLLECTION[f.op] then return R.WRONG_TYPE end
+      -- A string is not necessarily a HyperLogLog.
+      if t == 'string' and isError(redis.pcall('PFCOUNT', keyOf(r, f))) then return R.WRONG_TYPE end
     end
   end
   return nil

@@ -1,0 +1,220 @@
+import { spawnSync } from 'node:child_process'
+import { ArgumentError, type ModelUpdate, ShardError } from '@phonon/core'
+import { waitFor } from '@phonon/testkit'
+import { describe, expect, it } from 'vitest'
+import { connect, type Hold, ResourceError, type Shard } from '../src/index.js'
+import { codec, Everything, memoryWorkers, redisFixture, Widget } from './shards.js'
+
+const redis = redisFixture()
+const memory = memoryWorkers()
+const unique = () => Math.random().toString(36).slice(2)
+const clicksOf = (update: unknown) =>
+  (update as ModelUpdate<typeof Widget.fields>).aggregate().clicks
+
+describe.each([
+  ['redis', () => redis.worker({ namespace: 'v3' })],
+  ['memory', () => memory.worker()],
+] as const)('v3 operations on %s', (_, worker) => {
+  it('every operation called twice (a lost reply retried) counts once', async () => {
+    const a: Shard = await worker()
+    const b: Shard = await worker()
+    const id = unique()
+    const minted = a.newHold(Widget.create({ id }))
+    await a.acquire(minted)
+    await a.acquire(minted) // retried acquire: still one holder
+    expect(await a.count(minted.resourceId)).toBe(1)
+    const other = await b.acquire(Widget.create({ id }))
+    const folded = await a.fold(minted, Widget.create({ id, clicks: 2 }))
+    await a.fold(minted, Widget.create({ id, clicks: 2 })) // the same step again: no-op
+    expect(await a.timesModified(minted.resourceId)).toBe(1)
+    const first = await a.release(folded.hold, Widget.create({ id, clicks: 3 }))
+    expect(first).toEqual({ last: false, reason: 'held' })
+    expect(await a.release(folded.hold, Widget.create({ id, clicks: 3 }))).toEqual({
+      last: false,
+      reason: 'released',
+    })
+    const last = await b.release(other, Widget.create({ id, clicks: 1 }))
+    const again = await b.release(other, Widget.create({ id, clicks: 1 }))
+    if (!last.last || !again.last) throw new Error('expected the last release to claim, twice')
+    expect(again.claim.epoch).toBe(last.claim.epoch)
+    expect(clicksOf(last.claim.update)).toBe(6)
+    // A complete retried after its reply was lost hands back the same next claim.
+    const h = await a.acquire(Widget.create({ id }))
+    await a.release(h, Widget.create({ id, clicks: 4 })) // pending behind the claim
+    const next = await b.completeExecution(last.claim)
+    const nextAgain = await b.completeExecution(last.claim)
+    expect(next?.epoch).toBeGreaterThan(last.claim.epoch)
+    expect(nextAgain?.epoch).toBe(next?.epoch)
+    expect(clicksOf(next?.update)).toBe(4)
+    expect(await b.completeExecution(next as NonNullable<typeof next>)).toBeUndefined()
+    expect(a.stats().shardStateLost + b.stats().shardStateLost).toBe(0)
+  })
+
+  it('forceExpiry: the next release by any holder executes the pending state now', async () => {
+    const a: Shard = await worker()
+    const b: Shard = await worker()
+    const id = unique()
+    const ha = await a.acquire(Widget.create({ id }))
+    const hb = await b.acquire(Widget.create({ id }))
+    const fa = await a.fold(ha, Widget.create({ id, clicks: 5 }))
+    await b.forceExpiry(ha.resourceId)
+    expect((await b.fold(hb, Widget.create({ id, clicks: 1 }))).forcedExpiry).toBe(true)
+    const forced = await a.release(fa.hold)
+    if (!forced.last) throw new Error('expected the forced release to claim')
+    expect(clicksOf(forced.claim.update)).toBe(6)
+    expect(await a.count(ha.resourceId)).toBe(1) // b still holds: its later deltas start anew
+    await a.completeExecution(forced.claim)
+    const later = await b.release(hb, Widget.create({ id, clicks: 2 }))
+    if (!later.last) throw new Error('expected the last release to claim')
+    expect(clicksOf(later.claim.update)).toBe(2)
+    await b.completeExecution(later.claim)
+  })
+
+  it('claimEmpty: a release that carries nothing still claims an execution', async () => {
+    const shard: Shard = await worker()
+    const id = unique()
+    const hold = await shard.acquire(Widget.create({ id }))
+    const result = await shard.release(hold, undefined, { claimEmpty: true })
+    if (!result.last) throw new Error('expected a claim')
+    expect(clicksOf(result.claim.update)).toBe(0)
+    await shard.completeExecution(result.claim)
+  })
+
+  it('bad input: another resource, malformed lock ids and ids not well-formed UTF-16', async () => {
+    const shard: Shard = await worker()
+    const id = unique()
+    const hold = await shard.acquire(Widget.create({ id }))
+    await expect(shard.release(hold, Widget.create({ id: `${id}x`, clicks: 1 }))).rejects.toThrow(
+      ArgumentError,
+    )
+    await expect(shard.fold(hold, Widget.create({ id: `${id}x`, clicks: 1 }))).rejects.toThrow(
+      ArgumentError,
+    )
+    for (const lockId of ['', 'a}b{', 's\ud800', 's\udc00'])
+      await expect(shard.lock(lockId)).rejects.toThrow(ArgumentError)
+    expect(() => Widget.create({ id: 's\ud800' })).toThrow(ArgumentError)
+    expect(() => Widget.create({ id: 's\udc00' })).toThrow(ArgumentError)
+    expect(Widget.create({ id: 's\ufffd' }).resourceId).toBe('Widget.s\ufffd')
+    expect(await shard.count(hold.resourceId)).toBe(1)
+    expect(await shard.timesModified(hold.resourceId)).toBe(0)
+    await shard.release(hold)
+  })
+})
+
+describe('RedisShard only', () => {
+  it('per field kind, overflow and wrong types fail that resource alone, unchanged; the batch proceeds', async () => {
+    const shard = await redis.worker({ namespace: 'atomic' })
+    const id = unique()
+    const big = 2n ** 62n
+    // Overflow of an in-hash integer (the second fold of two 2^62 would pass 2^63).
+    const ok = await shard.acquire(Everything.create({ id: `${id}ok` }))
+    const over = await shard.acquire(Everything.create({ id: `${id}over` }))
+    const keeper = await shard.acquire(Everything.create({ id: `${id}over` }))
+    await shard.release(over, Everything.create({ id: `${id}over`, big }))
+    const again = await shard.acquire(Everything.create({ id: `${id}over` }))
+    const results = await shard.releaseMany([
+      [again, Everything.create({ id: `${id}over`, big, count: 1, tags: ['x'] })],
+      [ok, Everything.create({ id: `${id}ok`, count: 1 })],
+    ])
+    expect(results[0]).toBeInstanceOf(ResourceError)
+    expect((results[0] as ResourceError).code).toBe('overflow')
+    expect(results[1]).toMatchObject({ last: true })
+    // Unchanged: the failed release still holds, and nothing of its delta was folded.
+    expect(await shard.count(again.resourceId)).toBe(2)
+    expect(await shard.timesModified(again.resourceId)).toBe(1)
+    await expect(shard.release(again)).resolves.toMatchObject({ reason: 'held' })
+    const last = await shard.release(keeper)
+    if (!last.last) throw new Error('expected a claim')
+    expect((last.claim.update as ModelUpdate).aggregate()).toMatchObject({ big, count: 0 })
+    // Overflow of a counterMap member, and a key of the wrong type, per field kind.
+    const server = redis.server
+    for (const field of ['tags', 'log', 'visitors', 'top', 'byCountry']) {
+      const rid = `${id}${field}`
+      const hold = await shard.acquire(Everything.create({ id: rid }))
+      const holder2 = await shard.acquire(Everything.create({ id: rid }))
+      const index = Everything.valueFields.findIndex(([name]) => name === field) + 1
+      await server.cli('set', `{atomic:Everything.${rid}}:p${index}`, 'not a collection')
+      const [failed] = await shard.releaseMany([
+        [hold, Everything.create({ id: rid, count: 1, [field]: sample(field) })],
+      ])
+      expect((failed as ResourceError).code, field).toBe('wrongType')
+      expect(await shard.timesModified(hold.resourceId)).toBe(0)
+      await server.cli('del', `{atomic:Everything.${rid}}:p${index}`)
+      await shard.release(hold)
+      await shard.release(holder2)
+    }
+    const wrongHash = `${id}hash`
+    await server.cli('set', `{atomic:Widget.${wrongHash}}`, 'x')
+    const [refused] = await shard.acquireMany([Widget.create({ id: wrongHash })])
+    expect((refused as ResourceError).code).toBe('wrongType')
+    expect(await server.cli('get', `{atomic:Widget.${wrongHash}}`)).toBe('x')
+  })
+
+  it('a restart under the same name recovers the dead incarnation at its first heartbeat', async () => {
+    const namespace = 'same-name'
+    const executed: number[] = []
+    const first = await redis.worker({ namespace, workerId: 'pod-1' })
+    const hold = await first.acquire(Widget.create({ id: 'x' }))
+    await first.fold(hold, Widget.create({ id: 'x', clicks: 1 }))
+    // The process dies (no close); it restarts under the same name.
+    const restarted = await redis.worker({
+      namespace,
+      workerId: 'pod-1',
+      execute: (claim) => void executed.push(clicksOf(claim.update)),
+    })
+    expect(restarted.incarnation).not.toBe(first.incarnation)
+    // Its first heartbeat (at connect) named the old incarnation dead: no deadAfterMs to wait.
+    await waitFor('the old incarnation recovered', async () => executed.length > 0, 10_000)
+    expect(executed).toEqual([1])
+    expect(await restarted.count(hold.resourceId)).toBe(0)
+  })
+
+  it('connecting to an unreachable Redis fails with a ShardError within 5 s, without unhandled error events', () => {
+    const program = `
+      import { connect } from '@phonon/redis-shard'
+      import { Codec } from '@phonon/core'
+      const started = Date.now()
+      try {
+        await connect({ nodes: ['redis://127.0.0.1:1'], codec: new Codec([]), heartbeatMs: 0 })
+        console.log('connected?')
+      } catch (error) {
+        console.log(error.name, Date.now() - started < 5000, error.cause !== undefined)
+      }`
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@phonon/source', '--input-type=module', '-e', program],
+      { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname, timeout: 20_000 },
+    )
+    expect(run.stdout.trim()).toBe('ShardError true true')
+    expect(run.stderr).not.toContain('Unhandled error event')
+  }, 30_000)
+
+  it('waitReplicas never waits past waitTimeoutMs: a typed error when no replica acknowledges', async () => {
+    const shard = await redis.worker({ namespace: 'wait', waitReplicas: 1, waitTimeoutMs: 200 })
+    const hold = await shard.acquire(Widget.create({ id: 'w' }))
+    const started = Date.now()
+    await expect(shard.release(hold, Widget.create({ id: 'w', clicks: 1 }))).rejects.toThrow(
+      ShardError,
+    )
+    expect(Date.now() - started).toBeLessThan(2_000)
+    // The release itself went through on the primary: a retry says so, and folds nothing.
+    const retried = await connect({
+      nodes: [redis.server.url],
+      codec: codec(),
+      namespace: 'wait',
+      heartbeatMs: 0,
+    })
+    try {
+      const result = await retried.release(hold as Hold, Widget.create({ id: 'w', clicks: 1 }))
+      expect(result).toMatchObject({ last: true })
+    } finally {
+      await retried.close()
+    }
+  })
+})
+
+function sample(field: string): unknown {
+  if (field === 'top') return [[1, 'a']]
+  if (field === 'byCountry') return { fr: 1 }
+  return ['a']
+}
