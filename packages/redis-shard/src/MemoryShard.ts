@@ -294,17 +294,20 @@ export class MemoryShard implements Shard {
     const registry = this.store.registries.get(deadIncarnation)
     if (registry === undefined) return false
     const prefix = `${deadIncarnation}:`
+    let watched = false
     for (const [resourceId, typeName] of registry) {
       const resource = this.store.resource(resourceId)
       for (const token of resource.holders.keys())
         if (token.startsWith(prefix)) resource.holders.delete(token)
       let claim: Claim | undefined
       if (resource.exec) {
-        if (resource.exec.owner === deadIncarnation || resource.exec.lease < Date.now()) {
-          resource.exec.owner = this.incarnation
-          resource.exec.lease = Date.now() + this.#leaseMs
-          claim = resource.exec.claim
+        if (resource.exec.owner !== deadIncarnation && resource.exec.lease >= Date.now()) {
+          watched = true // a live owner's claim: looked at again once its lease ran out
+          continue
         }
+        resource.exec.owner = this.incarnation
+        resource.exec.lease = Date.now() + this.#leaseMs
+        claim = resource.exec.claim
       } else if (resource.holders.size === 0 && resource.mods > 0) {
         claim = this.#claim(resourceId, typeName, resource, '')
       }
@@ -315,7 +318,7 @@ export class MemoryShard implements Shard {
       }
       registry.delete(resourceId)
     }
-    this.store.registries.delete(deadIncarnation)
+    if (!watched) this.store.registries.delete(deadIncarnation)
     return true
   }
 

@@ -141,22 +141,28 @@ export class Recovery {
     if ((await client.set(lock, shard.incarnation, 'PX', lease, 'NX')) !== 'OK') return false
     try {
       const entries = Object.entries(await registry.client.hgetall(registry.key))
+      let watched = 0
       for (let at = 0; at < entries.length; at += RECOVERY_BATCH) {
         const chunk = entries
           .slice(at, at + RECOVERY_BATCH)
           .map(([resourceId, typeName]) => ({ resourceId, typeName }))
-        let claims = (await shard.evictMany([dead, ...lineage], chunk)).filter(
-          (claim) => claim !== undefined,
-        )
+        const evicted = await shard.evictMany([dead, ...lineage], chunk)
+        let claims = evicted.filter(isClaim)
         while (claims.length > 0) {
           for (const claim of claims) await this.options.execute(claim)
           claims = (await shard.completeMany(claims)).filter(isClaim)
         }
         await shard.unregisterIdle(chunk.map((ref) => ref.resourceId))
-        // Done with these: an interrupted recovery resumes after them.
-        await registry.client.hdel(registry.key, ...chunk.map((ref) => ref.resourceId))
+        // Done with these: an interrupted recovery resumes after them. A live owner's claim
+        // (a stuck executor) stays listed, to be taken over once its lease runs out.
+        const done = chunk.filter((_, i) => evicted[i] !== 'pending').map((ref) => ref.resourceId)
+        watched += chunk.length - done.length
+        if (done.length > 0) await registry.client.hdel(registry.key, ...done)
         await callScript(client, 'extend', [lock], [shard.incarnation, lease])
       }
+      // Keep a dead incarnation whose resources are still watched: its stale heartbeat has the
+      // next beat recover it again.
+      if (watched > 0) return true
       await this.forget(dead)
       return true
     } finally {
@@ -185,6 +191,6 @@ export interface Dead {
   readonly lineage: readonly string[]
 }
 
-function isClaim(claim: Claim | undefined | Error): claim is Claim {
-  return claim !== undefined && !(claim instanceof Error)
+function isClaim(claim: Claim | undefined | Error | 'pending'): claim is Claim {
+  return claim !== undefined && claim !== 'pending' && !(claim instanceof Error)
 }

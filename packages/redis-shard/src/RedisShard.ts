@@ -435,12 +435,13 @@ export class RedisShard implements Shard {
 
   /**
    * Evicts dead incarnations from resources (one script call per node and batch) and returns,
-   * per resource, the claim this worker must now execute and complete, if any. @internal
+   * per resource, the claim this worker must now execute and complete, `'pending'` when a live
+   * owner's claim holds a valid lease (look again later), or undefined. @internal
    */
   async evictMany(
     dead: readonly string[],
     refs: readonly ResourceRef[],
-  ): Promise<Array<Claim | undefined>> {
+  ): Promise<Array<Claim | 'pending' | undefined>> {
     await this.#register(refs)
     const calls = refs.map(({ resourceId, typeName }) => {
       const plan = this.#types.plan(typeName)
@@ -449,10 +450,11 @@ export class RedisShard implements Shard {
     })
     const replies = await this.#batch(calls)
     return refs.map(({ resourceId, typeName }, i) => {
-      const claim = this.readClaim(resourceId, typeName, replies[i] as RedisReply[])
+      const reply = replies[i] as RedisReply[]
+      const claim = this.readClaim(resourceId, typeName, reply)
       if (claim) this.#claims.set(resourceId, claim)
       else this.#markIdle([resourceId])
-      return claim
+      return claim ?? (reply[0] === Reply.PENDING ? 'pending' : undefined)
     })
   }
 

@@ -6,8 +6,9 @@
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
   Per resource: ARGV type index, the dead incarnations (space-separated).
-  Returns per resource: {R.OK} or {R.CLAIMED, 0, epoch, totals.., deltas} for the recoverer to
-  execute and complete, or {R.WRONG_TYPE}.
+  Returns per resource: {R.OK}; {R.PENDING} when a live owner's claim holds a valid lease (the
+  recoverer keeps the resource in the dead incarnation's registry and looks again); {R.CLAIMED,
+  0, epoch, totals.., deltas} for the recoverer to execute and complete; or {R.WRONG_TYPE}.
 ]]
 --@include protocol
 --@include now
@@ -38,7 +39,8 @@ return forEachResource(true, function(r, at)
       rcall('HSET', r.main, F.owner, INCARNATION, F.lease, t + LEASE)
       return claimReply(r, tonumber(st[3]), 0), at + 2
     end
-    return { R.OK }, at + 2
+    -- A live owner's claim with a valid lease: to look at again once the lease ran out.
+    return { R.PENDING }, at + 2
   end
   if n <= 0 and st[2] then return claim(r, '', INCARNATION, 0), at + 2 end
   return { R.OK }, at + 2
