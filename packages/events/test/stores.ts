@@ -1,0 +1,89 @@
+/**
+ * The two databases every test runs on: PGlite in process, and the shared PostgreSQL server
+ * (127.0.0.1:5432, trust) in a schema of its own per run, dropped afterwards.
+ */
+import { randomBytes } from 'node:crypto'
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import { type EventStore, pgliteStore, postgresStore } from '../src/index.js'
+
+/** Where the shared PostgreSQL server is. */
+export const PG = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'test',
+}
+
+/** A store, and how to drop it. */
+export interface TestStore {
+  readonly store: EventStore
+  /** Runs one statement on the store's database. */
+  sql<R>(text: string, params?: unknown[]): Promise<R[]>
+  drop(): Promise<void>
+}
+
+export type OpenStore = () => Promise<TestStore>
+
+/** A schema name no other run uses. */
+export function uniqueSchema(): string {
+  return `phonon_ev_${process.pid}_${randomBytes(4).toString('hex')}`
+}
+
+let shared: Promise<PGlite> | undefined
+
+/**
+ * The PGlite instance of this test file (starting one takes seconds on a busy machine): call it
+ * in a `beforeAll` with a long timeout. Closed when the process exits.
+ */
+export function sharedPGlite(): Promise<PGlite> {
+  shared ??= PGlite.create('memory://')
+  return shared
+}
+
+export const openPGlite: OpenStore = async () => {
+  const pglite = await sharedPGlite()
+  const schema = uniqueSchema()
+  const store = await pgliteStore({ pglite, schema })
+  return {
+    store,
+    sql: (text, params) => store.driver.query(text, params),
+    drop: () => store.driver.query(`DROP SCHEMA "${schema}" CASCADE`).then(() => {}),
+  }
+}
+
+export const openPostgres: OpenStore = async () => {
+  const schema = uniqueSchema()
+  const pool = new pg.Pool({ ...PG, max: 12 })
+  const store = await postgresStore({ pool, schema })
+  return {
+    store,
+    sql: async (text, params) => (await pool.query(text, params)).rows,
+    async drop() {
+      try {
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      } finally {
+        await store.close()
+        await pool.end()
+      }
+    },
+  }
+}
+
+export const backends = [
+  ['PGlite', openPGlite],
+  ['PostgreSQL', openPostgres],
+] as const
+
+/** Polls `check` until it holds or `timeoutMs` passes. */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

@@ -1,0 +1,3 @@
+import { phononProject } from '../../vitest.shared.ts'
+
+export default phononProject('events')
