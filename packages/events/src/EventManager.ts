@@ -82,7 +82,7 @@ export class EventManager<D extends Declarations = Declarations> {
    * Logs one event by name: `validate`, `transform` and `log` of its class.
    * @throws {@link ArgumentError} as {@link EventManager.event} and {@link Event.log}.
    */
-  log(name: string, input: unknown, options?: LogOptions): Promise<LoggedEvent> {
+  async log(name: string, input: unknown, options?: LogOptions): Promise<LoggedEvent> {
     return this.event(name).log(input as Json, options)
   }
 

@@ -46,8 +46,10 @@ export type EventTree<D> = {
   readonly [H in Head<keyof D & string> as H | CamelCase<H>]: (H extends keyof D
     ? HandleOf<D[H]>
     : unknown) &
-    EventTree<{ [K in keyof D & string as Rest<K, H>]: D[K] }>
+    (keyof Children<D, H> extends never ? unknown : EventTree<Children<D, H>>)
 }
+
+type Children<D, H extends string> = { [K in keyof D & string as Rest<K, H>]: D[K] }
 
 /** `'user.bought_shirt'` → `'user.boughtShirt'`. */
 export function camelName(name: string): string {
