@@ -10,6 +10,11 @@ export interface ConsumeContext {
   /** Failures of the batch's first event so far (0 on the first try). */
   readonly attempts: number
   /**
+   * Whether the batch was handed out before: to a worker that failed on it, or died or
+   * overran its lease. Its events may have been consumed already, unless transactional.
+   */
+  readonly redelivered: boolean
+  /**
    * The batch's transaction, for a transactional consumer: write to the same database in it and
    * your writes commit together with the consumer's position (exactly once). Undefined otherwise.
    */

@@ -227,7 +227,11 @@ export class ConsumerManager {
   private async step({ consumer }: Registered): Promise<number> {
     const batch = await this.store.claim(consumer.name, this.workerId, this.batchSize, this.leaseMs)
     if (batch === undefined) return 0
-    const context = { consumer: consumer.name, attempts: batch.attempts }
+    const context = {
+      consumer: consumer.name,
+      attempts: batch.attempts,
+      redelivered: batch.token > 1,
+    }
     try {
       if (consumer.transactional) {
         await this.store.driver.transaction(async (tx) => {

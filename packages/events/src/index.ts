@@ -17,6 +17,7 @@ export type { Driver, Queryable } from './driver.js'
 export { Event, type EventClass, type EventContext, type LogOptions } from './Event.js'
 export { createEventManager, EventManager, type EventManagerOptions } from './EventManager.js'
 export { ConsumeError, EventStoreError } from './errors.js'
+export { LocalAggregationConsumer } from './LocalAggregationConsumer.js'
 export type {
   CamelCase,
   Declaration,
@@ -25,12 +26,6 @@ export type {
   HandleOf,
   InputOf,
 } from './registry.js'
-export {
-  LocalAggregationConsumer,
-  type ToUpdates,
-  TransactionalAggregation,
-  type TransactionalWrite,
-} from './source.js'
 export {
   type Batch,
   type ConsumerLag,
@@ -48,3 +43,8 @@ export {
 } from './store.js'
 export type { PGliteConnection } from './stores/pglite.js'
 export type { PostgresConnection } from './stores/postgres.js'
+export {
+  type ToUpdates,
+  TransactionalAggregation,
+  type TransactionalWrite,
+} from './TransactionalAggregation.js'

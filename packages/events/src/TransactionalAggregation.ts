@@ -1,6 +1,6 @@
 import { ArgumentError, Update } from '@phonon/core'
-import { type AckableMessage, type Aggregator, withLocalAggregation } from '@phonon/lru-update'
 import { type ConsumeContext, Consumer } from './Consumer.js'
+import { checkedName } from './consumerName.js'
 import type { Queryable } from './driver.js'
 import { ConsumeError } from './errors.js'
 import type { StoredEvent } from './store.js'
@@ -9,50 +9,6 @@ import type { StoredEvent } from './store.js'
 export type ToUpdates<U extends Update = Update> = (
   event: StoredEvent,
 ) => U | readonly U[] | undefined
-
-/**
- * A consumer feeding phonon's local tier: each event of a batch goes through
- * `withLocalAggregation`, the aggregator is flushed, and the batch is finished only once every
- * event's updates are in the shard (acked). An event whose updates were refused (nacked) fails
- * the batch from there: it is retried, and dead-lettered after `maxAttempts`.
- *
- * At least once: a worker killed after the flush but before the batch is finished has the batch
- * redelivered, and its updates folded again (the window of `withLocalAggregation`). For exactly
- * once into the same database, use {@link TransactionalAggregation}.
- */
-export class LocalAggregationConsumer extends Consumer {
-  private readonly consumerName: string
-
-  constructor(
-    name: string,
-    private readonly aggregator: Aggregator,
-    private readonly toUpdates: ToUpdates,
-  ) {
-    super()
-    this.consumerName = checkedName(name)
-  }
-
-  override get name(): string {
-    return this.consumerName
-  }
-
-  override async consumeBatch(events: readonly StoredEvent[]): Promise<void> {
-    const settled = events.map(() => settlement())
-    const handle = withLocalAggregation(this.aggregator, (message: EventMessage) =>
-      this.toUpdates(message.event),
-    )
-    for (const [i, event] of events.entries()) {
-      const { resolve, reject } = settled[i]!
-      await handle({ event, ack: resolve, nack: reject })
-    }
-    await this.aggregator.flush()
-    const results = await Promise.allSettled(settled.map((s) => s.promise))
-    const failed = results.findIndex((result) => result.status === 'rejected')
-    if (failed >= 0) {
-      throw new ConsumeError(failed, (results[failed] as PromiseRejectedResult).reason)
-    }
-  }
-}
 
 /**
  * Writes a batch's merged updates to a sink in the same database, inside the given transaction.
@@ -112,33 +68,10 @@ export class TransactionalAggregation<U extends Update = Update> extends Consume
   }
 }
 
-interface EventMessage extends AckableMessage {
-  readonly event: StoredEvent
-}
-
 function updatesOf<U extends Update>(result: U | readonly U[] | undefined): readonly U[] {
   const updates = result === undefined ? [] : Array.isArray(result) ? result : [result as U]
   for (const update of updates) {
     if (!(update instanceof Update)) throw new ArgumentError('toUpdates must return Updates')
   }
   return updates
-}
-
-function checkedName(name: string): string {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new ArgumentError(`a consumer name must be a non-empty string, got ${String(name)}`)
-  }
-  return name
-}
-
-function settlement() {
-  let resolve!: () => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  // Settled results are read with allSettled; this keeps an early rejection from being unhandled.
-  promise.catch(() => {})
-  return { promise, resolve, reject }
 }
