@@ -38,10 +38,15 @@ class SignedUp extends Event<{ email: string }> {
   }
 }
 
-/** The seed's default consumer prints; this one says which process it runs in. */
+/** The seed's default consumer prints; this one says which process it runs in, and counts. */
 class Printer extends Consumer {
+  consumed = 0
+  onConsumed: (count: number) => void = () => {}
   override consume(event: StoredEvent) {
-    console.log(`consumer (pid ${process.pid}): ${event.name} #${event.id} ${JSON.stringify(event.payload)}`)
+    console.log(
+      `consumer (pid ${process.pid}): ${event.name} #${event.id} ${JSON.stringify(event.payload)}`,
+    )
+    this.onConsumed(++this.consumed)
   }
 }
 
@@ -56,15 +61,20 @@ async function open(schema: string): Promise<EventStore> {
 /** The consumer process: prints `expected` events, then stops. */
 async function consume(schema: string, expected: number): Promise<boolean> {
   const store = await open(schema)
-  const consumers = createConsumerManager({ store, pollMs: 200 })
+  const consumers = createConsumerManager({ store })
+  const printer = new Printer()
   await consumers.register([
-    ['event_1', Printer],
-    ['user.bought_shirt', Printer],
-    ['user.signed_up', Printer],
+    ['event_1', printer],
+    ['user.bought_shirt', printer],
+    ['user.signed_up', printer],
   ])
   process.send?.('ready')
-  let seen = 0
-  while (seen < expected) seen += await consumers.consumeOnce()
+  // pymonster's consume loop, woken by LISTEN/NOTIFY; stopped once the demo's events are printed.
+  const done = new AbortController()
+  printer.onConsumed = (count) => {
+    if (count >= expected) done.abort()
+  }
+  await consumers.consumeLoop({ signal: done.signal })
   await store.close()
   return true
 }
@@ -74,7 +84,8 @@ async function log(): Promise<boolean> {
   const schema = `phonon_events_demo_${randomBytes(3).toString('hex')}`
   const store = await open(schema)
   try {
-    const { events } = createEventManager({
+    // Names need no declaration (pymonster's default); the custom event is declared with its class.
+    const manager = createEventManager({
       store,
       verbose: (line) => console.log(`producer: ${line}`),
       events: { 'user.signed_up': { eventClass: SignedUp } },
@@ -84,16 +95,14 @@ async function log(): Promise<boolean> {
     })
     const exited = new Promise<number | null>((resolve) => consumer.once('exit', resolve))
     await new Promise((resolve) => consumer.once('message', resolve))
-    await events.event_1.log('a message')
-    await (events as unknown as Record<string, Record<string, Event>>).user!.bought_shirt!.log({
-      user: 'gordon',
-      quantity: 2,
-    })
+    const { events } = manager
+    await manager.log('event_1', 'a message')
+    await manager.log('user.bought_shirt', { user: 'gordon', quantity: 2 })
     await events.user.signedUp.log({ email: 'Gordon@Black-Mesa.org' })
     await events.user.signedUp.log({ email: 'nobody' }).catch((error: ArgumentError) => {
       console.log(`producer: refused: ${error.message}`)
     })
-    await events.event_1.log('another message')
+    await manager.log('event_1', 'another message')
     return (await exited) === 0
   } finally {
     await store.driver.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
@@ -103,8 +112,11 @@ async function log(): Promise<boolean> {
 
 const [mode, schema, expected] = process.argv.slice(2)
 if (mode === '--consume') {
-  await runCli({ name: 'events-demo consumer', summary: 'prints events', flags: {} }, () =>
-    consume(schema!, Number(expected)), [])
+  await runCli(
+    { name: 'events-demo consumer', summary: 'prints events', flags: {} },
+    () => consume(schema!, Number(expected)),
+    [],
+  )
 } else {
   await runCli(
     {
