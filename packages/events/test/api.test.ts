@@ -14,7 +14,7 @@ import {
   EventStoreError,
   type StoredEvent,
 } from '../src/index.js'
-import { backends, sharedPGlite, type TestStore } from './stores.js'
+import { backends, drain, sharedPGlite, type TestStore } from './stores.js'
 
 beforeAll(() => sharedPGlite(), 60_000)
 
@@ -150,7 +150,7 @@ describe.each(backends)('%s', (_, open) => {
     await db.store.driver.transaction(async (tx) => {
       await m.events.event_1.log('committed', { tx })
     })
-    expect(await consumers.consumeOnce()).toBe(1)
+    await drain(consumers)
     expect(recorder.seen.map((e) => e.payload)).toEqual(['committed'])
   })
 

@@ -18,7 +18,7 @@ import {
   type StoredEvent,
   TransactionalAggregation,
 } from '../src/index.js'
-import { backends, eventually, sharedPGlite, type TestStore } from './stores.js'
+import { backends, drain, eventually, sharedPGlite, step, type TestStore } from './stores.js'
 
 beforeAll(() => sharedPGlite(), 60_000)
 
@@ -192,7 +192,7 @@ describe.each(backends)('%s', (_, open) => {
     await consumers.register([['e', fromStart]])
     await consumers.register([['e', fromNow]], { startFrom: 'now' })
     await manager.log('e', 'after')
-    await consumers.consumeOnce()
+    await drain(consumers)
     expect(fromStart.seen.map((e) => e.payload)).toEqual(['before', 'after'])
     expect(fromNow.seen.map((e) => e.payload)).toEqual(['after'])
   })
@@ -253,7 +253,11 @@ describe.each(backends)('%s', (_, open) => {
     await manager.log('e', 1)
     const consumers = createConsumerManager({ store: db.store, listen: false })
     await consumers.add({ consumer: new TxRecorder('fenced', db.store.schema), events: ['e'] })
-    const slow = await db.store.claim('fenced', 'slow', 10, 60_000)
+    let slow: Awaited<ReturnType<typeof db.store.claim>>
+    await eventually('a claim', async () => {
+      slow = await db.store.claim('fenced', 'slow', 10, 60_000)
+      return slow !== undefined
+    })
     await expireLease(db, 'fenced')
     expect(await consumers.consumeOnce()).toBe(1)
     expect(await db.store.complete(slow!)).toBe(false)
@@ -283,8 +287,8 @@ describe.each(backends)('%s', (_, open) => {
     const slow = createConsumerManager({ store: db.store, listen: false, batchSize: 1 })
     await fast.register([['e', new Recorder('fast')]])
     await slow.register([['e', new Recorder('slow')]])
-    await fast.consumeOnce()
-    await slow.consumeOnce()
+    await step(fast)
+    await step(slow)
     const lag = await db.store.lag()
     expect(lag.map((l) => [l.consumer, l.events]).sort()).toEqual([
       ['fast', 1],
@@ -293,12 +297,15 @@ describe.each(backends)('%s', (_, open) => {
     expect(lag.every((l) => l.oldestMs >= 0)).toBe(true)
     expect(await db.store.retain(60_000)).toBe(0) // none is old enough
     expect(await db.store.retain(0)).toBe(1) // event 1: slow passed it too
-    await fast.consumeOnce()
-    await slow.consumeOnce()
-    await slow.consumeOnce()
+    await step(fast)
+    await step(slow)
+    await step(slow)
     expect(await db.store.retain(0)).toBe(2) // 2 and 3: 'other' is past slow's full batch
-    await slow.consumeOnce() // nothing of its names: its position passes 'other'
-    expect(await db.store.retain(0)).toBe(1)
+    // Nothing of its names is left: a step moves slow's position past 'other'.
+    await eventually('other to go', async () => {
+      await slow.consumeOnce()
+      return (await db.store.retain(0)) === 1
+    })
   })
 
   it('feeds withLocalAggregation and finishes a batch once its updates are in the shard', async () => {
@@ -329,8 +336,7 @@ describe.each(backends)('%s', (_, open) => {
       ),
       events: ['click'],
     })
-    while ((await consumers.consumeOnce()) > 0);
-    expect((await consumers.lag())[0]!.events).toBe(0)
+    await drain(consumers)
     await aggregator.close()
     expect(Object.fromEntries(written)).toEqual({ w1: 3, w2: 1, w3: 1 })
   })
@@ -360,7 +366,7 @@ describe.each(backends)('%s', (_, open) => {
       ),
       events: ['click'],
     })
-    while ((await consumers.consumeOnce()) > 0);
+    await drain(consumers)
     expect(writes).toEqual([3, 2]) // 4 events merged into 3 rows, then 2 events into 2
     const rows = await db.sql<{ widget: string; n: string }>(
       `SELECT widget, n::text FROM "${s}".clicks ORDER BY widget`,

@@ -87,3 +87,27 @@ export async function eventually(
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * Steps `consumers` until they have nothing left. On the shared server a claim reads only below
+ * the oldest transaction running anywhere on it, so a step may find nothing yet: poll.
+ */
+export async function drain(consumers: {
+  consumeOnce(): Promise<number>
+  lag(): Promise<readonly { events: number }[]>
+}): Promise<void> {
+  await eventually('the consumers to catch up', async () => {
+    await consumers.consumeOnce()
+    return (await consumers.lag()).every((lag) => lag.events === 0)
+  })
+}
+
+/** Steps `consumers` until a step hands out events; resolves to how many. */
+export async function step(consumers: { consumeOnce(): Promise<number> }): Promise<number> {
+  let handed = 0
+  await eventually('a batch', async () => {
+    handed = await consumers.consumeOnce()
+    return handed > 0
+  })
+  return handed
+}
