@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
+import { waitFor } from '@phonon/testkit'
 import pg from 'pg'
 import { type EventStore, pgliteStore, postgresStore } from '../src/index.js'
 
@@ -75,18 +76,8 @@ export const backends = [
   ['PostgreSQL', openPostgres],
 ] as const
 
-/** Polls `check` until it holds or `timeoutMs` passes. */
-export async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+/** Polls a check until it holds or its deadline passes: testkit's `waitFor`. */
+export { waitFor as eventually }
 
 /**
  * Steps `consumers` until they have nothing left. On the shared server a claim reads only below
@@ -96,7 +87,7 @@ export async function drain(consumers: {
   consumeOnce(): Promise<number>
   lag(): Promise<readonly { events: number }[]>
 }): Promise<void> {
-  await eventually('the consumers to catch up', async () => {
+  await waitFor('the consumers to catch up', async () => {
     await consumers.consumeOnce()
     return (await consumers.lag()).every((lag) => lag.events === 0)
   })
@@ -105,7 +96,7 @@ export async function drain(consumers: {
 /** Steps `consumers` until a step hands out events; resolves to how many. */
 export async function step(consumers: { consumeOnce(): Promise<number> }): Promise<number> {
   let handed = 0
-  await eventually('a batch', async () => {
+  await waitFor('a batch', async () => {
     handed = await consumers.consumeOnce()
     return handed > 0
   })
