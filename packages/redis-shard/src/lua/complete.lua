@@ -22,6 +22,11 @@ return forEachResource(false, function(r, at)
     if st[2] == 'c:' .. epoch then return claimReply(r, tonumber(st[1]), 0), at + 2 end
     return { R.OK }, at + 2
   end
+  if not st[3] and not st[4] and r.spec.extra == 0 then
+    -- Nothing held, pending or in keys of its own (the common case): one DEL.
+    rcall('DEL', r.main)
+    return { R.OK }, at + 2
+  end
   local claimed = {}
   for i = 1, r.spec.extra, 2 do claimed[#claimed + 1] = KEYS[r.base + i] end
   if not st[3] and not st[4] then

@@ -43,6 +43,7 @@ local function isError(reply) return type(reply) == 'table' and reply.err ~= nil
 
 -- Checks that the keys a delta writes (in `keyOf`: pendingKey or claimedKey) are of their type.
 local function checkTypes(r, delta, keyOf)
+  if r.spec.extra == 0 then return nil end
   if r.spec.custom then
     if delta.any and rcall('TYPE', keyOf(r)).ok ~= 'none' and rcall('TYPE', keyOf(r)).ok ~= 'list' then return R.WRONG_TYPE end
     return nil
