@@ -68,9 +68,14 @@ export class StreamIterator<T = unknown> implements AsyncIterable<StreamRecord<T
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamRecord<T>> {
     while (!this.#stopped) {
+      // Every shard asked at once (one round trip on one connection), then yielded in turn.
+      const shards = [...this.#positions]
+      const reads = await Promise.all(
+        shards.map(([shard, from]) => this.backend.read(this.stream, shard, from, this.batch)),
+      )
       const fetched: StreamRecord<T>[] = []
-      for (const [shard, from] of this.#positions) {
-        const records = await this.backend.read(this.stream, shard, from, this.batch)
+      for (const [i, records] of reads.entries()) {
+        const shard = (shards[i] as [number, ReadFrom])[0]
         const last = records.at(-1)
         if (last !== undefined) this.#positions.set(shard, { after: last.sequence })
         for (const r of records) {

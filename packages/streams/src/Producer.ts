@@ -85,7 +85,32 @@ export class Producer {
     } catch (error) {
       return Promise.reject(error)
     }
-    return Promise.all(encoded.map(([shard, data]) => this.#enqueue(shard, data)))
+    // Sent at once, a batch per shard (after what put() queued, which goes first on the wire).
+    this.#send()
+    const byShard = new Map<number, number[]>()
+    encoded.forEach(([shard], i) => {
+      const indexes = byShard.get(shard)
+      if (indexes === undefined) byShard.set(shard, [i])
+      else indexes.push(i)
+    })
+    const results: PutResult[] = new Array(encoded.length)
+    const sends: Promise<void>[] = []
+    for (const [shard, indexes] of byShard) {
+      for (let start = 0; start < indexes.length; start += this.#maxBatch) {
+        const chunk = indexes.slice(start, start + this.#maxBatch)
+        const payloads = chunk.map((i) => (encoded[i] as [number, string])[1])
+        sends.push(
+          this.backend.append(this.stream, shard, payloads).then((sequences) => {
+            chunk.forEach((i, j) => {
+              results[i] = { shard, sequence: sequences[j] as string }
+            })
+          }),
+        )
+      }
+    }
+    const sent = Promise.all(sends).then(() => results)
+    this.#sending = Promise.all([this.#sending, sent.catch(() => undefined)]).then(() => undefined)
+    return sent
   }
 
   /** Sends what is queued now; resolves once everything put so far was appended (or failed). */

@@ -156,8 +156,14 @@ export class Worker<T = unknown> {
     const { stream } = this.#o
     if (await this.#apply()) this.#startRound()
     let fetched = 0
-    for (const [shard, from] of [...this.#positions]) {
-      const stored = await stream.backend.read(stream.definition, shard, from, this.#o.batch)
+    const shards = [...this.#positions]
+    const reads = await Promise.all(
+      shards.map(([shard, from]) =>
+        stream.backend.read(stream.definition, shard, from, this.#o.batch),
+      ),
+    )
+    for (const [i, stored] of reads.entries()) {
+      const shard = (shards[i] as [number, ReadFrom])[0]
       const last = stored.at(-1)
       if (last === undefined || !this.#positions.has(shard)) continue
       this.#positions.set(shard, { after: last.sequence })

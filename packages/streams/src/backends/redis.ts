@@ -53,8 +53,8 @@ export interface RedisBackendOptions {
 }
 
 /**
- * Streams on Redis Streams: a logical stream of N shards is N stream keys (`XADD` with `MINID ~`
- * trimming records older than the retention, `XRANGE` to read); leases, checkpoints and the
+ * Streams on Redis Streams: a logical stream of N shards is N stream keys (`XADD`, then one
+ * `XTRIM MINID ~` per batch trimming records older than the retention; `XRANGE` to read); leases, checkpoints and the
  * source's log are hashes written by scripts.
  */
 export class RedisBackend implements Backend {
@@ -80,10 +80,12 @@ export class RedisBackend implements Backend {
   async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
     const key = shardKey(stream, shard)
     const minId = String(Math.max(0, Date.now() - stream.retentionMs))
+    // One trim per batch (not per record): records older than the retention go, roughly.
     const pipeline = this.redis.pipeline()
-    for (const data of payloads) pipeline.xadd(key, 'MINID', '~', minId, '*', 'd', data)
+    for (const data of payloads) pipeline.xadd(key, '*', 'd', data)
+    pipeline.xtrim(key, 'MINID', '~', minId)
     const replies = await wrap(pipeline.exec())
-    return (replies ?? []).map(([error, id]) => {
+    return (replies ?? []).slice(0, payloads.length).map(([error, id]) => {
       if (error) throw new StreamError(`XADD to ${key} failed: ${error.message}`, { cause: error })
       return id as string
     })
