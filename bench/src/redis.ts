@@ -84,3 +84,10 @@ export async function scriptMicros(server: RedisServer): Promise<number> {
     0,
   )
 }
+
+/** Microseconds of CPU `server` used so far, user + system (INFO cpu), all threads. */
+export async function redisCpuMicros(server: RedisServer): Promise<number> {
+  const info = await server.cli('info', 'cpu')
+  const read = (name: string) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))?.[1] ?? 0)
+  return Math.round((read('used_cpu_user') + read('used_cpu_sys')) * 1e6)
+}

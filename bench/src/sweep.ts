@@ -69,8 +69,10 @@ try {
       const started = performance.now()
       // A private server: every point starts from an empty one.
       await server.cli('flushall')
-      const run = await runAggregator(server, workload, {
+      const run = await runAggregator(workload, {
         max,
+        shard: 'redis',
+        server,
         warmup,
         events,
         namespace: `sweep-${skew}-${max}`,

@@ -339,6 +339,7 @@ export class Aggregator implements AsyncDisposable {
     if (timer !== undefined && this.#settings.flushIntervalMs !== Infinity) {
       timer.flushDeadline = this.#settings.now() + this.#settings.flushIntervalMs
       this.#deadlines.advance(timer)
+      this.#sweeping()
     }
   }
 
@@ -395,7 +396,14 @@ export class Aggregator implements AsyncDisposable {
     }
     entry.timer = timer
     this.#deadlines.file(timer)
-    this.#sweeper ??= setInterval(() => this.#sweep(), this.#settings.sweepMs).unref()
+    this.#sweeping()
+  }
+
+  /** Starts the sweeper when a timer is filed (it stops itself once none is). */
+  #sweeping(): void {
+    if (this.#sweeper !== undefined || this.#deadlines.size === 0) return
+    if (this.#closing !== undefined) return
+    this.#sweeper = setInterval(() => this.#sweep(), this.#settings.sweepMs).unref()
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { ArgumentError, CacheError, ConflictFreeUpdate, defineModel, id, sum } from '@phonon/core'
 import { MemoryShard } from '@phonon/redis-shard'
+import { waitFor } from '@phonon/testkit'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type AggregatorOptions, createAggregator } from '../src/index.js'
@@ -37,7 +38,7 @@ describe('Aggregator on MemoryShard', () => {
       }),
       { numRuns: 150 },
     )
-  })
+  }, 60_000)
 
   it("runs the seed's loop: set every update, then expireAll", async () => {
     // for update in updates: cache.set(id, Update(...)); cache.expireAll()
@@ -285,6 +286,15 @@ describe('Aggregator on MemoryShard', () => {
     clock.now = 5_100
     await aggregator.purge()
     expect(aggregator.stats().ended.idle).toBe(1)
+    await aggregator.close()
+  })
+
+  it('sweeps on its own, on the real clock, again after a fold left nothing timed', async () => {
+    const { aggregator } = setup({ flushIntervalMs: 10, now: Date.now })
+    await aggregator.offer(widget('t', 1))
+    await waitFor('the first fold', async () => aggregator.stats().folds === 1, 10_000)
+    await aggregator.offer(widget('t', 2)) // dirty again: its fold deadline is filed anew
+    await waitFor('the second fold', async () => aggregator.stats().folds === 2, 10_000)
     await aggregator.close()
   })
 })
