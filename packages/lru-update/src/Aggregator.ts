@@ -320,6 +320,7 @@ export class Aggregator implements AsyncDisposable {
     }
     const entry = new Entry(update.resourceId, id, index, update)
     entry.size = size
+    entry.claimEmpty = (update as { model?: Model }).model?.onComplete !== undefined
     if (tracker !== undefined) entry.acks = [tracker]
     index.set(id, entry)
     this.#recency.add(entry)

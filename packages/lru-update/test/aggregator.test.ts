@@ -1,4 +1,12 @@
-import { ArgumentError, CacheError, ConflictFreeUpdate, defineModel, id, sum } from '@phonon/core'
+import {
+  ArgumentError,
+  CacheError,
+  Codec,
+  ConflictFreeUpdate,
+  defineModel,
+  id,
+  sum,
+} from '@phonon/core'
 import { MemoryShard } from '@phonon/redis-shard'
 import { waitFor } from '@phonon/testkit'
 import fc from 'fast-check'
@@ -296,5 +304,23 @@ describe('Aggregator on MemoryShard', () => {
     await aggregator.offer(widget('t', 2)) // dirty again: its fold deadline is filed anew
     await waitFor('the second fold', async () => aggregator.stats().folds === 2, 10_000)
     await aggregator.close()
+  })
+
+  it('executes every ended session of a model declaring onComplete, one that carried only its id included', async () => {
+    const seen: Array<{ id: string; clicks: number }> = []
+    const Visit = defineModel(
+      'Visit',
+      { id: id(), clicks: sum() },
+      { onComplete: (visit) => void seen.push(visit) },
+    )
+    const shard = new MemoryShard({ codec: new Codec([Visit]) })
+    const aggregator = createAggregator({ shard, max: 10 })
+    await aggregator.add(Visit, { id: 'only-id' })
+    await aggregator.add(Visit, { id: 'clicked', clicks: 2 })
+    await aggregator.close()
+    expect(seen.sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual([
+      { id: 'clicked', clicks: 2 },
+      { id: 'only-id', clicks: 0 },
+    ])
   })
 })

@@ -12,8 +12,18 @@ import type { Tracker } from './Tracker.js'
 export class Entry {
   /** The pending partial aggregate; undefined when clean (all of it folded). */
   update: Update | undefined
-  /** The shard hold, once acquired. */
+  /**
+   * The session's shard hold, minted before its first acquire (so a retried acquire is the same
+   * hold, never a stray one), then replaced by each fold's next hold.
+   */
   hold: Hold | undefined = undefined
+  /** Whether `hold` is acquired in the shard. */
+  acquired = false
+  /**
+   * Whether its release claims an execution even with nothing folded in the whole session (its
+   * model declares `onComplete`: every ended session is executed).
+   */
+  claimEmpty = false
   /** Messages waiting for `update` to be durable. */
   acks: Tracker[] | undefined = undefined
   /** The neighbours in the recency list (undefined at the ends, and once out of it). */

@@ -1,5 +1,5 @@
 import { ArgumentError, CacheError, CodecError, ShardError, type Update } from '@phonon/core'
-import type { Claim, Hold, ReleaseResult } from '@phonon/redis-shard'
+import type { Claim, Hold, ReleaseItem, ReleaseResult } from '@phonon/redis-shard'
 import { Cause, Duration, Effect, Either, Fiber, Queue, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
 import type { Settings } from '../options.js'
@@ -105,8 +105,8 @@ export class Flusher {
    * A defect finishes the jobs it left unfinished as failures: nothing is swallowed.
    */
   #process(jobs: readonly Job[]): Effect.Effect<void> {
-    const held = jobs.filter((job) => job.entry.hold !== undefined)
-    const unheld = jobs.filter((job) => job.entry.hold === undefined)
+    const held = jobs.filter((job) => job.entry.acquired)
+    const unheld = jobs.filter((job) => !job.entry.acquired)
     return Effect.zipRight(this.#wave(held), this.#wave(unheld)).pipe(
       Effect.catchAllCause((cause) => Effect.sync(() => this.#defect(jobs, cause))),
       Effect.ensuring(
@@ -126,7 +126,7 @@ export class Flusher {
       for (const job of jobs) {
         if (job.kind === 'acquire')
           this.#finish(job, 'durable') // it carries no message
-        else if (job.entry.hold === undefined) this.#notSent(job, errors.get(job.entry))
+        else if (!job.entry.acquired) this.#notSent(job, errors.get(job.entry))
         else (job.kind === 'fold' ? folds : releases).push(job)
       }
       yield* this.#fold(folds)
@@ -135,26 +135,33 @@ export class Flusher {
   }
 
   /**
-   * Acquires a hold for every session of the wave that has none yet and something to hold it
-   * for; returns why the others failed.
+   * Acquires the hold of every session of the wave that has none yet and something to hold it
+   * for; returns why the others failed. A session's hold is minted once, before its first
+   * attempt: acquiring it again (a retry after a lost reply, a later batch) is idempotent.
    */
   #acquire(jobs: readonly Job[]): Effect.Effect<Map<Entry, unknown>> {
     const entries: Entry[] = []
-    const targets: Update[] = []
+    const holds: Hold[] = []
+    const errors = new Map<Entry, unknown>()
     for (const { entry, update } of jobs) {
-      if (entry.hold !== undefined || update === undefined || entries.includes(entry)) continue
+      if (entry.acquired || update === undefined || entries.includes(entry)) continue
+      try {
+        entry.hold ??= this.#settings.shard.newHold(update)
+      } catch (error) {
+        errors.set(entry, error) // a type the shard's codec does not know: nothing to acquire
+        continue
+      }
       entries.push(entry)
-      targets.push(update)
+      holds.push(entry.hold)
     }
     return Effect.map(
-      this.#many(targets, (batch) => this.#settings.shard.acquireMany(batch)),
+      this.#many(holds, (batch) => this.#settings.shard.acquireMany(batch)),
       (outcomes) => {
-        const errors = new Map<Entry, unknown>()
         outcomes.forEach((outcome, i) => {
           const entry = entries[i] as Entry
           if (Either.isLeft(outcome)) errors.set(entry, outcome.left)
           else {
-            entry.hold = outcome.right
+            entry.acquired = true
             this.#counters.acquires++
           }
         })
@@ -206,9 +213,9 @@ export class Flusher {
 
   /** Releases the sessions that ended; returns the claims this worker must execute. */
   #release(jobs: readonly Job[]): Effect.Effect<readonly Claim[]> {
-    const items = jobs.map((job) => {
+    const items = jobs.map((job): ReleaseItem => {
       job.sentWith = job.entry.hold
-      return [job.entry.hold as Hold, job.update] as const
+      return releaseItem(job.entry.hold as Hold, job.update, job.entry.claimEmpty)
     })
     return Effect.map(
       this.#many(items, (batch) => this.#settings.shard.releaseMany(batch)),
@@ -348,8 +355,11 @@ export class Flusher {
     this.#finish(job, { failed: error })
     const kind = job.kind === 'release' ? 'release' : 'fold'
     const hold = job.sentWith
-    const rerun = () =>
-      hold === undefined ? this.#asNewSession(job) : this.#releaseAndRun(hold, job.update)
+    const claimEmpty = job.kind === 'release' && job.entry.claimEmpty
+    const rerun =
+      hold === undefined
+        ? this.#asNewSession(job)
+        : () => this.#releaseAndRun(hold, job.update, claimEmpty)
     this.#report({ kind, resourceId: job.entry.key, error, update: job.update }, rerun)
   }
 
@@ -402,23 +412,37 @@ export class Flusher {
   // ---------------------------------------------------------------------------------------------
   // Re-runs of failures
 
-  /** A failed job's delta as a session of its own: acquire, release with it, run its claims. */
-  #asNewSession(job: Job): Rerun {
+  /**
+   * A never-sent job's delta as a session of its own: a hold minted now, once (every run of the
+   * retry acquires and releases that same hold: idempotent), acquired, released with the delta;
+   * then its claims run. (Not the entry's hold: that one may be released by now.)
+   */
+  #asNewSession(job: Job): () => Rerun {
     const update = job.update
-    if (update === undefined) return Effect.succeed(0)
-    return Effect.flatMap(
-      this.#retrying(() => this.#settings.shard.acquire(update)),
-      (hold) => {
-        this.#counters.acquires++
-        return this.#releaseAndRun(hold, update)
-      },
-    )
+    let hold: Hold | undefined
+    return () => {
+      if (update === undefined) return Effect.succeed(0)
+      const shard = this.#settings.shard
+      return Effect.suspend(() => {
+        hold ??= shard.newHold(update)
+        const minted = hold
+        return Effect.flatMap(
+          this.#retrying(() => shard.acquire(minted)),
+          () => {
+            this.#counters.acquires++
+            return this.#releaseAndRun(minted, update, job.entry.claimEmpty)
+          },
+        )
+      })
+    }
   }
 
   /** Releases one hold with a delta (idempotent) and runs the claim it may bring. */
-  #releaseAndRun(hold: Hold, update: Update | undefined): Rerun {
+  #releaseAndRun(hold: Hold, update: Update | undefined, claimEmpty: boolean): Rerun {
     return Effect.flatMap(
-      this.#retrying(() => this.#settings.shard.release(hold, update)),
+      this.#retrying(() =>
+        this.#settings.shard.release(hold, update, claimEmpty ? { claimEmpty } : undefined),
+      ),
       (result) => (result.last ? this.#runClaims([result.claim]) : Effect.succeed(0)),
     )
   }
@@ -491,6 +515,11 @@ export class Flusher {
       ),
     )
   }
+}
+
+/** A release of a hold with its delta, claiming an empty session's execution when asked. */
+function releaseItem(hold: Hold, update: Update | undefined, claimEmpty: boolean): ReleaseItem {
+  return claimEmpty ? [hold, update, { claimEmpty }] : [hold, update]
 }
 
 /** A failure without its retry. */
