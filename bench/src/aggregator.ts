@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Codec } from '@phonon/core'
+import { Codec, type Update } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
 import {
   type Claim,
@@ -203,24 +203,38 @@ function requireServer(server: RedisServer | undefined): RedisServer {
 }
 
 /**
- * A shard that does nothing: holds are handed out, releases and completions answer that another
- * holder keeps the resource. What is left of a run on it is the local path alone.
+ * A shard that does nothing: holds are minted and acquired, folds and releases answer that
+ * another holder keeps the resource. What is left of a run on it is the local path alone.
  */
 class NullShard implements Shard {
   readonly workerId = 'null'
+  readonly incarnation = 'null'
   #sequence = 0
 
-  async acquire(target: { resourceId: string }): Promise<Hold> {
-    return { resourceId: target.resourceId, typeName: 'Widget', holder: `null/${++this.#sequence}` }
+  newHold(target: { resourceId: string }): Hold {
+    return {
+      resourceId: target.resourceId,
+      typeName: 'Widget',
+      token: `null:${++this.#sequence}`,
+      step: 0,
+    }
   }
-  async acquireMany(targets: ReadonlyArray<ResourceRef | { resourceId: string }>): Promise<Hold[]> {
-    return Promise.all(targets.map((target) => this.acquire(target)))
+  async acquire(target: Hold | ResourceRef | Update): Promise<Hold> {
+    return 'token' in target ? target : this.newHold(target)
   }
-  async fold(): Promise<FoldResult> {
-    return { timesModified: 1, forcedExpiry: false, evicted: false }
+  async acquireMany(targets: ReadonlyArray<Hold | ResourceRef | Update>): Promise<Hold[]> {
+    return targets.map((target) => ('token' in target ? target : this.newHold(target)))
   }
-  async foldMany(items: readonly unknown[]): Promise<FoldResult[]> {
-    return items.map(() => ({ timesModified: 1, forcedExpiry: false, evicted: false }))
+  async fold(hold: Hold): Promise<FoldResult> {
+    return {
+      hold: { ...hold, step: hold.step + 1 },
+      timesModified: 1,
+      forcedExpiry: false,
+      lost: false,
+    }
+  }
+  async foldMany(items: ReadonlyArray<readonly [Hold, Update]>): Promise<FoldResult[]> {
+    return Promise.all(items.map(([hold]) => this.fold(hold)))
   }
   async release(): Promise<ReleaseResult> {
     return { last: false, reason: 'held' }
@@ -245,7 +259,7 @@ class NullShard implements Shard {
     throw new RangeError('the null shard has no locks')
   }
   stats() {
-    return { roundTrips: 0, scripts: 0 }
+    return { roundTrips: 0, scripts: 0, shardStateLost: 0 }
   }
   async close(): Promise<void> {}
 }

@@ -23,9 +23,8 @@
  *   --rounds N --ceiling N (redis-benchmark requests)]
  */
 import { startRedis } from '@phonon/testkit'
-import { Redis } from 'ioredis'
 import { type AggregatorRun, runAggregator, type ShardKind } from './aggregator.js'
-import { redisCpuMicros, redisVersion, releaseScriptRate } from './redis.js'
+import { perEventHincrby, redisVersion, releaseScriptRate } from './redis.js'
 import { formatRate, printTable, readFlags, writeResult } from './report.js'
 import { CLICK_SHARE, generateWorkload, type Workload } from './workload.js'
 
@@ -59,6 +58,9 @@ async function best(run: () => Promise<AggregatorRun>): Promise<AggregatorRun> {
   let top: AggregatorRun | undefined
   for (let r = 0; r < rounds; r++) {
     const result = await run()
+    // A run that lost work to failures measured something else: stop here.
+    if (result.failures > 0)
+      throw new Error(`a ${result.shard} run recorded ${result.failures} failures`)
     if (top === undefined || result.steadyEventsPerSec > top.steadyEventsPerSec) top = result
   }
   return top as AggregatorRun
@@ -95,40 +97,8 @@ function mapLoop(workload: Workload): { eventsPerSec: number; nodeCpuMicrosPerEv
 }
 
 const workload = generateWorkload({ events, keys, skew, seed })
-const { keyOf, clickOf, ids } = workload
 const server = await startRedis()
 const redis = await redisVersion(server)
-
-/** Baseline: one HINCRBY per event, auto-pipelined, what a user writes without phonon. */
-async function perEventHincrby() {
-  const client = new Redis(server.url, { enableAutoPipelining: true })
-  let top = { eventsPerSec: 0, nodeCpuMicrosPerEvent: 0, redisCpuMicrosPerEvent: 0 }
-  for (let r = 0; r < rounds; r++) {
-    const redisBefore = await redisCpuMicros(server)
-    const cpu = process.cpuUsage()
-    const started = performance.now()
-    for (let i = 0; i < naiveEvents; i += 10_000) {
-      const batch: Array<Promise<number>> = []
-      for (let j = i; j < Math.min(naiveEvents, i + 10_000); j++) {
-        const field = clickOf[j] === 1 ? 'clicks' : 'impressions'
-        batch.push(client.hincrby(`naive:${ids[keyOf[j] as number]}`, field, 1))
-      }
-      await Promise.all(batch)
-    }
-    const perSec = naiveEvents / ((performance.now() - started) / 1000)
-    const used = process.cpuUsage(cpu)
-    const redisUsed = (await redisCpuMicros(server)) - redisBefore
-    if (perSec > top.eventsPerSec) {
-      top = {
-        eventsPerSec: perSec,
-        nodeCpuMicrosPerEvent: (used.user + used.system) / naiveEvents,
-        redisCpuMicrosPerEvent: redisUsed / naiveEvents,
-      }
-    }
-  }
-  await client.quit()
-  return top
-}
 
 const local = (shard: ShardKind, path: 'add' | 'offer') =>
   best(() =>
@@ -144,7 +114,7 @@ try {
   const none = await local('none', 'add')
   const memory = await local('memory', 'add')
   const offerPath = await local('none', 'offer')
-  const naive = await perEventHincrby()
+  const naive = await perEventHincrby(server, workload, naiveEvents, rounds)
   console.log(`  per-event HINCRBY: ${formatRate(naive.eventsPerSec)} events/s`)
   const releaseScript = await releaseScriptRate(server, ceilingRequests, CEILING_DEPTH)
   const runs: Record<string, object> = {}

@@ -9,6 +9,8 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { resourceKeys, scriptSource } from '@phonon/redis-shard'
 import type { RedisServer } from '@phonon/testkit'
+import { Redis } from 'ioredis'
+import type { Workload } from './workload.js'
 
 const run = promisify(execFile)
 
@@ -90,4 +92,54 @@ export async function redisCpuMicros(server: RedisServer): Promise<number> {
   const info = await server.cli('info', 'cpu')
   const read = (name: string) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))?.[1] ?? 0)
   return Math.round((read('used_cpu_user') + read('used_cpu_sys')) * 1e6)
+}
+
+/** What one-HINCRBY-per-event did: its rate, and CPU per event on each side. */
+export interface PerEventRun {
+  readonly eventsPerSec: number
+  readonly nodeCpuMicrosPerEvent: number
+  readonly redisCpuMicrosPerEvent: number
+}
+
+/**
+ * The per-event baseline: the first `events` events of `workload`, one HINCRBY each, ioredis
+ * auto-pipelining (10,000 in flight), what a user writes without phonon. The best of `rounds`.
+ */
+export async function perEventHincrby(
+  server: RedisServer,
+  workload: Workload,
+  events: number,
+  rounds: number,
+): Promise<PerEventRun> {
+  const { ids, keyOf, clickOf } = workload
+  const client = new Redis(server.url, { enableAutoPipelining: true })
+  let top: PerEventRun = { eventsPerSec: 0, nodeCpuMicrosPerEvent: 0, redisCpuMicrosPerEvent: 0 }
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const redisBefore = await redisCpuMicros(server)
+      const cpu = process.cpuUsage()
+      const started = performance.now()
+      for (let i = 0; i < events; i += 10_000) {
+        const batch: Array<Promise<number>> = []
+        for (let j = i; j < Math.min(events, i + 10_000); j++) {
+          const field = clickOf[j] === 1 ? 'clicks' : 'impressions'
+          batch.push(client.hincrby(`naive:${ids[keyOf[j] as number]}`, field, 1))
+        }
+        await Promise.all(batch)
+      }
+      const perSec = events / ((performance.now() - started) / 1000)
+      const used = process.cpuUsage(cpu)
+      const redisUsed = (await redisCpuMicros(server)) - redisBefore
+      if (perSec > top.eventsPerSec) {
+        top = {
+          eventsPerSec: perSec,
+          nodeCpuMicrosPerEvent: (used.user + used.system) / events,
+          redisCpuMicrosPerEvent: redisUsed / events,
+        }
+      }
+    }
+  } finally {
+    await client.quit()
+  }
+  return top
 }

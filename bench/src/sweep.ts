@@ -7,17 +7,18 @@
  * events/s (offers and the flusher's drain), evictions per event, hit ratio, scripts and round
  * trips per event. The close that ends the run is timed apart (`closeMs`).
  *
- * Baselines in the same run: per skew, core merge over the same events (no eviction, no Redis);
+ * Baselines in the same run: per skew, core merge over the same events (no eviction, no Redis)
+ * and one HINCRBY per event (auto-pipelined, the first `--naive` events);
  * the Redis ceiling of each point, redis-benchmark's rate for the release script (one resource
  * per call, pipeline depth 16) ÷ evictions per event, as in the lru-update benchmark.
  * Writes bench/results/sweep.json; `bench:report` draws it in bench/results/sweep.svg.
  *
  * Run: pnpm --filter @phonon/bench bench:sweep [-- --events N --warmup N --keys N
- *   --skews 0.8,1.1,1.4 --sizes 1000,10000,100000 --ceiling N (redis-benchmark requests)]
+ *   --skews 0.8,1.1,1.4 --sizes 1000,10000,100000 --ceiling N (redis-benchmark requests) --naive N (events of the per-event HINCRBY baseline)]
  */
 import { startRedis } from '@phonon/testkit'
 import { runAggregator } from './aggregator.js'
-import { redisVersion, releaseScriptRate } from './redis.js'
+import { perEventHincrby, redisVersion, releaseScriptRate } from './redis.js'
 import { formatRate, printTable, readFlags, writeResult } from './report.js'
 import { CLICK_SHARE, coreMergeRate, generateWorkload } from './workload.js'
 
@@ -28,6 +29,7 @@ const flags = readFlags({
   skews: '0.8,1.1,1.4',
   sizes: '1000,10000,100000',
   ceiling: '100000',
+  naive: '200000',
   seed: '1',
 })
 const events = flags.integer('events')
@@ -39,6 +41,7 @@ const keys = flags.integer('keys')
 const skews = flags.list('skews')
 const sizes = flags.list('sizes', true)
 const ceilingRequests = flags.integer('ceiling')
+const naiveEvents = flags.integer('naive')
 const seed = flags.integer('seed')
 /** The pipeline depth of the ceiling, as in the lru-update benchmark. */
 const CEILING_DEPTH = 16
@@ -57,6 +60,7 @@ try {
     `  redis-benchmark release script at -P ${CEILING_DEPTH}: ${formatRate(releaseScript)} calls/s`,
   )
   const coreMerge: Record<string, number> = {}
+  const perEvent: Record<string, number> = {}
   const results = []
   const rows: string[][] = []
   let done = 0
@@ -64,6 +68,9 @@ try {
     const workload = generateWorkload({ events: warmup + events, keys, skew, seed })
     const core = coreMergeRate(workload)
     coreMerge[String(skew)] = Math.round(core)
+    // The per-event baseline on the same events, drawn in the chart beside the points.
+    const naive = await perEventHincrby(server, workload, Math.min(events, naiveEvents), 1)
+    perEvent[String(skew)] = Math.round(naive.eventsPerSec)
     console.log(`  Zipf(${skew}): core merge ${formatRate(core)} events/s`)
     for (const max of sizes) {
       const started = performance.now()
@@ -124,6 +131,7 @@ try {
     },
     baselines: {
       coreMergeEventsPerSec: coreMerge,
+      perEventHincrbyEventsPerSec: perEvent,
       releaseScriptCallsPerSec: Math.round(releaseScript),
       releaseScriptDepth: CEILING_DEPTH,
     },
