@@ -46,7 +46,7 @@ describe('Aggregator on MemoryShard', () => {
       }),
       { numRuns: 150 },
     )
-  }, 60_000)
+  }, 120_000)
 
   it("runs the seed's loop: set every update, then expireAll", async () => {
     // for update in updates: cache.set(id, Update(...)); cache.expireAll()

@@ -50,7 +50,7 @@ describe('backpressure', () => {
     expect(waits).toBeGreaterThan(10)
     await aggregator.close()
     expectSameTotals(sink.totals, truth)
-  })
+  }, 60_000)
 
   it('refuses offers from a caller that does not wait, and loses none it accepted', async () => {
     const sink = new RecordingSink()

@@ -19,7 +19,7 @@ describe('Aggregator on a real redis-server', () => {
       }),
       { numRuns: 30 },
     )
-  })
+  }, 120_000)
 
   it("never removes a newer session's hold while releasing the older one (invariant 5)", async () => {
     const ns = namespace()
