@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    projects: ['packages/*/vitest.config.ts', 'apps/*/vitest.config.ts', 'bench/vitest.config.ts'],
+    projects: [
+      'packages/*/vitest.config.ts',
+      'apps/*/vitest.config.ts',
+      'bench/vitest.config.ts',
+      'test/vitest.config.ts',
+    ],
     reporters: process.env.CI
       ? ['default', ['json', { outputFile: 'test-results.json' }]]
       : ['default'],

@@ -15,7 +15,7 @@ const skipped = tests.length - passed - failed
 
 const projects = ['packages', 'apps']
   .flatMap((dir) => readdirSync(dir).map((name) => join(dir, name)))
-  .concat('bench')
+  .concat('bench', 'test')
   .filter((dir) => existsSync(join(dir, 'vitest.config.ts')))
 const untested = projects.filter(
   (dir) => !tests.some((test) => test.status === 'passed' && test.file.startsWith(`${dir}/`)),
