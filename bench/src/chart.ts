@@ -30,7 +30,11 @@ export interface SweepResult {
     readonly keys: number
     readonly redis?: string
   }
-  readonly baselines?: { readonly coreMergeEventsPerSec?: Readonly<Record<string, number>> }
+  readonly baselines?: {
+    readonly coreMergeEventsPerSec?: Readonly<Record<string, number>>
+    /** One HINCRBY per event, per skew: what a user writes without phonon. */
+    readonly perEventHincrbyEventsPerSec?: Readonly<Record<string, number>>
+  }
   readonly points: readonly SweepPoint[]
 }
 
@@ -110,6 +114,7 @@ export function sweepChart(sweep: SweepResult): string {
   const sizes = [...new Set(points.map((p) => p.max))].sort((a, b) => a - b)
   const colour = (skew: number) => COLOURS[skews.indexOf(skew) % COLOURS.length] as string
   const core = sweep.baselines?.coreMergeEventsPerSec ?? {}
+  const perEvent = sweep.baselines?.perEventHincrbyEventsPerSec ?? {}
 
   // x: LRU sizes, logarithmic, half a step of margin on each side.
   const [minSize, maxSize] = [sizes[0] as number, sizes.at(-1) as number]
@@ -118,7 +123,11 @@ export function sweepChart(sweep: SweepResult): string {
 
   // Top y: events/s, logarithmic, from the 1-2-5 tick below the points and baselines to the one
   // above them.
-  const rates = [...points.map((p) => p.steadyEventsPerSec), ...Object.values(core)]
+  const rates = [
+    ...points.map((p) => p.steadyEventsPerSec),
+    ...Object.values(core),
+    ...Object.values(perEvent),
+  ]
   const [rateLo, rateHi] = niceLogRange(Math.min(...rates), Math.max(...rates))
   const yRate = logScale(rateLo, rateHi, TOP_PANEL.bottom, TOP_PANEL.top)
   // Bottom y: evictions per event, 0 to 1.
@@ -136,7 +145,7 @@ export function sweepChart(sweep: SweepResult): string {
       `${sweep.workload.events.toLocaleString('en-US')} measured events per point, Zipf over ${sweep.workload.keys.toLocaleString('en-US')} keys, after a warm-up that fills the LRU.`,
     )}</text>`,
     `<text x="${LEFT}" y="60" fill="#444444">${escapeXml(
-      `${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}${sweep.workload.redis ? `, Redis ${sweep.workload.redis}` : ''}; measured ${sweep.date.slice(0, 16).replace('T', ' ')} UTC.`,
+      `${machine.cpus} cores of ${/^[aeiou]/i.test(machine.cpuModel) ? 'an' : 'a'} ${machine.cpuModel}, Node ${machine.node}${sweep.workload.redis ? `, Redis ${sweep.workload.redis}` : ''}; measured ${sweep.date.slice(0, 16).replace('T', ' ')} UTC.`,
     )}</text>`,
   )
 
@@ -197,14 +206,20 @@ export function sweepChart(sweep: SweepResult): string {
     'Eviction ratio: sessions the LRU ended ÷ events',
   )
 
-  // Baselines: each skew's core merge, dashed, across the top panel.
-  for (const skew of skews) {
-    const rate = core[String(skew)]
-    if (rate === undefined) continue
-    const ty = px(yRate(rate))
-    out.push(
-      `<line data-baseline="core" data-skew="${skew}" data-value="${rate}" x1="${LEFT}" x2="${RIGHT}" y1="${ty}" y2="${ty}" stroke="${colour(skew)}" stroke-width="1.5" stroke-dasharray="6 4" opacity="0.7"><title>${escapeXml(`Zipf ${skew}: core merge, no Redis: ${Math.round(rate).toLocaleString('en-US')} events/s`)}</title></line>`,
-    )
+  // Baselines across the top panel, per skew: core merge (dashed), one HINCRBY per event (dotted).
+  const baselines = [
+    { name: 'core', rates: core, dash: '6 4', what: 'core merge, no Redis' },
+    { name: 'per-event', rates: perEvent, dash: '2 3', what: 'one HINCRBY per event' },
+  ]
+  for (const { name, rates: byskew, dash, what } of baselines) {
+    for (const skew of skews) {
+      const rate = byskew[String(skew)]
+      if (rate === undefined) continue
+      const ty = px(yRate(rate))
+      out.push(
+        `<line data-baseline="${name}" data-skew="${skew}" data-value="${rate}" x1="${LEFT}" x2="${RIGHT}" y1="${ty}" y2="${ty}" stroke="${colour(skew)}" stroke-width="1.5" stroke-dasharray="${dash}" opacity="0.7"><title>${escapeXml(`Zipf ${skew}: ${what}: ${Math.round(rate).toLocaleString('en-US')} events/s`)}</title></line>`,
+      )
+    }
   }
 
   // Lines and points, per skew and panel.
@@ -253,6 +268,14 @@ export function sweepChart(sweep: SweepResult): string {
     `<text x="${lx + 36}" y="${ly}">core merge, no Redis</text>`,
     `<text x="${lx + 36}" y="${ly + 15}">(baseline, per skew)</text>`,
   )
+  if (Object.keys(perEvent).length > 0) {
+    ly += 36
+    out.push(
+      `<line x1="${lx}" x2="${lx + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="#555555" stroke-width="1.5" stroke-dasharray="2 3"/>`,
+      `<text x="${lx + 36}" y="${ly}">one HINCRBY per event</text>`,
+      `<text x="${lx + 36}" y="${ly + 15}">(baseline, per skew)</text>`,
+    )
+  }
   ly += 36
   out.push(
     `<circle cx="${lx + 14}" cy="${ly - 4}" r="4" fill="#ffffff" stroke="#555555" stroke-width="2"/>`,

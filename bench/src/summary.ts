@@ -1,8 +1,8 @@
 /**
  * The report: reads every bench/results/*.json (or those of `PHONON_BENCH_RESULTS`) and writes
- * there `REPORT.md` — the machine and date of each result, then one table per benchmark with
- * each figure next to its baseline and the ratio — and, when there is a sweep, `sweep.svg`, its
- * chart. Runs nothing; the last step of `pnpm bench`.
+ * there `REPORT.md` — the machine and date of each result, every target with its verdict (met or
+ * missed), then one table per benchmark with each figure next to its baseline and the ratio — and,
+ * when there is a sweep, `sweep.svg`, its chart. Runs nothing; the last step of `pnpm bench`.
  *
  * Run: pnpm --filter @phonon/bench bench:report
  */
@@ -10,7 +10,17 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type SweepResult, sweepChart } from './chart.js'
 import { RESULTS_DIR } from './report.js'
-import { get, ORDER, type Result, type Section, section } from './tables.js'
+import {
+  describeTarget,
+  formatRatio,
+  formatValue,
+  get,
+  ORDER,
+  type Result,
+  type Section,
+  section,
+  verdict,
+} from './tables.js'
 
 /** Escapes a Markdown table cell. */
 const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
@@ -85,9 +95,29 @@ const lines = [
     machines,
   ),
   '',
+  '## Targets',
+  '',
+  table(
+    ['benchmark', 'target', 'goal', 'measured', 'verdict'],
+    sections.flatMap((s) =>
+      s.targets.map((t) => {
+        const format = t.ratio ? formatRatio : formatValue
+        const v = verdict(t)
+        return [
+          `[${s.benchmark}](#${s.benchmark})`,
+          t.what,
+          `${t.better === 'higher' ? '≥' : '≤'} ${format(t.goal)}`,
+          format(t.value),
+          v === 'met' ? v : `**${v}**`,
+        ]
+      }),
+    ),
+  ),
+  '',
 ]
 for (const s of sections) {
   lines.push(`## ${s.benchmark}`, '', s.about, '', table(s.header, s.rows), '')
+  for (const t of s.targets) lines.push(`- Target: ${describeTarget(t)}.`)
   for (const note of s.notes.filter((n) => n !== '')) lines.push(`- ${note}`)
   if (s.benchmark === 'sweep') lines.push('', '![The eviction-ratio curve](sweep.svg)')
   lines.push('')

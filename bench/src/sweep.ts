@@ -9,8 +9,9 @@
  *
  * Baselines in the same run: per skew, core merge over the same events (no eviction, no Redis)
  * and one HINCRBY per event (auto-pipelined, the first `--naive` events);
- * the Redis ceiling of each point, redis-benchmark's rate for the release script (one resource
- * per call, pipeline depth 16) ÷ evictions per event, as in the lru-update benchmark.
+ * the Redis ceiling of each point whose LRU was full, redis-benchmark's rate for the release script
+ * (one resource per call, pipeline depth 16) ÷ evictions per event, as in the lru-update benchmark
+ * (a point whose LRU never filled evicted nothing for capacity: it has no ceiling).
  * Writes bench/results/sweep.json; `bench:report` draws it in bench/results/sweep.svg.
  *
  * Run: pnpm --filter @phonon/bench bench:sweep [-- --events N --warmup N --keys N
@@ -84,14 +85,15 @@ try {
         events,
         namespace: `sweep-${skew}-${max}`,
       })
-      const ceiling = releaseScript / run.evictionsPerEvent
+      // Without capacity evictions (an LRU that never filled) there is no ceiling to speak of.
+      const ceiling = run.fullAtStart ? releaseScript / run.evictionsPerEvent : Number.NaN
       results.push({
         skew,
         ...run,
         eventsPerSec: Math.round(run.eventsPerSec),
         steadyEventsPerSec: Math.round(run.steadyEventsPerSec),
         ceilingEventsPerSec: Number.isFinite(ceiling) ? Math.round(ceiling) : null,
-        ratioToCeiling: Number.isFinite(ceiling) ? run.steadyEventsPerSec / ceiling : 0,
+        ratioToCeiling: Number.isFinite(ceiling) ? run.steadyEventsPerSec / ceiling : null,
         ratioToCoreMerge: run.steadyEventsPerSec / core,
       })
       rows.push([

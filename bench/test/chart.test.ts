@@ -44,9 +44,11 @@ describe('sweepChart', () => {
   ]
 
   it('is a well-formed SVG whose points sit where its axes put their values', () => {
-    const svg = sweepChart(sweepOf(points, { '0.8': 600_000, '1.4': 1_500_000 }))
+    const svg = sweepChart(
+      sweepOf(points, { '0.8': 600_000, '1.4': 1_500_000 }, { '0.8': 2_000, '1.4': 3_000 }),
+    )
     expectChartOf(svg, sweepOf(points))
-    expect(svg).toContain('AMD EPYC &lt;test&gt; &amp; &quot;co&quot;')
+    expect(svg).toContain('2 cores of an AMD EPYC &lt;test&gt; &amp; &quot;co&quot;')
     const root = parseXml(svg)
     const texts = descendants(root).map((e) => e.text)
     for (const label of ['Zipf skew', '0.8', '1.4', 'LRU size (entries, log scale)']) {
@@ -54,6 +56,16 @@ describe('sweepChart', () => {
     }
     const baselines = descendants(root).filter((e) => e.attributes['data-baseline'] === 'core')
     expect(baselines.map((e) => Number(e.attributes['data-value']))).toEqual([600_000, 1_500_000])
+    // The per-event baseline is drawn too, inside the axis: the lowest tick is at or below it.
+    const perEvent = descendants(root).filter((e) => e.attributes['data-baseline'] === 'per-event')
+    expect(perEvent.map((e) => Number(e.attributes['data-value']))).toEqual([2_000, 3_000])
+    const yTicks = descendants(root).filter(
+      (e) => e.attributes['data-axis'] === 'y' && Number(e.attributes['data-value']) > 1,
+    )
+    expect(Math.min(...yTicks.map((e) => Number(e.attributes['data-value'])))).toBeLessThanOrEqual(
+      2_000,
+    )
+    expect(texts).toContain('one HINCRBY per event')
     // The point whose LRU was not full when measured is drawn hollow.
     const hollow = descendants(root).filter(
       (e) =>

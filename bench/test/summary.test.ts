@@ -42,7 +42,7 @@ const fixtures: Record<string, object> = {
       ceilingEventsPerSec: 400_000,
       bytesPerEntry: 600,
     },
-    targets: { bytesPerEntry: 300 },
+    targets: { bytesPerEntry: 300, lru10kEventsPerSec: 1_000_000 },
   },
   sink: {
     workload: { rows: 100 },
@@ -60,8 +60,20 @@ const fixtures: Record<string, object> = {
     ...sweepOf([
       { skew: 1.1, max: 1000, steadyEventsPerSec: 20_000, evictionsPerEvent: 0.4, hitRatio: 0.6 },
       { skew: 1.1, max: 10_000, steadyEventsPerSec: 50_000, evictionsPerEvent: 0.2, hitRatio: 0.8 },
+      {
+        skew: 1.1,
+        max: 100_000,
+        steadyEventsPerSec: 400_000,
+        evictionsPerEvent: 0.004,
+        hitRatio: 0.9,
+        fullAtStart: false,
+        ...{ ceilingEventsPerSec: 12_000_000 }, // written by an older sweep: not shown
+      },
     ]),
-    baselines: { coreMergeEventsPerSec: { '1.1': 1_000_000 } },
+    baselines: {
+      coreMergeEventsPerSec: { '1.1': 1_000_000 },
+      perEventHincrbyEventsPerSec: { '1.1': 100_000 },
+    },
   },
   e2e: {
     workload: { events: 10_000, redis: '7.0.15' },
@@ -71,7 +83,14 @@ const fixtures: Record<string, object> = {
       { workers: 2, eventsPerSec: 45_000, eventsPerSqlStatement: 35, check: true, wallMs: 222 },
     ],
   },
-  mystery: { answer: 42 },
+  mystery: {
+    answer: 42,
+    targets: [
+      { what: 'answers/s', value: 42, goal: 40, better: 'higher' },
+      { what: 'µs per answer', value: 3, goal: 2, better: 'lower' },
+      { what: 'overhead', value: 0.5, goal: 0.25, better: 'lower', ratio: true },
+    ],
+  },
 }
 
 describe('bench:report', () => {
@@ -113,13 +132,33 @@ describe('bench:report', () => {
       expect(report).toContain(
         '| postgres: executeMany, rows/s | 25,000 | naive SELECT then UPDATE/INSERT | 500 | 50× |',
       )
-      expect(report).toContain('| 1.1 | 1,000 | 20,000 | 1,000,000 | 0.02× |')
+      expect(report).toContain('| 1.1 | 1,000 | 20,000 | 1,000,000 | 0.02× | 100,000 | 0.2× |')
+      // No Redis ceiling where the LRU never filled (nothing was evicted for capacity).
+      expect(report).toContain(
+        '| 1.1 | 100,000 (not full) | 400,000 | 1,000,000 | 0.4× | 100,000 | 4× | – | – |',
+      )
       expect(report).toContain(
         '| 2 workers: events/s | 45,000 | naive per-event SQL upsert | 1,000 | 45× |',
       )
       expect(report).toContain('| 2 workers: events/s | 45,000 | 1 worker | 30,000 | 1.5× |')
       expect(report).toContain('| answer | 42 | – | – | – |')
-      expect(report).toContain('Target: model create + merge ≥ 0.4× the Map loop — met.')
+      // Every target with its verdict: under its section, and all of them in one table.
+      expect(report).toContain('- Target: model create + merge ÷ the Map loop ≥ 0.4×: 0.5× — met.')
+      expect(report).toContain('- Target: executeMany ÷ naive on PostgreSQL ≥ 10×: 50× — met.')
+      expect(report).toContain(
+        '- Target: LRU 10,000: heap bytes per entry ≤ 300: 600 — **missed**.',
+      )
+      expect(report).toContain('- Target: LRU 10,000: events/s ≥ 1,000,000: 100,000 — **missed**.')
+      // A new benchmark states its targets in its result; the report needs no code for them.
+      expect(report).toContain('- Target: answers/s ≥ 40: 42 — met.')
+      expect(report).toContain('- Target: µs per answer ≤ 2: 3 — **missed**.')
+      expect(report).toContain('- Target: overhead ≤ 0.25×: 0.5× — **missed**.')
+      expect(report).toContain(
+        "| [redis-shard](#redis-shard) | releases ÷ redis-benchmark's rate for the release script | ≥ 0.5× | 0.75× | met |",
+      )
+      expect(report).toContain('| [mystery](#mystery) | µs per answer | ≤ 2 | 3 | **missed** |')
+      const overview = report.slice(report.indexOf('## Targets'), report.indexOf('## core'))
+      expect(overview.match(/^\| \[/gm)).toHaveLength(8)
       expect(report).toContain('![The eviction-ratio curve](sweep.svg)')
       expectChartOf(
         readFileSync(join(dir, 'sweep.svg'), 'utf8'),

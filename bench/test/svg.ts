@@ -3,12 +3,16 @@ import type { SweepPoint, SweepResult } from '../src/chart.js'
 import { descendants, parseXml, type XmlElement } from './xml.js'
 
 /** A sweep result of the given points, on a machine whose name needs escaping. */
-export function sweepOf(points: readonly SweepPoint[], core: Record<string, number> = {}) {
+export function sweepOf(
+  points: readonly SweepPoint[],
+  core: Record<string, number> = {},
+  perEvent: Record<string, number> = {},
+) {
   return {
     date: '2026-01-02T03:04:05.000Z',
     machine: { cpus: 2, cpuModel: 'AMD EPYC <test> & "co"', node: 'v20.0.0' },
     workload: { events: 1000, keys: 5000, redis: '7.0.15' },
-    baselines: { coreMergeEventsPerSec: core },
+    baselines: { coreMergeEventsPerSec: core, perEventHincrbyEventsPerSec: perEvent },
     points,
   } satisfies SweepResult
 }
