@@ -1,7 +1,6 @@
 // The packed packages' published types, as a user's strict project sees them (skipLibCheck: false).
-// Not yet @phonon/adapters-django-style: its types need @types/pg and load PGlite's, which do not
-// check (issue 14, item 5; being fixed on the sql-sink branch).
 
+import { createSink } from '@phonon/adapters-django-style'
 import { ArgumentError, Codec, defineModel, id, type PhononError, sum } from '@phonon/core'
 import { type Aggregator, createAggregator } from '@phonon/lru-update'
 import { layer } from '@phonon/lru-update/effect'
@@ -18,4 +17,4 @@ const Widget = defineModel(
 const shard = new MemoryShard({ codec: new Codec([Widget]) })
 const aggregator: Aggregator = createAggregator({ shard, max: 2 })
 const error: PhononError = new ArgumentError('bad')
-export const used = [aggregator, error, layer] as const
+export const used = [aggregator, error, layer, createSink] as const
