@@ -9,15 +9,24 @@
  * none is installed, the workers run in process on a MemoryShard); without DATABASE_URL the table
  * lives in PGlite, in this process (workers send it their executions).
  *
- * Run: pnpm start [-- --events N --widgets N --skew S --workers N --capacity N --json --memory]
+ * Run: pnpm start [-- --events N --widgets N --skew S --workers N --capacity N --json --memory];
+ *      pnpm start -- --help
  */
 import { execFileSync, fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { parseArgs } from 'node:util'
 import { createAggregator, withLocalAggregation } from '@phonon/lru-update'
 import { MemoryShard, MemoryStore } from '@phonon/redis-shard'
-import { cliArgs, startRedis } from '@phonon/testkit'
+import { startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
+import {
+  type Command,
+  checkRedis,
+  eventsFlag,
+  type Flag,
+  type FlagValues,
+  runCli,
+  seedFlag,
+} from './cli.js'
 import { count, type StreamOptions, type Totals, widgetEvents } from './widgets/events.js'
 import { codec, Widget, type WidgetEvent, widgetUpdate } from './widgets/model.js'
 import { ProgressBars } from './widgets/progress.js'
@@ -318,7 +327,15 @@ function printSummary(summary: WidgetsSummary): void {
     ['workers', `${summary.workers}`],
     ['shared tier', summary.redis],
     ['table in', summary.sql],
-    ['Redis round trips', summary.redisRoundTrips.toLocaleString('en-US')],
+    // Only with Redis: a MemoryShard makes no round trips worth counting.
+    ...(summary.redis.startsWith('MemoryShard')
+      ? []
+      : [
+          ['Redis round trips', summary.redisRoundTrips.toLocaleString('en-US')] as [
+            string,
+            string,
+          ],
+        ]),
     ['SQL statements', summary.sqlStatements.toLocaleString('en-US')],
     ['events per SQL statement', summary.eventsPerSqlStatement.toFixed(1)],
     [
@@ -333,33 +350,55 @@ function printSummary(summary: WidgetsSummary): void {
     console.log(`  ✘ ${d.widget}: expected`, d.expected, 'got', d.actual)
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: cliArgs(),
-    options: {
-      events: { type: 'string', default: '100000' },
-      widgets: { type: 'string', default: '20000' },
-      skew: { type: 'string', default: '1.1' },
-      workers: { type: 'string', default: '4' },
-      capacity: { type: 'string', default: '2000' },
-      seed: { type: 'string', default: '42' },
-      json: { type: 'boolean', default: false },
-      memory: { type: 'boolean', default: false },
+/** The command line of the main job: `pnpm start -- --help`. */
+export const command = {
+  name: 'pnpm start',
+  summary:
+    'The main job: Zipf widget events through Redis Streams to worker processes aggregating\nlocally, sharing through Redis, upserting into SQL; then the table is checked.',
+  flags: {
+    events: eventsFlag(100_000, 'events generated'),
+    widgets: {
+      type: 'integer',
+      default: 20_000,
+      min: 1,
+      max: 10_000_000,
+      help: 'distinct widgets (Zipf ranks)',
     },
-  })
+    skew: { type: 'number', default: 1.1, min: 0.01, max: 10, help: 'Zipf exponent' },
+    workers: { type: 'integer', default: 4, min: 1, max: 64, help: 'worker processes' },
+    capacity: {
+      type: 'integer',
+      default: 2_000,
+      min: 1,
+      max: 10_000_000,
+      help: 'LRU entries per worker',
+    },
+    seed: seedFlag,
+    memory: { type: 'boolean', help: 'workers in process on a MemoryShard, even with Redis' },
+    json: { type: 'boolean', help: 'print the summary as one JSON object' },
+  },
+  env: {
+    REDIS_URL: 'the Redis to use (default: a private redis-server, else a MemoryShard)',
+    DATABASE_URL: 'a postgres:// URL to write to (default: PGlite, in process)',
+  },
+} satisfies Command<Record<string, Flag>>
+
+async function main(flags: FlagValues<typeof command.flags>): Promise<boolean> {
+  const redisUrl = process.env.REDIS_URL
+  if (redisUrl !== undefined && !flags.memory) await checkRedis(redisUrl)
   const summary = await runWidgets({
-    events: Number(values.events),
-    widgets: Number(values.widgets),
-    skew: Number(values.skew),
-    workers: Number(values.workers),
-    capacity: Number(values.capacity),
-    seed: Number(values.seed),
-    memory: values.memory,
-    progress: !values.json && process.stdout.isTTY === true,
+    events: flags.events,
+    widgets: flags.widgets,
+    skew: flags.skew,
+    workers: flags.workers,
+    capacity: flags.capacity,
+    seed: flags.seed,
+    memory: flags.memory,
+    progress: !flags.json && process.stdout.isTTY === true,
   })
-  if (values.json) console.log(JSON.stringify(summary))
+  if (flags.json) console.log(JSON.stringify(summary))
   else printSummary(summary)
-  process.exitCode = summary.check ? 0 : 1
+  return summary.check
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main()
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(command, main)
