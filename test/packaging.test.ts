@@ -81,7 +81,7 @@ beforeAll(async () => {
     { cwd: work },
   )
   for (const file of ['program.mjs', 'types.ts']) await copyFile(join(here, file), join(work, file))
-}, 240_000)
+}, 600_000)
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true })
@@ -109,6 +109,7 @@ it('runs an ESM program against the installed tarballs', async () => {
     clicks: { w1: 3, w2: 1, w3: 1 },
     effect: 'function',
     sql: 'function',
+    streams: 'function',
   })
 }, 180_000)
 

@@ -6,6 +6,7 @@ import { Codec, defineModel, id, sum } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
 import * as effectApi from '@phonon/lru-update/effect'
 import { MemoryShard } from '@phonon/redis-shard'
+import * as streams from '@phonon/streams'
 
 const clicks = {}
 const Widget = defineModel(
@@ -21,4 +22,11 @@ for (const widget of ['w1', 'w2', 'w1', 'w3', 'w1']) {
   await aggregator.offer(Widget.create({ id: widget, clicks: 1 }))
 }
 await aggregator.close()
-console.log(JSON.stringify({ clicks, effect: typeof effectApi.layer, sql: typeof sql.createSink }))
+console.log(
+  JSON.stringify({
+    clicks,
+    effect: typeof effectApi.layer,
+    sql: typeof sql.createSink,
+    streams: typeof streams.MemoryBackend,
+  }),
+)

@@ -5,6 +5,7 @@ import { ArgumentError, Codec, defineModel, id, type PhononError, sum } from '@p
 import { type Aggregator, createAggregator } from '@phonon/lru-update'
 import { layer } from '@phonon/lru-update/effect'
 import { type Claim, MemoryShard } from '@phonon/redis-shard'
+import { MemoryBackend } from '@phonon/streams'
 
 const Widget = defineModel(
   'Widget',
@@ -17,4 +18,4 @@ const Widget = defineModel(
 const shard = new MemoryShard({ codec: new Codec([Widget]) })
 const aggregator: Aggregator = createAggregator({ shard, max: 2 })
 const error: PhononError = new ArgumentError('bad')
-export const used = [aggregator, error, layer, createSink] as const
+export const used = [aggregator, error, layer, createSink, MemoryBackend] as const
