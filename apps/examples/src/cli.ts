@@ -24,11 +24,18 @@ export type Flag =
   | { readonly type: 'boolean'; readonly help: string }
 
 /** `--events`: how many events a run generates (1 to 10 million). */
-export const eventsFlag = (fallback: number, help = 'events produced') =>
+const eventsFlag = (fallback: number, help = 'events produced') =>
   ({ type: 'integer', default: fallback, min: 1, max: 10_000_000, help }) as const
 
+/** A count of things, at least 1 (`--widgets`, `--capacity`, …). */
+const countFlag = (fallback: number, help: string, max = 10_000_000) =>
+  ({ type: 'integer', default: fallback, min: 1, max, help }) as const
+
 /** `--seed`: the generator's seed, so a run can be repeated. */
-export const seedFlag = { type: 'integer', default: 42, help: "the generator's seed" } as const
+const seedFlag = { type: 'integer', default: 42, help: "the generator's seed" } as const
+
+/** The flags the examples share, declared once: `flag.events(20_000)`, `flag.count(4, 'workers', 64)`. */
+export const flag = { events: eventsFlag, count: countFlag, seed: seedFlag }
 
 /** The parsed values of a command's flags, typed from their declarations. */
 export type FlagValues<F extends Record<string, Flag>> = {

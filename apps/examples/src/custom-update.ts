@@ -25,7 +25,7 @@ import {
   type Shard,
 } from '@phonon/redis-shard'
 import { seededRandom } from '@phonon/testkit'
-import { type Command, eventsFlag, type Flag, type FlagValues, runCli, seedFlag } from './cli.js'
+import { type Command, type Flag, type FlagValues, flag, runCli } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 type Counters = Record<string, number>
@@ -202,17 +202,11 @@ export const command = {
   summary:
     "The seed's MyUpdate (a custom merge) shared by workers through Redis; checks what was executed.",
   flags: {
-    events: eventsFlag(20_000, 'MyUpdates offered'),
-    resources: {
-      type: 'integer',
-      default: 200,
-      min: 1,
-      max: 1_000_000,
-      help: 'distinct resources',
-    },
-    workers: { type: 'integer', default: 3, min: 1, max: 32, help: 'workers' },
-    max: { type: 'integer', default: 32, min: 1, max: 1_000_000, help: 'LRU entries per worker' },
-    seed: seedFlag,
+    events: flag.events(20_000, 'MyUpdates offered'),
+    resources: flag.count(200, 'distinct resources', 1_000_000),
+    workers: flag.count(3, 'workers', 32),
+    max: flag.count(32, 'LRU entries per worker', 1_000_000),
+    seed: flag.seed,
     memory: { type: 'boolean', help: 'run on MemoryShards, even with Redis' },
   },
 } satisfies Command<Record<string, Flag>>

@@ -23,7 +23,7 @@ import { Codec, updateType } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
 import { MemoryShard } from '@phonon/redis-shard'
 import { createZipf, seededRandom } from '@phonon/testkit'
-import { type Command, eventsFlag, type Flag, type FlagValues, runCli, seedFlag } from './cli.js'
+import { type Command, type Flag, type FlagValues, flag, runCli } from './cli.js'
 
 // The tables (the seed's Django models).
 const Widget = defineTable(
@@ -219,9 +219,9 @@ export const command = {
   summary:
     "The seed's BaseUpdate with WidgetUpdate, UserUpdate and FooUpdate into PGlite; checks each table.",
   flags: {
-    events: eventsFlag(20_000, 'widget events'),
-    max: { type: 'integer', default: 1_000, min: 1, max: 1_000_000, help: 'LRU entries' },
-    seed: seedFlag,
+    events: flag.events(20_000, 'widget events'),
+    max: flag.count(1_000, 'LRU entries', 1_000_000),
+    seed: flag.seed,
   },
 } satisfies Command<Record<string, Flag>>
 

@@ -27,7 +27,7 @@ import {
 import { type Claim, connect, MemoryShard, MemoryStore, type Shard } from '@phonon/redis-shard'
 import { seededRandom, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { type Command, eventsFlag, type Flag, type FlagValues, runCli, seedFlag } from './cli.js'
+import { type Command, type Flag, type FlagValues, flag, runCli } from './cli.js'
 import { optionalRedis } from './optional-redis.js'
 
 /** One event on the bus. */
@@ -340,17 +340,11 @@ export const command = {
   summary:
     "The seed's Session model fed through Redis Streams to workers aggregating locally; checks the totals.",
   flags: {
-    events: eventsFlag(20_000),
-    sessions: { type: 'integer', default: 500, min: 1, max: 1_000_000, help: 'distinct sessions' },
-    workers: { type: 'integer', default: 2, min: 1, max: 32, help: 'workers' },
-    'idle-ms': {
-      type: 'integer',
-      default: 200,
-      min: 1,
-      max: 60_000,
-      help: 'idle time that ends a session (ms)',
-    },
-    seed: seedFlag,
+    events: flag.events(20_000),
+    sessions: flag.count(500, 'distinct sessions', 1_000_000),
+    workers: flag.count(2, 'workers', 32),
+    'idle-ms': flag.count(200, 'idle time that ends a session (ms)', 60_000),
+    seed: flag.seed,
     memory: {
       type: 'boolean',
       help: 'run on MemoryShards and an in-process queue, even with Redis',

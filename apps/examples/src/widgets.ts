@@ -18,15 +18,7 @@ import { createAggregator, withLocalAggregation } from '@phonon/lru-update'
 import { MemoryShard, MemoryStore } from '@phonon/redis-shard'
 import { startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import {
-  type Command,
-  checkRedis,
-  eventsFlag,
-  type Flag,
-  type FlagValues,
-  runCli,
-  seedFlag,
-} from './cli.js'
+import { type Command, checkRedis, type Flag, type FlagValues, flag, runCli } from './cli.js'
 import { count, type StreamOptions, type Totals, widgetEvents } from './widgets/events.js'
 import { codec, Widget, type WidgetEvent, widgetUpdate } from './widgets/model.js'
 import { ProgressBars } from './widgets/progress.js'
@@ -356,24 +348,12 @@ export const command = {
   summary:
     'The main job: Zipf widget events through Redis Streams to worker processes aggregating\nlocally, sharing through Redis, upserting into SQL; then the table is checked.',
   flags: {
-    events: eventsFlag(100_000, 'events generated'),
-    widgets: {
-      type: 'integer',
-      default: 20_000,
-      min: 1,
-      max: 10_000_000,
-      help: 'distinct widgets (Zipf ranks)',
-    },
+    events: flag.events(100_000, 'events generated'),
+    widgets: flag.count(20_000, 'distinct widgets (Zipf ranks)'),
     skew: { type: 'number', default: 1.1, min: 0.01, max: 10, help: 'Zipf exponent' },
-    workers: { type: 'integer', default: 4, min: 1, max: 64, help: 'worker processes' },
-    capacity: {
-      type: 'integer',
-      default: 2_000,
-      min: 1,
-      max: 10_000_000,
-      help: 'LRU entries per worker',
-    },
-    seed: seedFlag,
+    workers: flag.count(4, 'worker processes', 64),
+    capacity: flag.count(2_000, 'LRU entries per worker'),
+    seed: flag.seed,
     memory: { type: 'boolean', help: 'workers in process on a MemoryShard, even with Redis' },
     json: { type: 'boolean', help: 'print the summary as one JSON object' },
   },
