@@ -110,6 +110,7 @@ it('runs an ESM program against the installed tarballs', async () => {
     effect: 'function',
     sql: 'function',
     streams: 'function',
+    events: true,
   })
 }, 180_000)
 

@@ -3,6 +3,7 @@
 
 import * as sql from '@phonon/adapters-django-style'
 import { Codec, defineModel, id, sum } from '@phonon/core'
+import * as events from '@phonon/events'
 import { createAggregator } from '@phonon/lru-update'
 import * as effectApi from '@phonon/lru-update/effect'
 import { MemoryShard } from '@phonon/redis-shard'
@@ -28,5 +29,6 @@ console.log(
     effect: typeof effectApi.layer,
     sql: typeof sql.createSink,
     streams: typeof streams.MemoryBackend,
+    events: Object.keys(events).length > 0,
   }),
 )

@@ -1,4 +1,6 @@
 // The packed packages' published types, as a user's strict project sees them (skipLibCheck: false).
+// Not yet @phonon/events: its stores' types import pg's (TS7016 without @types/pg) and PGlite's
+// (which do not check), as the SQL adapter's did before it declared the driver shapes it uses.
 
 import { createSink } from '@phonon/adapters-django-style'
 import { ArgumentError, Codec, defineModel, id, type PhononError, sum } from '@phonon/core'
