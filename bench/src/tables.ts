@@ -228,26 +228,26 @@ const LRU_FIGURES: Readonly<Record<string, string>> = {
 }
 
 /**
- * The lru-update result's targets, an object of goals named for what they bound:
- * `lru100kEventsPerSec`, `lru10kRatioToCeiling`, … (a run and one of its figures), or a figure
- * of every run (`bytesPerEntry`, at most).
+ * The lru-update result's targets, an object of goals named for what they bound: a part of the
+ * result and one of its figures (`lru100kEventsPerSec`: `lru100k.eventsPerSec`,
+ * `localPathEventsPerSec`: `localPath.eventsPerSec`), or a figure of every LRU run
+ * (`bytesPerEntry`, at most).
  */
 function lruUpdateTargets(r: Result, runs: ReadonlyArray<readonly [string, unknown]>): Target[] {
   const goals = get(r, 'targets')
   if (goals === null || typeof goals !== 'object' || Array.isArray(goals)) return []
+  const parts = Object.keys(r).filter((k) => k !== 'targets' && typeof r[k] === 'object')
   return Object.entries(goals).flatMap(([name, goal]): Target[] => {
     if (typeof goal !== 'number') return []
-    const [, run, figure] = /^(lru\d+k)(\w+)$/.exec(name) ?? [undefined, undefined, name]
-    const key = (figure as string).replace(/^\w/, (c) => c.toLowerCase())
-    const lower = key === 'bytesPerEntry'
-    const ratio = key.startsWith('ratio')
-    const chosen = runs.filter(([id]) => run === undefined || id === run)
-    return chosen.map(([, data]) => ({
-      what: `LRU ${formatValue(num(data, 'max'))}: ${LRU_FIGURES[key] ?? key}`,
+    const part = parts.find((p) => name.startsWith(p) && name.length > p.length)
+    const key = (part ? name.slice(part.length) : name).replace(/^\w/, (c) => c.toLowerCase())
+    const chosen = part ? ([[part, r[part]]] as const) : runs
+    return chosen.map(([id, data]) => ({
+      what: `${/^lru\d/.test(id) ? `LRU ${formatValue(num(data, 'max'))}` : id.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)}: ${LRU_FIGURES[key] ?? key}`,
       value: num(data, key),
       goal,
-      better: lower ? 'lower' : 'higher',
-      ratio,
+      better: key === 'bytesPerEntry' ? 'lower' : 'higher',
+      ratio: key.startsWith('ratio'),
     }))
   })
 }

@@ -42,7 +42,8 @@ const fixtures: Record<string, object> = {
       ceilingEventsPerSec: 400_000,
       bytesPerEntry: 600,
     },
-    targets: { bytesPerEntry: 300, lru10kEventsPerSec: 1_000_000 },
+    localPath: { max: 10_000, eventsPerSec: 200_000 },
+    targets: { bytesPerEntry: 300, lru10kEventsPerSec: 1_000_000, localPathEventsPerSec: 1e6 },
   },
   sink: {
     workload: { rows: 100 },
@@ -149,6 +150,7 @@ describe('bench:report', () => {
         '- Target: executeMany ÷ naive on PostgreSQL ≥ 10×: 50× — met.',
         '- Target: LRU 10,000: heap bytes per entry ≤ 300: 600 — **missed**.',
         '- Target: LRU 10,000: events/s ≥ 1,000,000: 100,000 — **missed**.',
+        '- Target: local path: events/s ≥ 1,000,000: 200,000 — **missed**.',
         '- Target: answers/s ≥ 40: 42 — met.',
         '- Target: µs per answer ≤ 2: 3 — **missed**.',
         '- Target: overhead ≤ 0.25×: 0.5× — **missed**.',
@@ -157,7 +159,7 @@ describe('bench:report', () => {
       ])
         expect(report).toContain(line)
       const overview = report.slice(report.indexOf('## Targets'), report.indexOf('## core'))
-      expect(overview.match(/^\| \[/gm)).toHaveLength(8)
+      expect(overview.match(/^\| \[/gm)).toHaveLength(9)
       expect(report).toContain('![The eviction-ratio curve](sweep.svg)')
       expectChartOf(
         readFileSync(join(dir, 'sweep.svg'), 'utf8'),
