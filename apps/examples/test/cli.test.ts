@@ -185,6 +185,17 @@ describe.concurrent('the main job (pnpm start) refuses bad input', () => {
     )
   }, 120_000)
 
+  it('DATABASE_URL of a port nothing listens on: one line, exit status 1', async () => {
+    const port = await freePort()
+    const { code, stderr } = await runScript('widgets', ['--events', '100'], {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`,
+    })
+    expect({ code, stderr }).toEqual({
+      code: 1,
+      stderr: `pnpm start: SinkError: cannot reach PostgreSQL at 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    })
+  }, 120_000)
+
   it('--help lists every flag and the environment, exit status 0', async () => {
     const { code, stdout } = await runScript('widgets', ['--help'])
     expect(code).toBe(0)
