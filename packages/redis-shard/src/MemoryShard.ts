@@ -172,7 +172,9 @@ export class MemoryShard implements Shard {
       if (step === undefined && isReleased(resource, hold.token)) {
         return new ResourceError(hold.resourceId, 'notHeld', 'fold of a released session')
       }
-      if (step === undefined || step < next.step) {
+      if (step !== undefined && step < hold.step) return outOfOrder(hold)
+      // Applied only right after the fold before it; a retry (recorded step past it) is a no-op.
+      if (step === undefined || step === hold.step) {
         this.#foldDelta(resource, delta)
         resource.holders.set(hold.token, next.step)
       }
@@ -198,8 +200,14 @@ export class MemoryShard implements Shard {
     return items.map(([hold, delta, options]) => this.#releaseOne(hold, delta, options))
   }
 
-  #releaseOne(hold: Hold, delta: Update | undefined, options?: ReleaseOptions): ReleaseResult {
+  #releaseOne(
+    hold: Hold,
+    delta: Update | undefined,
+    options?: ReleaseOptions,
+  ): ReleaseResult | ResourceError {
     const resource = this.store.resource(hold.resourceId)
+    // A release never overtakes a fold of its hold (one in doubt that has not arrived).
+    if ((resource.holders.get(hold.token) ?? hold.step) < hold.step) return outOfOrder(hold)
     const held = resource.holders.delete(hold.token)
     if (!held) {
       // A retry of a release that went through: the same answer, nothing folded.
@@ -449,6 +457,11 @@ export function splitToken(token: string): [string, number] {
 /** A release result, flagged `lost` only when it was (results compare equal otherwise). */
 function flagLost(result: ReleaseResult, lost: boolean): ReleaseResult {
   return lost ? { ...result, lost } : result
+}
+
+/** A fold or release sent ahead of a fold of its hold that has not arrived: nothing changed. */
+function outOfOrder(hold: Hold): ResourceError {
+  return new ResourceError(hold.resourceId, 'outOfOrder', 'a fold of this hold before it is missing')
 }
 
 /** Whether the session of `token` was released already (and did not claim). */

@@ -297,6 +297,7 @@ export class RedisShard implements Shard {
       holdOf(this, hold)
       const args = [
         hold.token,
+        String(hold.step),
         options?.claimEmpty ? '1' : '',
         ...plan.deltaArgs(delta, hold.resourceId),
       ]
@@ -720,6 +721,8 @@ function resourceError(resourceId: string, code: unknown): ResourceError {
       'overflow',
       'a field would overflow (64-bit integer or finite float)',
     )
+  if (code === Reply.OUT_OF_ORDER)
+    return new ResourceError(resourceId, 'outOfOrder', 'a fold of this hold before it is missing')
   return new ResourceError(resourceId, 'notHeld', `unexpected reply ${String(code)}`)
 }
 

@@ -6,9 +6,11 @@ import { ShardError } from '@phonon/core'
  * - `overflow`: an integer field would leave the signed 64-bit range;
  * - `wrongType`: a key of the resource holds another Redis type (it was written by something
  *   else, or a field changed kind);
- * - `notHeld`: a fold or release of a hold that was already released (and not a retry).
+ * - `notHeld`: a fold or release of a hold that was already released (and not a retry);
+ * - `outOfOrder`: a fold or release whose hold is ahead of the shard's: a fold before it (whose
+ *   reply was lost) never arrived. Send that fold again first (same hold), then this one.
  */
-export type ResourceErrorCode = 'overflow' | 'wrongType' | 'notHeld'
+export type ResourceErrorCode = 'overflow' | 'wrongType' | 'notHeld' | 'outOfOrder'
 
 /**
  * One resource of a batch failed and was left exactly as it was; the other resources of the

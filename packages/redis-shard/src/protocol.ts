@@ -25,6 +25,11 @@ export const Reply = {
   WRONG_TYPE: -1,
   /** An integer would leave the signed 64-bit range, or a float would not be finite. */
   OVERFLOW: -2,
+  /**
+   * fold / release: the hold's step is ahead of the step the shard recorded: a fold before it
+   * (in doubt after a lost reply) has not arrived. Send that one first.
+   */
+  OUT_OF_ORDER: -3,
 } as const
 
 /** A reply code. */

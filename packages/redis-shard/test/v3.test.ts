@@ -50,6 +50,37 @@ describe.each([
     expect(a.stats().shardStateLost + b.stats().shardStateLost).toBe(0)
   })
 
+  it('folds of a hold apply in step order: a retry once, one ahead of a missing fold refused with nothing changed', async () => {
+    const a: Shard = await worker()
+    const b: Shard = await worker()
+    const id = unique()
+    const other = await b.acquire(Widget.create({ id })) // keeps the resource held meanwhile
+    const h0 = await a.acquire(Widget.create({ id }))
+    const h1 = { ...h0, step: 1 } // as if the fold of h0 was sent and its reply lost
+    const ahead = await a.foldMany([[h1, Widget.create({ id, clicks: 10 })]])
+    expect(ahead[0]).toBeInstanceOf(ResourceError)
+    expect((ahead[0] as ResourceError).code).toBe('outOfOrder')
+    const refused = await a.releaseMany([[h1, Widget.create({ id, clicks: 10 })]])
+    expect((refused[0] as ResourceError).code).toBe('outOfOrder')
+    expect(await a.timesModified(h0.resourceId)).toBe(0)
+    expect(await a.count(h0.resourceId)).toBe(2)
+    // The missing fold arrives (twice: a retry), then the refused ones go through.
+    const f1 = await a.fold(h0, Widget.create({ id, clicks: 1 }))
+    expect(f1.hold).toEqual(h1)
+    expect((await a.fold(h0, Widget.create({ id, clicks: 1 }))).hold).toEqual(h1)
+    const f2 = await a.fold(h1, Widget.create({ id, clicks: 10 }))
+    await a.fold(h0, Widget.create({ id, clicks: 1 })) // a late retry past the record: no-op
+    expect(await a.timesModified(h0.resourceId)).toBe(2)
+    expect(await a.release(f2.hold, Widget.create({ id, clicks: 100 }))).toEqual({
+      last: false,
+      reason: 'held',
+    })
+    const last = await b.release(other)
+    if (!last.last) throw new Error('expected the last release to claim')
+    expect(clicksOf(last.claim.update)).toBe(111)
+    await b.completeExecution(last.claim)
+  })
+
   it('forceExpiry: the next release by any holder executes the pending state now', async () => {
     const a: Shard = await worker()
     const b: Shard = await worker()

@@ -1,11 +1,15 @@
 --[[
   fold: fold a partial aggregate into each resource of the batch while keeping the hold
-  (phonon's cache). Idempotent: a fold carries its hold's next step, applied once. A fold whose
-  hold the shard does not know folds anyway and re-establishes the hold, flagged lost.
+  (phonon's cache). Strictly sequenced per hold: a fold carries its hold's next step and applies
+  only when the recorded step is the one before it; a retry (recorded step already there or past)
+  answers as applied, changing nothing; a fold ahead of the record (a fold before it, in doubt,
+  never arrived) is refused with R.OUT_OF_ORDER, changing nothing. A fold whose hold the shard
+  does not know folds anyway and re-establishes the hold, flagged lost.
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, extra keys).
   Per resource: ARGV type index, token, step, delta.
-  Returns per resource: {R.FOLDED, lost, timesModified, forced 0|1} or {R.WRONG_TYPE|OVERFLOW}.
+  Returns per resource: {R.FOLDED, lost, timesModified, forced 0|1} or
+  {R.WRONG_TYPE|OVERFLOW|OUT_OF_ORDER} (nothing changed).
 ]]
 --@include protocol
 --@include now
@@ -20,6 +24,7 @@ return forEachResource(false, function(r, at)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
   local mods, forced = tonumber(st[2] or '0'), st[3] and 1 or 0
   if st[1] and tonumber(st[1]) >= step then return { R.FOLDED, 0, mods, forced }, nextAt end
+  if st[1] and tonumber(st[1]) < step - 1 then return { R.OUT_OF_ORDER }, nextAt end
   local folded, bad = foldPending(r, delta)
   if bad then return { bad }, nextAt end
   rcall('HSET', r.main, holder, step)

@@ -6,9 +6,13 @@
   not know (Redis lost it, or recovery removed it) folds its delta as a late release, flagged lost.
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
-  Per resource: ARGV type index, token, '1' to claim even an empty session (else ''), delta.
-  Returns per resource: {R.HELD|PENDING|EMPTY, lost}, {R.RELEASED}, {R.WRONG_TYPE|OVERFLOW}
-  (nothing changed), or {R.CLAIMED, lost, epoch, totals.., deltas}.
+  A release carries its hold's step (the folds applied under it): while the recorded step is
+  behind it (a fold before it, in doubt, never arrived) it is refused with R.OUT_OF_ORDER, so a
+  release never overtakes a fold.
+
+  Per resource: ARGV type index, token, step, '1' to claim even an empty session (else ''), delta.
+  Returns per resource: {R.HELD|PENDING|EMPTY, lost}, {R.RELEASED},
+  {R.WRONG_TYPE|OVERFLOW|OUT_OF_ORDER} (nothing changed), or {R.CLAIMED, lost, epoch, totals.., deltas}.
 ]]
 --@include protocol
 --@include now
@@ -49,12 +53,13 @@ local function claimDelta(r, delta, token, inc)
 end
 
 return forEachResource(true, function(r, at)
-  local token, claimEmpty = ARGV[at + 1], ARGV[at + 2] == '1'
-  local delta, nextAt = parseDelta(r.spec, at + 3)
+  local token, step, claimEmpty = ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3] == '1'
+  local delta, nextAt = parseDelta(r.spec, at + 4)
   local st = redis.pcall('HMGET', r.main, F.holder .. token, F.count, F.mods, F.epoch, F.forced, F.claimedBy, F.lease)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
   local inc, seq = splitToken(token)
   local held, lost = st[1] ~= false, 0
+  if held and tonumber(st[1]) < step then return { R.OUT_OF_ORDER }, nextAt end
   if not held then
     if st[6] == token then return claimReply(r, tonumber(st[4]), 0), nextAt end
     if tonumber(rcall('HGET', r.released, inc) or '0') >= seq then return { R.RELEASED }, nextAt end

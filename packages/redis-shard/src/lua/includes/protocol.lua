@@ -9,6 +9,7 @@ local R = {
   FOLDED = 6,
   WRONG_TYPE = -1,
   OVERFLOW = -2,
+  OUT_OF_ORDER = -3,
 }
 local F = {
   count = "n",
