@@ -5,7 +5,7 @@ import type { Claim } from '@phonon/redis-shard'
  * Work that exhausted its retries: kept by the aggregator (`failures()`) and told to `onFailed`,
  * never dropped. `retry()` runs it again, safely: releases are idempotent and a failed execution's
  * claim stays in the shard until it is completed. A failure leaves `failures()` once its own work
- * succeeded on a retry; a retry is judged by that work alone, never by what other work did meanwhile.
+ * succeeded on a retry (a later `retry()` of it does nothing); a retry is judged by that work alone, never by what other work did meanwhile.
  * The messages waiting on a `fold` or `release` were nacked: retry it, or let the source redeliver
  * them, not both.
  *
@@ -22,9 +22,11 @@ export type Failure =
       readonly error: unknown
       readonly update: Update | undefined
       /**
-       * Releases again the hold it was sent with (idempotent: a release that reached the shard
-       * folds nothing twice), or, when it never reached the shard, releases its partial aggregate
-       * as a session of its own; then executes what that claims.
+       * `release`: releases again the hold it was sent with (idempotent: a release that reached
+       * the shard folds nothing twice). `fold`: folds again with the hold it was sent with (the
+       * shard applies it once), then releases that hold (its session went on under a new one).
+       * Either, when it never reached the shard, releases its partial aggregate as a session of
+       * its own. Then executes what that claims.
        * @throws (rejects) with the error of its own work when that failed again (the failure stays
        *   in `failures()`); with a `CacheError` pointing to `failures()` when its work went through
        *   but the executions or completions it led to failed (those are new failures there); a

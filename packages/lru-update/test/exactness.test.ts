@@ -14,7 +14,15 @@ type Fault = 'ok' | 'fail' | 'lost' | 'garbage'
 /** A MemoryShard whose batch and single calls suffer the faults of `plan`, in turn, while `on`. */
 function faulty(shard: MemoryShard, plan: readonly Fault[], switch_: { on: boolean }): Shard {
   let next = 0
-  const methods = new Set(['acquire', 'acquireMany', 'release', 'releaseMany', 'completeMany'])
+  const methods = new Set([
+    'acquire',
+    'acquireMany',
+    'fold',
+    'foldMany',
+    'release',
+    'releaseMany',
+    'completeMany',
+  ])
   return new Proxy(shard, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver)

@@ -78,7 +78,7 @@ describe('Aggregator on a real redis-server', () => {
     await aggregator.close()
   })
 
-  it('puts a fold Redis refused back into its entry: nothing lost, no failure', async () => {
+  it('makes a fold Redis refused a failure whose retry folds it once: nothing lost, nothing doubled', async () => {
     const ns = namespace()
     const sink = new RecordingSink()
     const aggregator = createAggregator({
@@ -96,8 +96,14 @@ describe('Aggregator on a real redis-server', () => {
     } finally {
       await redis.server.command('CONFIG', 'SET', 'maxmemory', '0')
     }
+    // A refused call cannot be told from one whose reply was lost: the fold is in doubt, its
+    // hold given up to the failure; the session goes on under a new hold.
     expect(aggregator.stats()).toMatchObject({ folds: 0, entries: 1 })
     expect(aggregator.stats().retries).toBeGreaterThan(0)
+    const [failure, ...others] = aggregator.failures()
+    expect([failure?.kind, others]).toEqual(['fold', []])
+    await failure?.retry()
+    await failure?.retry() // twice: still folded once
     await aggregator.close()
     expect(aggregator.failures()).toEqual([])
     expect(sink.totals.get('f')).toEqual({ clicks: 3, impressions: 0 })

@@ -461,7 +461,11 @@ function flagLost(result: ReleaseResult, lost: boolean): ReleaseResult {
 
 /** A fold or release sent ahead of a fold of its hold that has not arrived: nothing changed. */
 function outOfOrder(hold: Hold): ResourceError {
-  return new ResourceError(hold.resourceId, 'outOfOrder', 'a fold of this hold before it is missing')
+  return new ResourceError(
+    hold.resourceId,
+    'outOfOrder',
+    'a fold of this hold before it is missing',
+  )
 }
 
 /** Whether the session of `token` was released already (and did not claim). */

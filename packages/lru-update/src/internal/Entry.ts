@@ -14,7 +14,8 @@ export class Entry {
   update: Update | undefined
   /**
    * The session's shard hold, minted before its first acquire (so a retried acquire is the same
-   * hold, never a stray one), then replaced by each fold's next hold.
+   * hold, never a stray one), then by the hold each fold answers (its next step). Given up
+   * (undefined, not acquired) when a fold of it is in doubt: that fold's failure owns it then.
    */
   hold: Hold | undefined = undefined
   /** Whether `hold` is acquired in the shard. */

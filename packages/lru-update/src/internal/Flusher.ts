@@ -10,8 +10,8 @@ import { failAll, settleAll } from './Tracker.js'
 /** What the flusher tells its owner (the aggregator). @internal */
 export interface FlusherOwner {
   /**
-   * A fold was not sent (its hold could not be acquired): its partial aggregate and messages go
-   * back into the entry if the session is still held.
+   * A fold was not sent (its hold could not be acquired, or was given up to a fold in doubt): its
+   * partial aggregate and messages go back into the entry if the session is still held.
    * @returns false when they could not (the session ended meanwhile).
    */
   restore(job: Job): boolean
@@ -39,6 +39,12 @@ type Rerun = Effect.Effect<number, unknown>
  * `flushConcurrency`, a resource always in the same lane, so the jobs of a session run in order.
  * A batch acquires the holds it needs, folds, releases (one `*Many` call each, one pipeline per
  * node), then executes what it claimed and completes it.
+ *
+ * A fold keeps the session's hold: the shard applies the folds of a hold strictly in step order,
+ * and a hold's next step is taken only from a definite answer. A fold that failed for good is in
+ * doubt (it may have reached the shard): its entry gives that hold up to the fold's failure, whose
+ * `retry()` re-sends that very fold and then releases the hold; the entry goes on under a new
+ * hold. So nothing is ever sent after an in-doubt fold of the same hold, and no fold is skipped.
  *
  * Exactness by construction: every job is *finished* exactly once (`#finish`), and only there
  * are its messages settled — acked when its update is in the shard, nacked when it failed for
@@ -130,7 +136,14 @@ export class Flusher {
         else (job.kind === 'fold' ? folds : releases).push(job)
       }
       yield* this.#fold(folds)
-      yield* this.#runClaims(yield* this.#release(releases))
+      // A fold in doubt gave up its entry's hold: that entry's release needs a hold of its own.
+      const again = yield* this.#acquire(releases)
+      const held: Job[] = []
+      for (const job of releases) {
+        if (job.entry.acquired) held.push(job)
+        else this.#notSent(job, again.get(job.entry))
+      }
+      yield* this.#runClaims(yield* this.#release(held))
     })
   }
 
@@ -171,43 +184,38 @@ export class Flusher {
   }
 
   /**
-   * Folds partial aggregates while keeping their sessions. The shard's `fold` is not idempotent
-   * (a retry after a lost reply would fold twice), so a fold rotates the hold: a next hold is
-   * acquired, then the old one released with the delta (a release is idempotent).
+   * Folds partial aggregates while keeping their sessions: one `foldMany` per round, a round
+   * holding at most one fold per entry (the next one waits for the definite answer that gives
+   * its step). A fold whose session was given up meanwhile goes back into its entry.
    */
   #fold(jobs: readonly Job[]): Effect.Effect<void> {
     if (jobs.length === 0) return Effect.void
-    const shard = this.#settings.shard
+    const round: Job[] = []
+    const later: Job[] = []
+    for (const job of jobs) {
+      if (!job.entry.acquired) this.#notSent(job, undefined)
+      else if (round.some((other) => other.entry === job.entry)) later.push(job)
+      else round.push(job)
+    }
+    const items = round.map((job) => {
+      job.sentWith = job.entry.hold
+      return [job.sentWith as Hold, job.update as Update] as const
+    })
     return Effect.gen(this, function* () {
-      const next = yield* this.#many(
-        jobs.map((job) => job.update as Update),
-        (batch) => shard.acquireMany(batch),
-      )
-      const sent: Array<{ job: Job; hold: Hold }> = []
-      next.forEach((outcome, i) => {
-        const job = jobs[i] as Job
-        if (Either.isLeft(outcome)) {
-          this.#notSent(job, outcome.left)
-          return
-        }
-        this.#counters.acquires++
-        job.sentWith = job.entry.hold
-        sent.push({ job, hold: job.entry.hold as Hold })
-        job.entry.hold = outcome.right
-      })
-      const released = yield* this.#many(
-        sent.map(({ job, hold }) => [hold, job.update] as const),
-        (batch) => shard.releaseMany(batch),
-      )
-      released.forEach((outcome, i) => {
-        const { job } = sent[i] as (typeof sent)[number]
+      const outcomes = yield* this.#many(items, (batch) => this.#settings.shard.foldMany(batch))
+      outcomes.forEach((outcome, i) => {
+        const job = round[i] as Job
         if (Either.isLeft(outcome)) {
           this.#fail(job, outcome.left)
           return
         }
+        const { hold, forcedExpiry } = outcome.right
+        job.entry.hold = hold
         this.#counters.folds++
         this.#finish(job, 'durable')
+        if (forcedExpiry) this.#owner.forced(job.entry) // forceExpiry from any process
       })
+      yield* this.#fold(later)
     })
   }
 
@@ -347,20 +355,33 @@ export class Flusher {
   }
 
   /**
-   * A fold or release failed for good. Its retry releases the hold the job was sent with
-   * (idempotent: a release that reached the shard folds nothing again), or, when it was never
-   * sent, releases its delta as a session of its own.
+   * A fold or release failed for good. A release's retry releases the hold it was sent with
+   * (idempotent). A fold's is in doubt: its entry gives the hold up (nothing more is sent under
+   * it), and the retry re-sends that fold (applied once) and then releases the hold. A job never
+   * sent is released as a session of its own.
    */
   #fail(job: Job, error: unknown): void {
     this.#finish(job, { failed: error })
+    const { entry, update } = job
+    // A release never sent (a defect before it) releases the session's own hold.
+    const hold = job.sentWith ?? (job.kind === 'release' && entry.acquired ? entry.hold : undefined)
+    let rerun: () => Rerun
+    if (hold === undefined) rerun = this.#asNewSession(job)
+    else if (job.kind === 'release')
+      rerun = () => this.#releaseAndRun(hold, update, entry.claimEmpty)
+    else {
+      if (entry.hold === hold) {
+        entry.hold = undefined
+        entry.acquired = false
+      }
+      rerun = () =>
+        Effect.flatMap(
+          this.#retrying(() => this.#settings.shard.fold(hold, update as Update)),
+          (folded) => this.#releaseAndRun(folded.hold, undefined, entry.claimEmpty),
+        )
+    }
     const kind = job.kind === 'release' ? 'release' : 'fold'
-    const hold = job.sentWith
-    const claimEmpty = job.kind === 'release' && job.entry.claimEmpty
-    const rerun =
-      hold === undefined
-        ? this.#asNewSession(job)
-        : () => this.#releaseAndRun(hold, job.update, claimEmpty)
-    this.#report({ kind, resourceId: job.entry.key, error, update: job.update }, rerun)
+    this.#report({ kind, resourceId: entry.key, error, update }, rerun)
   }
 
   #failClaim(kind: 'execute' | 'complete', claim: Claim, error: unknown): void {
@@ -379,10 +400,15 @@ export class Flusher {
    * when the work it led to recorded new failures (then it left the list, the new ones joined).
    */
   #report(base: FailureBase, rerun: () => Rerun): void {
+    // Once its work went through, a retry does nothing: a release retried after the claim it
+    // made was completed would look like a late release to the shard, and fold again.
+    let done = false
     const failure = {
       ...base,
       retry: async () => {
+        if (done) return
         const recorded = await Effect.runPromise(rerun())
+        done = true
         this.#owner.resolved(failure)
         if (recorded > 0) {
           throw new CacheError(
