@@ -169,7 +169,8 @@ export class MemoryShard implements Shard {
       const resource = this.store.resource(hold.resourceId)
       const next = { ...hold, step: hold.step + 1 }
       const step = resource.holders.get(hold.token)
-      if (step === undefined && isReleased(resource, hold.token)) {
+      const released = isReleased(resource, hold.token) || resource.exec?.by === hold.token
+      if (step === undefined && released) {
         return new ResourceError(hold.resourceId, 'notHeld', 'fold of a released session')
       }
       if (step !== undefined && step < hold.step) return outOfOrder(hold)

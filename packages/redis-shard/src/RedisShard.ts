@@ -265,7 +265,7 @@ export class RedisShard implements Shard {
     const calls = items.map(([hold, delta]) => {
       const plan = this.#types.plan(hold.typeName)
       const args = [hold.token, String(hold.step + 1), ...plan.deltaArgs(delta, hold.resourceId)]
-      const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, false)
+      const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, true)
       return this.#script('fold', hold.resourceId, keys, plan.spec, args)
     })
     const replies = await this.#batch(calls)
@@ -721,6 +721,8 @@ function resourceError(resourceId: string, code: unknown): ResourceError {
       'overflow',
       'a field would overflow (64-bit integer or finite float)',
     )
+  if (code === Reply.NOT_HELD)
+    return new ResourceError(resourceId, 'notHeld', 'fold of a released session')
   if (code === Reply.OUT_OF_ORDER)
     return new ResourceError(resourceId, 'outOfOrder', 'a fold of this hold before it is missing')
   return new ResourceError(resourceId, 'notHeld', `unexpected reply ${String(code)}`)

@@ -30,6 +30,8 @@ export const Reply = {
    * (in doubt after a lost reply) has not arrived. Send that one first.
    */
   OUT_OF_ORDER: -3,
+  /** fold: the hold was released (a fold after its session's release, not a retry). */
+  NOT_HELD: -4,
 } as const
 
 /** A reply code. */

@@ -81,6 +81,25 @@ describe.each([
     await b.completeExecution(last.claim)
   })
 
+  it('refuses a fold of a released hold (notHeld), nothing changed, whether its release claimed or not', async () => {
+    const a: Shard = await worker()
+    const id = unique()
+    const first = await a.acquire(Widget.create({ id }))
+    const second = await a.acquire(Widget.create({ id }))
+    const folded = await a.fold(first, Widget.create({ id, clicks: 1 }))
+    expect(await a.release(folded.hold)).toEqual({ last: false, reason: 'held' })
+    const late = await a.foldMany([[folded.hold, Widget.create({ id, clicks: 10 })]])
+    expect((late[0] as ResourceError).code).toBe('notHeld')
+    const last = await a.release(second)
+    if (!last.last) throw new Error('expected the last release to claim')
+    const late2 = await a.foldMany([[second, Widget.create({ id, clicks: 10 })]])
+    expect((late2[0] as ResourceError).code).toBe('notHeld')
+    expect(clicksOf(last.claim.update)).toBe(1)
+    expect(await a.count(second.resourceId)).toBe(0)
+    expect(await a.completeExecution(last.claim)).toBeUndefined()
+    expect(a.stats().shardStateLost).toBe(0)
+  })
+
   it('forceExpiry: the next release by any holder executes the pending state now', async () => {
     const a: Shard = await worker()
     const b: Shard = await worker()

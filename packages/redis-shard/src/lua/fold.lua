@@ -4,24 +4,31 @@
   only when the recorded step is the one before it; a retry (recorded step already there or past)
   answers as applied, changing nothing; a fold ahead of the record (a fold before it, in doubt,
   never arrived) is refused with R.OUT_OF_ORDER, changing nothing. A fold whose hold the shard
-  does not know folds anyway and re-establishes the hold, flagged lost.
+  does not know folds anyway and re-establishes the hold, flagged lost, unless it was released
+  (its release claimed, or left a released record): then R.NOT_HELD, nothing changed.
 
-  Batch layout: includes/batch.lua (KEYS per resource: hash, extra keys).
+  Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
   Per resource: ARGV type index, token, step, delta.
   Returns per resource: {R.FOLDED, lost, timesModified, forced 0|1} or
-  {R.WRONG_TYPE|OVERFLOW|OUT_OF_ORDER} (nothing changed).
+  {R.WRONG_TYPE|OVERFLOW|OUT_OF_ORDER|NOT_HELD} (nothing changed).
 ]]
 --@include protocol
 --@include now
 --@include batch
 --@include fields
 
-return forEachResource(false, function(r, at)
+return forEachResource(true, function(r, at)
   local token, step = ARGV[at + 1], tonumber(ARGV[at + 2])
   local delta, nextAt = parseDelta(r.spec, at + 3)
   local holder = F.holder .. token
-  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced)
+  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced, F.claimedBy)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
+  if not st[1] then
+    local inc, seq = splitToken(token)
+    if st[4] == token or tonumber(rcall('HGET', r.released, inc) or '0') >= seq then
+      return { R.NOT_HELD }, nextAt
+    end
+  end
   local mods, forced = tonumber(st[2] or '0'), st[3] and 1 or 0
   if st[1] and tonumber(st[1]) >= step then return { R.FOLDED, 0, mods, forced }, nextAt end
   if st[1] and tonumber(st[1]) < step - 1 then return { R.OUT_OF_ORDER }, nextAt end

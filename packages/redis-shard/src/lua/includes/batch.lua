@@ -6,7 +6,7 @@
 --   ARGV[6 .. 5+T] type specs: comma-separated fold codes (OP), each with an optional number
 --           (rpush's cap, zadd's keep): 'i,i', 'l4,s,z3'; '*' is a custom update type
 --   then, per resource: its type's index (1..T), then the script's own arguments.
---   KEYS: per resource, its hash `{ns:R}`, [its released-records key (release, evict)], then a
+--   KEYS: per resource, its hash `{ns:R}`, [its released-records key (release, fold, evict)], then a
 --         pending/claimed key pair per collection field, or `deltas`/`claimed deltas` (custom).
 local rcall = redis.call
 local LEASE, INCARNATION, RETRY_WINDOW = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])

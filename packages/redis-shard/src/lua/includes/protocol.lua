@@ -10,6 +10,7 @@ local R = {
   WRONG_TYPE = -1,
   OVERFLOW = -2,
   OUT_OF_ORDER = -3,
+  NOT_HELD = -4,
 }
 local F = {
   count = "n",
