@@ -22,6 +22,8 @@ export interface StreamDefinition {
   readonly maxRecordBytes: number
   /** The AWS region (Kinesis). */
   readonly region?: string
+  /** A Kinesis endpoint override, e.g. a local implementation's `http://127.0.0.1:4567`. */
+  readonly endpoint?: string
 }
 
 /** A stream as written in code: only `name` and `partitionKey` are required. */
@@ -33,6 +35,7 @@ export interface StreamInput {
   readonly retentionMs?: number
   readonly maxRecordBytes?: number
   readonly region?: string
+  readonly endpoint?: string
 }
 
 /** Logical name → definition. */
@@ -54,6 +57,7 @@ const KEYS: Record<string, keyof StreamInput> = {
   retention_hours: 'retentionMs',
   max_record_bytes: 'maxRecordBytes',
   region: 'region',
+  endpoint: 'endpoint',
 }
 
 /**
@@ -72,7 +76,7 @@ export function defineStreams(streams: Readonly<Record<string, StreamInput>>): S
 
 /**
  * Reads a YAML file mapping logical names to `{ name, partition_key, shards?, backend?,
- * retention_hours?, max_record_bytes?, region? }`.
+ * retention_hours?, max_record_bytes?, region?, endpoint? }`.
  * @throws {@link StreamConfigError} naming the file (and the stream and field) at fault.
  */
 export function loadConfig(file: string): StreamsConfig {
@@ -145,6 +149,9 @@ function checkStream(logical: string, input: Record<string, unknown> | StreamInp
     fail('max_record_bytes', 'a positive integer', maxRecordBytes)
   }
   if (i.region !== undefined && typeof i.region !== 'string') fail('region', 'a string', i.region)
+  if (i.endpoint !== undefined && (typeof i.endpoint !== 'string' || !URL.canParse(i.endpoint))) {
+    fail('endpoint', 'a URL', i.endpoint)
+  }
   return {
     logical,
     name: i.name as string,
@@ -154,6 +161,7 @@ function checkStream(logical: string, input: Record<string, unknown> | StreamInp
     retentionMs: retentionMs as number,
     maxRecordBytes: maxRecordBytes as number,
     ...(i.region === undefined ? {} : { region: i.region as string }),
+    ...(i.endpoint === undefined ? {} : { endpoint: i.endpoint as string }),
   }
 }
 

@@ -13,6 +13,12 @@ export type {
   ReadFrom,
   StoredRecord,
 } from './Backend.js'
+export {
+  KinesisBackend,
+  type KinesisBackendOptions,
+  KinesisPutError,
+  MissingPackage,
+} from './backends/kinesis.js'
 export { MemoryBackend } from './backends/memory.js'
 export { RedisBackend, type RedisBackendOptions } from './backends/redis.js'
 export {

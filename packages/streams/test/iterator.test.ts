@@ -7,7 +7,7 @@ import {
   type StreamIterator,
   type StreamRecord,
 } from '../src/index.js'
-import { backends } from './backends.js'
+import { BACKENDS, backends } from './backends.js'
 
 const make = backends()
 let n = 0
@@ -28,7 +28,7 @@ async function take<T>(iterator: StreamIterator<T>, count: number): Promise<Stre
   return got
 }
 
-for (const name of ['memory', 'redis'] as const) {
+for (const name of BACKENDS) {
   describe(`iterators on ${name}`, () => {
     test('latest is pinned when built: what is put after, before the first read, is read', async () => {
       const backend = make[name]()

@@ -26,16 +26,17 @@ describe('routing', () => {
     expect(shardOf('a', 1)).toBe(0)
   })
 
-  test('the same partition keys land on the same shard index on memory and Redis', async () => {
+  test('the same partition keys land on the same shard index on memory, Redis and Kinesis', async () => {
     const config = defineStreams({ s: { name: 'parity', partitionKey: 'k', shards: 7 } })
     const keys = Array.from({ length: 200 }, (_, i) => `key-${i}-é`)
     const results = []
-    for (const backend of [make.memory(), make.redis()]) {
+    for (const backend of [make.memory(), make.redis(), make.kinesis()]) {
       const stream = getStream<{ k: string }>('s', config, backend)
       results.push((await stream.putMany(keys.map((k) => ({ k })))).map((r) => r.shard))
       await backend.close()
     }
     expect(results[0]).toEqual(keys.map((k) => shardOf(k, 7)))
     expect(results[1]).toEqual(results[0])
+    expect(results[2]).toEqual(results[0])
   })
 })

@@ -5,6 +5,7 @@
  */
 
 export { cliArgs } from './cli.js'
+export { type KinesaliteServer, startKinesalite } from './kinesalite.js'
 export {
   type Fault,
   type FaultPolicy,

@@ -1,0 +1,381 @@
+import type * as Sdk from '@aws-sdk/client-kinesis'
+import { PhononError } from '@phonon/core'
+import type { Backend, Coordinator, ReadFrom, StoredRecord } from '../Backend.js'
+import type { StreamDefinition } from '../config.js'
+import { StreamConfigError, StreamError } from '../errors.js'
+import { hashKeyRange } from '../routing.js'
+import { MemoryBackend } from './memory.js'
+
+/** An optional peer dependency needed by what was asked is not installed. */
+export class MissingPackage extends PhononError {
+  readonly _tag = 'MissingPackage' as const
+  constructor(
+    readonly packageName: string,
+    why: string,
+  ) {
+    super(`${why} needs the package ${packageName}: install it (pnpm add ${packageName})`)
+  }
+}
+
+/** Records of one PutRecords call still failing after the retries; the others were written. */
+export class KinesisPutError extends StreamError {
+  constructor(
+    message: string,
+    /** Each failed record: its index in the call, Kinesis's error code and message. */
+    readonly failures: ReadonlyArray<{ index: number; code: string; message: string }>,
+  ) {
+    super(message)
+  }
+}
+
+/** Options of {@link KinesisBackend}. */
+export interface KinesisBackendOptions {
+  /** The region of streams whose definition has none (default: the SDK's, from the environment). */
+  readonly region?: string
+  /**
+   * An endpoint for streams whose definition has none, e.g. a local Kinesis implementation
+   * (`http://127.0.0.1:4567`); it is then spoken to over HTTP/1.1.
+   */
+  readonly endpoint?: string
+  /** Credentials (default: the SDK's chain). Local implementations take any. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string }
+  /** Creates a missing stream with the definition's shard count (default false: it must exist). */
+  readonly createStreams?: boolean
+  /**
+   * Where leases and checkpoints live (Kinesis has none; the KCL uses DynamoDB): another
+   * backend's coordinators, e.g. a {@link RedisBackend}. Default: memory, one process only.
+   */
+  readonly coordination?: Backend
+  /** Attempts of a PutRecords for records Kinesis refused (throttled, internal failure). Default 4. */
+  readonly putAttempts?: number
+}
+
+type Client = { send: Sdk.KinesisClient['send']; destroy(): void }
+type SdkModule = typeof Sdk
+
+/** Kinesis takes up to 500 records per PutRecords and 10,000 per GetRecords. */
+const PUT_LIMIT = 500
+const GET_LIMIT = 10_000
+/** How many next-iterators are kept to continue reads without a GetShardIterator. */
+const CURSORS = 4_096
+/** Windows (ms) searched backwards for a shard's last record before reading it all. */
+const LAST_WINDOWS = [10_000, 600_000]
+
+/**
+ * Streams on AWS Kinesis through the AWS SDK v3 (`@aws-sdk/client-kinesis`, an optional peer
+ * dependency loaded on first use). Shard index i is the stream's i-th open shard by starting
+ * hash key, and records are put with that shard's starting hash key as explicit hash key, so a
+ * partition key lands on the same index as on the other backends.
+ */
+export class KinesisBackend implements Backend {
+  readonly #options: KinesisBackendOptions
+  readonly #coordination: Backend
+  readonly #clients = new Map<string, Promise<Client>>()
+  readonly #shards = new Map<string, Promise<Array<{ id: string; start: string }>>>()
+  /** Position key → the shard iterator continuing from it (kept fresh by every read). */
+  readonly #cursors = new Map<string, string>()
+  #sdk: Promise<SdkModule> | undefined
+
+  constructor(options: KinesisBackendOptions = {}) {
+    this.#options = options
+    this.#coordination = options.coordination ?? new MemoryBackend()
+  }
+
+  /**
+   * @throws {@link KinesisPutError} for records still refused after the retries.
+   * @throws {@link StreamError} when Kinesis fails; {@link StreamConfigError} when the stream's
+   * shards are not the definition's; {@link MissingPackage} without the SDK.
+   */
+  async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
+    const { start } = await this.#shard(stream, shard)
+    const sequences: string[] = []
+    for (let i = 0; i < payloads.length; i += PUT_LIMIT) {
+      sequences.push(...(await this.#put(stream, start, payloads.slice(i, i + PUT_LIMIT), i)))
+    }
+    return sequences
+  }
+
+  async #put(stream: StreamDefinition, start: string, payloads: readonly string[], offset: number) {
+    const sdk = await this.#load()
+    const sequences: string[] = []
+    let pending = payloads.map((_, index) => index)
+    let failures: Array<{ index: number; code: string; message: string }> = []
+    for (
+      let attempt = 0;
+      pending.length > 0 && attempt < (this.#options.putAttempts ?? 4);
+      attempt++
+    ) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt))
+      const out = await this.#send(stream, 'PutRecords', (c) =>
+        c.send(
+          new sdk.PutRecordsCommand({
+            StreamName: stream.name,
+            Records: pending.map((index) => ({
+              Data: Buffer.from(payloads[index] as string),
+              PartitionKey: start,
+              ExplicitHashKey: start,
+            })),
+          }),
+        ),
+      )
+      failures = []
+      pending = pending.filter((index, i) => {
+        const result = out.Records?.[i]
+        if (result?.SequenceNumber !== undefined) {
+          sequences[index] = result.SequenceNumber
+          return false
+        }
+        const code = result?.ErrorCode ?? 'Missing'
+        failures.push({ index: offset + index, code, message: result?.ErrorMessage ?? '' })
+        return true
+      })
+    }
+    if (pending.length > 0) {
+      const first = failures[0]
+      throw new KinesisPutError(
+        `${pending.length} of ${payloads.length} records refused by Kinesis stream ${stream.name} (${first?.code}: ${first?.message})`,
+        failures,
+      )
+    }
+    return sequences
+  }
+
+  /**
+   * The shard's last record: searched in the last 10 s, then 10 min, then the whole shard
+   * (Kinesis has no call for it).
+   */
+  async last(stream: StreamDefinition, shard: number) {
+    const now = Date.now()
+    for (const from of [...LAST_WINDOWS.map((ms) => ({ timestamp: now - ms })), 'all' as const]) {
+      let last: StoredRecord | undefined
+      let position: ReadFrom = from
+      for (;;) {
+        const records = await this.read(stream, shard, position, GET_LIMIT)
+        if (records.length === 0) break
+        last = records.at(-1) as StoredRecord
+        position = { after: last.sequence }
+      }
+      this.#cursors.delete(this.#key(stream, shard, position))
+      if (last !== undefined) return last
+    }
+    return undefined
+  }
+
+  /** @throws {@link StreamError} when Kinesis fails. */
+  async read(stream: StreamDefinition, shard: number, from: ReadFrom, limit: number) {
+    if (typeof from === 'object' && 'timestamp' in from && from.timestamp > Date.now()) return []
+    const sdk = await this.#load()
+    const key = this.#key(stream, shard, from)
+    for (let attempt = 0; ; attempt++) {
+      const cursor = this.#cursors.get(key) ?? (await this.#iterator(stream, shard, from))
+      this.#cursors.delete(key)
+      try {
+        const out = await this.#send(stream, 'GetRecords', (c) =>
+          c.send(
+            new sdk.GetRecordsCommand({ ShardIterator: cursor, Limit: Math.min(limit, GET_LIMIT) }),
+          ),
+        )
+        const records = (out.Records ?? []).map(
+          (r): StoredRecord => ({
+            sequence: r.SequenceNumber as string,
+            timestamp: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+            data: Buffer.from(r.Data ?? []).toString('utf8'),
+          }),
+        )
+        const last = records.at(-1)
+        if (out.NextShardIterator !== undefined) {
+          const next = last === undefined ? key : this.#key(stream, shard, { after: last.sequence })
+          this.#remember(next, out.NextShardIterator)
+        }
+        return records
+      } catch (error) {
+        // An iterator lives 5 minutes: an expired one is asked for again, once.
+        const expired =
+          (error as Error).cause instanceof Error &&
+          ((error as Error).cause as Error).name === 'ExpiredIteratorException'
+        if (!expired || attempt > 0) throw error
+      }
+    }
+  }
+
+  /** Leases and checkpoints of the coordination backend (see {@link KinesisBackendOptions}). */
+  coordinator(stream: StreamDefinition, application: string): Coordinator {
+    return this.#coordination.coordinator(stream, application)
+  }
+
+  /** This process's clock: Kinesis has no clock call (arrival times are the service's). */
+  async now() {
+    return Date.now()
+  }
+
+  /** Closes the SDK clients, and the coordination backend when it is the default memory one. */
+  async close() {
+    for (const client of this.#clients.values()) (await client.catch(() => undefined))?.destroy()
+    this.#clients.clear()
+    if (this.#options.coordination === undefined) await this.#coordination.close()
+  }
+
+  #key(stream: StreamDefinition, shard: number, from: ReadFrom) {
+    return `${stream.name}\0${shard}\0${JSON.stringify(from)}`
+  }
+
+  #remember(key: string, iterator: string) {
+    this.#cursors.set(key, iterator)
+    if (this.#cursors.size > CURSORS)
+      this.#cursors.delete(this.#cursors.keys().next().value as string)
+  }
+
+  async #iterator(stream: StreamDefinition, shard: number, from: ReadFrom): Promise<string> {
+    const sdk = await this.#load()
+    const { id } = await this.#shard(stream, shard)
+    const position: Pick<
+      Sdk.GetShardIteratorCommandInput,
+      'ShardIteratorType' | 'StartingSequenceNumber' | 'Timestamp'
+    > =
+      from === 'all'
+        ? { ShardIteratorType: 'TRIM_HORIZON' }
+        : 'after' in from
+          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: from.after }
+          : 'at' in from
+            ? { ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: from.at }
+            : { ShardIteratorType: 'AT_TIMESTAMP', Timestamp: new Date(from.timestamp) }
+    const out = await this.#send(stream, 'GetShardIterator', (c) =>
+      c.send(
+        new sdk.GetShardIteratorCommand({ StreamName: stream.name, ShardId: id, ...position }),
+      ),
+    )
+    return out.ShardIterator as string
+  }
+
+  /** The shard's id and starting hash key; checks the stream's shards once per stream. */
+  async #shard(stream: StreamDefinition, shard: number) {
+    let shards = this.#shards.get(stream.name)
+    if (shards === undefined) {
+      shards = this.#listShards(stream)
+      this.#shards.set(stream.name, shards)
+      shards.catch(() => this.#shards.delete(stream.name))
+    }
+    return (await shards)[shard] as { id: string; start: string }
+  }
+
+  /**
+   * The open shards by starting hash key, checked to be the definition's count of equal ranges
+   * (else a key would not land on the same index as elsewhere).
+   * @throws {@link StreamConfigError} when they are not.
+   */
+  async #listShards(stream: StreamDefinition) {
+    const sdk = await this.#load()
+    let listed: Sdk.Shard[]
+    try {
+      listed = await this.#list(stream, sdk)
+    } catch (error) {
+      const missing = (error as Error).cause instanceof sdk.ResourceNotFoundException
+      if (!missing || this.#options.createStreams !== true) throw error
+      await this.#send(stream, 'CreateStream', (c) =>
+        c.send(new sdk.CreateStreamCommand({ StreamName: stream.name, ShardCount: stream.shards })),
+      )
+      await this.#send(stream, 'waitUntilStreamExists', async (c) =>
+        sdk.waitUntilStreamExists(
+          { client: c as Sdk.KinesisClient, maxWaitTime: 60 },
+          { StreamName: stream.name },
+        ),
+      )
+      listed = await this.#list(stream, sdk)
+    }
+    const open = listed
+      .filter((s) => s.SequenceNumberRange?.EndingSequenceNumber === undefined)
+      .map((s) => ({ id: s.ShardId as string, start: s.HashKeyRange?.StartingHashKey as string }))
+      .sort((a, b) => (BigInt(a.start) < BigInt(b.start) ? -1 : 1))
+    const equal = open.every((s, i) => BigInt(s.start) === hashKeyRange(i, stream.shards).start)
+    if (open.length !== stream.shards || !equal) {
+      throw new StreamConfigError(
+        `stream ${stream.logical}: Kinesis stream ${stream.name} has ${open.length} open shards${equal ? '' : ' of unequal hash key ranges'}, the config ${stream.shards} equal ones: keys would not land on the same shard index as on the other backends`,
+      )
+    }
+    return open
+  }
+
+  async #list(stream: StreamDefinition, sdk: SdkModule) {
+    const shards: Sdk.Shard[] = []
+    let token: string | undefined
+    do {
+      const out = await this.#send(stream, 'ListShards', (c) =>
+        c.send(
+          new sdk.ListShardsCommand(
+            token === undefined ? { StreamName: stream.name } : { NextToken: token },
+          ),
+        ),
+      )
+      shards.push(...(out.Shards ?? []))
+      token = out.NextToken
+    } while (token !== undefined)
+    return shards
+  }
+
+  /** Runs a call on the stream's client; an SDK error becomes a {@link StreamError} (its cause). */
+  async #send<T>(stream: StreamDefinition, what: string, call: (c: Client) => Promise<T>) {
+    const client = await this.#client(stream)
+    try {
+      return await call(client)
+    } catch (error) {
+      throw new StreamError(
+        `Kinesis ${what} on stream ${stream.name} failed: ${(error as Error).message}`,
+        { cause: error },
+      )
+    }
+  }
+
+  #client(stream: StreamDefinition): Promise<Client> {
+    const region = stream.region ?? this.#options.region
+    const endpoint = stream.endpoint ?? this.#options.endpoint
+    const key = `${region}\0${endpoint}`
+    let client = this.#clients.get(key)
+    if (client === undefined) {
+      client = this.#makeClient(region, endpoint)
+      this.#clients.set(key, client)
+      client.catch(() => this.#clients.delete(key))
+    }
+    return client
+  }
+
+  async #makeClient(region: string | undefined, endpoint: string | undefined): Promise<Client> {
+    const sdk = await this.#load()
+    return new sdk.KinesisClient({
+      ...(region === undefined ? {} : { region }),
+      ...(endpoint === undefined ? {} : { endpoint, requestHandler: await http1() }),
+      ...(this.#options.credentials === undefined
+        ? {}
+        : { credentials: this.#options.credentials }),
+    })
+  }
+
+  #load(): Promise<SdkModule> {
+    this.#sdk ??= load<SdkModule>('@aws-sdk/client-kinesis', 'the Kinesis backend')
+    return this.#sdk
+  }
+}
+
+/** The SDK speaks HTTP/2 to Kinesis by default; local implementations speak HTTP/1.1. */
+async function http1() {
+  const { NodeHttpHandler } = await load<typeof import('@smithy/node-http-handler')>(
+    '@smithy/node-http-handler',
+    'a Kinesis endpoint override',
+  )
+  return new NodeHttpHandler()
+}
+
+/**
+ * Imports an optional peer dependency.
+ * @throws {@link MissingPackage} when it is not installed.
+ */
+async function load<T>(name: string, why: string): Promise<T> {
+  try {
+    return (await import(name)) as T
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new MissingPackage(name, why)
+    }
+    throw error
+  }
+}
