@@ -1,3 +1,4 @@
+import { ArgumentError } from '@phonon/core'
 import type { StreamDefinition } from './config.js'
 
 /** A record as a backend stores it. */
@@ -10,12 +11,28 @@ export interface StoredRecord {
   readonly data: string
 }
 
-/** Where a read starts: after or at a sequence, at a timestamp, or from the oldest record kept. */
+/**
+ * Where a read starts: after or at a sequence, at a timestamp, from the oldest record kept, or
+ * at a backend's own opaque position (made by {@link Backend.pin}, read only by that backend).
+ */
 export type ReadFrom =
   | { readonly after: string }
   | { readonly at: string }
   | { readonly timestamp: number }
+  | { readonly cursor: string }
   | 'all'
+
+/**
+ * For backends that make no cursors: refuses one (made by another backend).
+ * @throws {@link ArgumentError} for a cursor.
+ */
+export function assertNoCursor(
+  from: ReadFrom,
+): asserts from is Exclude<ReadFrom, { readonly cursor: string }> {
+  if (typeof from === 'object' && 'cursor' in from) {
+    throw new ArgumentError(`cursor ${from.cursor} was made by another backend`)
+  }
+}
 
 /** A shard's lease: who owns it, its fencing token, when it runs out (the backend's clock). */
 export interface Lease {
@@ -78,7 +95,15 @@ export interface Backend {
   append(stream: StreamDefinition, shard: number, payloads: readonly string[]): Promise<string[]>
   /** The shard's last sequence, or undefined when it holds nothing. */
   last(stream: StreamDefinition, shard: number): Promise<StoredRecord | undefined>
-  /** Up to `limit` records of a shard, oldest first. */
+  /**
+   * The position just past the shard's last record now, when the backend has a cheaper way to
+   * it than {@link Backend.last} (Kinesis: a LATEST shard iterator).
+   */
+  pin?(stream: StreamDefinition, shard: number): Promise<ReadFrom>
+  /**
+   * Up to `limit` records of a shard, oldest first.
+   * @throws {@link ArgumentError} for a `cursor` this backend did not make.
+   */
   read(
     stream: StreamDefinition,
     shard: number,

@@ -117,6 +117,17 @@ export function shardIndexes(stream: StreamDefinition, shards?: readonly number[
   return [...new Set(shards)]
 }
 
+/** The position just past the shard's last record now: what `latest` is pinned to. */
+export async function pinLatest(
+  backend: Backend,
+  stream: StreamDefinition,
+  shard: number,
+): Promise<ReadFrom> {
+  if (backend.pin !== undefined) return backend.pin(stream, shard)
+  const last = await backend.last(stream, shard)
+  return last === undefined ? 'all' : { after: last.sequence }
+}
+
 /** Resolves a start position of one shard into a read position; `latest` pins the last record now. */
 export async function readFrom(
   backend: Backend,
@@ -125,10 +136,7 @@ export async function readFrom(
   from: StartPosition,
 ): Promise<ReadFrom> {
   if (from === 'all') return 'all'
-  if (from === 'latest') {
-    const last = await backend.last(stream, shard)
-    return last === undefined ? 'all' : { after: last.sequence }
-  }
+  if (from === 'latest') return pinLatest(backend, stream, shard)
   if ('timestamp' in from) {
     const ms = from.timestamp instanceof Date ? from.timestamp.getTime() : from.timestamp
     if (!Number.isFinite(ms)) throw new ArgumentError(`timestamp must be a finite time, got ${ms}`)

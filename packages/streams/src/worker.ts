@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { ArgumentError } from '@phonon/core'
 import type { Coordinator, ReadFrom } from './Backend.js'
 import { LeaseLost, StreamError } from './errors.js'
-import { type StreamRecord, shardIndexes } from './Iterator.js'
+import { pinLatest, type StreamRecord, shardIndexes } from './Iterator.js'
 import { type LeaseChanges, ShardLeases } from './Lease.js'
 import { shardIdOf } from './routing.js'
 import type { Stream } from './Stream.js'
@@ -228,7 +228,7 @@ export class Worker<T = unknown> {
           ? { after: checkpoint }
           : this.#o.initialPosition === 'all'
             ? 'all'
-            : await this.#latest(grant.shard),
+            : await pinLatest(this.#o.stream.backend, this.#o.stream.definition, grant.shard),
       )
       this.#o.onEvent?.({ type: 'acquired', shard: grant.shard })
     }
@@ -238,11 +238,6 @@ export class Worker<T = unknown> {
     await this.#leases.give(surplus)
     for (const shard of surplus) this.#forget(shard, 'released')
     return true
-  }
-
-  async #latest(shard: number): Promise<ReadFrom> {
-    const last = await this.#o.stream.backend.last(this.#o.stream.definition, shard)
-    return last === undefined ? 'all' : { after: last.sequence }
   }
 
   /** Commits the round: the processor's log entry and every owned shard's checkpoint, fenced. */

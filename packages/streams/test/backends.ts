@@ -2,7 +2,12 @@
  * The backends every conformance test runs on: memory, Redis Streams on a private server, and
  * Kinesis through the AWS SDK against a private kinesalite.
  */
-import { type KinesaliteServer, type RedisServer, startKinesalite, startRedis } from '@phonon/testkit'
+import {
+  type KinesaliteServer,
+  type RedisServer,
+  startKinesalite,
+  startRedis,
+} from '@phonon/testkit'
 import { afterAll, beforeAll } from 'vitest'
 import type { Backend } from '../src/index.js'
 import { KinesisBackend, MemoryBackend, RedisBackend } from '../src/index.js'

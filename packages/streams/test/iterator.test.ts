@@ -45,6 +45,15 @@ for (const name of BACKENDS) {
       await backend.close()
     })
 
+    test('latest on an empty shard reads from the first record put after', async () => {
+      const backend = make[name]()
+      const stream = fresh(backend)
+      const iterator = await stream.iterator({ from: 'latest', idleMs: 5 })
+      await stream.put({ k: 'a', i: 7 })
+      expect((await take(iterator, 1)).map((r) => r.data.i)).toEqual([7])
+      await backend.close()
+    })
+
     test('all, at and after a sequence, at a timestamp', async () => {
       const backend = make[name]()
       const stream = fresh(backend)

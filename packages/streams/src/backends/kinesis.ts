@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type * as Sdk from '@aws-sdk/client-kinesis'
 import { PhononError } from '@phonon/core'
 import type { Backend, Coordinator, ReadFrom, StoredRecord } from '../Backend.js'
@@ -58,8 +59,8 @@ const PUT_LIMIT = 500
 const GET_LIMIT = 10_000
 /** How many next-iterators are kept to continue reads without a GetShardIterator. */
 const CURSORS = 4_096
-/** Windows (ms) searched backwards for a shard's last record before reading it all. */
-const LAST_WINDOWS = [10_000, 600_000]
+/** How long a stream created by the backend may take to become ACTIVE. */
+const CREATE_TIMEOUT_MS = 120_000
 
 /**
  * Streams on AWS Kinesis through the AWS SDK v3 (`@aws-sdk/client-kinesis`, an optional peer
@@ -141,61 +142,81 @@ export class KinesisBackend implements Backend {
   }
 
   /**
-   * The shard's last record: searched in the last 10 s, then 10 min, then the whole shard
-   * (Kinesis has no call for it).
+   * The shard's last record, found by reading the whole shard (Kinesis has no call for it; a
+   * `latest` iterator uses {@link KinesisBackend.pin} instead).
    */
   async last(stream: StreamDefinition, shard: number) {
-    const now = Date.now()
-    for (const from of [...LAST_WINDOWS.map((ms) => ({ timestamp: now - ms })), 'all' as const]) {
-      let last: StoredRecord | undefined
-      let position: ReadFrom = from
-      for (;;) {
-        const records = await this.read(stream, shard, position, GET_LIMIT)
-        if (records.length === 0) break
-        last = records.at(-1) as StoredRecord
-        position = { after: last.sequence }
+    let last: StoredRecord | undefined
+    for (;;) {
+      const from: ReadFrom = last === undefined ? 'all' : { after: last.sequence }
+      const records = await this.read(stream, shard, from, GET_LIMIT)
+      if (records.length === 0) {
+        this.#cursors.delete(this.#key(stream, shard, from))
+        return last
       }
-      this.#cursors.delete(this.#key(stream, shard, position))
-      if (last !== undefined) return last
+      last = records.at(-1)
     }
-    return undefined
   }
 
-  /** @throws {@link StreamError} when Kinesis fails. */
+  /**
+   * A LATEST shard iterator, as a cursor: it is pinned now, and every read of it continues it
+   * (an iterator left unread for 5 minutes expires).
+   */
+  async pin(stream: StreamDefinition, shard: number): Promise<ReadFrom> {
+    const from = { cursor: randomUUID() }
+    const iterator = await this.#iterator(stream, shard, { ShardIteratorType: 'LATEST' })
+    this.#remember(this.#key(stream, shard, from), iterator)
+    return from
+  }
+
+  /**
+   * @throws {@link StreamError} when Kinesis fails, or for a cursor expired or not made here.
+   */
   async read(stream: StreamDefinition, shard: number, from: ReadFrom, limit: number) {
     if (typeof from === 'object' && 'timestamp' in from && from.timestamp > Date.now()) return []
-    const sdk = await this.#load()
     const key = this.#key(stream, shard, from)
-    for (let attempt = 0; ; attempt++) {
-      const cursor = this.#cursors.get(key) ?? (await this.#iterator(stream, shard, from))
-      this.#cursors.delete(key)
-      try {
-        const out = await this.#send(stream, 'GetRecords', (c) =>
-          c.send(
-            new sdk.GetRecordsCommand({ ShardIterator: cursor, Limit: Math.min(limit, GET_LIMIT) }),
-          ),
-        )
-        const records = (out.Records ?? []).map(
-          (r): StoredRecord => ({
-            sequence: r.SequenceNumber as string,
-            timestamp: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
-            data: Buffer.from(r.Data ?? []).toString('utf8'),
-          }),
-        )
-        const last = records.at(-1)
-        if (out.NextShardIterator !== undefined) {
-          const next = last === undefined ? key : this.#key(stream, shard, { after: last.sequence })
-          this.#remember(next, out.NextShardIterator)
-        }
-        return records
-      } catch (error) {
-        // An iterator lives 5 minutes: an expired one is asked for again, once.
-        const expired =
-          (error as Error).cause instanceof Error &&
-          ((error as Error).cause as Error).name === 'ExpiredIteratorException'
-        if (!expired || attempt > 0) throw error
-      }
+    const cached = this.#cursors.get(key)
+    this.#cursors.delete(key)
+    const fresh = () => this.#iterator(stream, shard, position(stream, from))
+    try {
+      return await this.#fetch(stream, shard, key, cached ?? (await fresh()), limit)
+    } catch (error) {
+      // An iterator lives 5 minutes: an expired one is made again from its position, once.
+      const expired =
+        ((error as Error).cause as Error | undefined)?.name === 'ExpiredIteratorException'
+      if (!expired || cached === undefined || (typeof from === 'object' && 'cursor' in from))
+        throw error
+      return this.#fetch(stream, shard, key, await fresh(), limit)
     }
+  }
+
+  async #fetch(
+    stream: StreamDefinition,
+    shard: number,
+    key: string,
+    iterator: string,
+    limit: number,
+  ) {
+    const sdk = await this.#load()
+    const out = await this.#send(stream, 'GetRecords', (c) =>
+      c.send(
+        new sdk.GetRecordsCommand({ ShardIterator: iterator, Limit: Math.min(limit, GET_LIMIT) }),
+      ),
+    )
+    const records = (out.Records ?? []).map(
+      (r): StoredRecord => ({
+        sequence: r.SequenceNumber as string,
+        timestamp: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+        data: Buffer.from(r.Data ?? []).toString('utf8'),
+      }),
+    )
+    // The next read continues from here: with the next iterator, no GetShardIterator call.
+    const last = records.at(-1)
+    if (out.NextShardIterator !== undefined) {
+      const next = last === undefined ? key : this.#key(stream, shard, { after: last.sequence })
+      this.#remember(next, out.NextShardIterator)
+    }
+    return records
   }
 
   /** Leases and checkpoints of the coordination backend (see {@link KinesisBackendOptions}). */
@@ -225,20 +246,9 @@ export class KinesisBackend implements Backend {
       this.#cursors.delete(this.#cursors.keys().next().value as string)
   }
 
-  async #iterator(stream: StreamDefinition, shard: number, from: ReadFrom): Promise<string> {
+  async #iterator(stream: StreamDefinition, shard: number, position: Position): Promise<string> {
     const sdk = await this.#load()
     const { id } = await this.#shard(stream, shard)
-    const position: Pick<
-      Sdk.GetShardIteratorCommandInput,
-      'ShardIteratorType' | 'StartingSequenceNumber' | 'Timestamp'
-    > =
-      from === 'all'
-        ? { ShardIteratorType: 'TRIM_HORIZON' }
-        : 'after' in from
-          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: from.after }
-          : 'at' in from
-            ? { ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: from.at }
-            : { ShardIteratorType: 'AT_TIMESTAMP', Timestamp: new Date(from.timestamp) }
     const out = await this.#send(stream, 'GetShardIterator', (c) =>
       c.send(
         new sdk.GetShardIteratorCommand({ StreamName: stream.name, ShardId: id, ...position }),
@@ -274,12 +284,7 @@ export class KinesisBackend implements Backend {
       await this.#send(stream, 'CreateStream', (c) =>
         c.send(new sdk.CreateStreamCommand({ StreamName: stream.name, ShardCount: stream.shards })),
       )
-      await this.#send(stream, 'waitUntilStreamExists', async (c) =>
-        sdk.waitUntilStreamExists(
-          { client: c as Sdk.KinesisClient, maxWaitTime: 60 },
-          { StreamName: stream.name },
-        ),
-      )
+      await this.#untilActive(stream, sdk)
       listed = await this.#list(stream, sdk)
     }
     const open = listed
@@ -288,11 +293,32 @@ export class KinesisBackend implements Backend {
       .sort((a, b) => (BigInt(a.start) < BigInt(b.start) ? -1 : 1))
     const equal = open.every((s, i) => BigInt(s.start) === hashKeyRange(i, stream.shards).start)
     if (open.length !== stream.shards || !equal) {
+      const found =
+        open.length === stream.shards
+          ? 'shards of unequal hash key ranges'
+          : `${open.length} open shards`
       throw new StreamConfigError(
-        `stream ${stream.logical}: Kinesis stream ${stream.name} has ${open.length} open shards${equal ? '' : ' of unequal hash key ranges'}, the config ${stream.shards} equal ones: keys would not land on the same shard index as on the other backends`,
+        `stream ${stream.logical}: Kinesis stream ${stream.name} has ${found}, the config ${stream.shards} equal ones: keys would not land on the same shard index as on the other backends`,
       )
     }
     return open
+  }
+
+  /** Polls (the SDK's waiter sleeps 10 s between polls) until a created stream is ACTIVE. */
+  async #untilActive(stream: StreamDefinition, sdk: SdkModule) {
+    const deadline = Date.now() + CREATE_TIMEOUT_MS
+    for (;;) {
+      const out = await this.#send(stream, 'DescribeStreamSummary', (c) =>
+        c.send(new sdk.DescribeStreamSummaryCommand({ StreamName: stream.name })),
+      )
+      if (out.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return
+      if (Date.now() > deadline) {
+        throw new StreamError(
+          `Kinesis stream ${stream.name} not ACTIVE ${CREATE_TIMEOUT_MS} ms after its creation`,
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
   }
 
   async #list(stream: StreamDefinition, sdk: SdkModule) {
@@ -353,6 +379,29 @@ export class KinesisBackend implements Backend {
     this.#sdk ??= load<SdkModule>('@aws-sdk/client-kinesis', 'the Kinesis backend')
     return this.#sdk
   }
+}
+
+type Position = Pick<
+  Sdk.GetShardIteratorCommandInput,
+  'ShardIteratorType' | 'StartingSequenceNumber' | 'Timestamp'
+>
+
+/**
+ * The GetShardIterator position of a read position.
+ * @throws {@link StreamError} for a cursor: it cannot be made again (expired, or not ours).
+ */
+function position(stream: StreamDefinition, from: ReadFrom): Position {
+  if (from === 'all') return { ShardIteratorType: 'TRIM_HORIZON' }
+  if ('after' in from) {
+    return { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: from.after }
+  }
+  if ('at' in from)
+    return { ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: from.at }
+  if ('timestamp' in from)
+    return { ShardIteratorType: 'AT_TIMESTAMP', Timestamp: new Date(from.timestamp) }
+  throw new StreamError(
+    `Kinesis stream ${stream.name}: cursor ${from.cursor} is unknown here (unread for 5 minutes, or made by another backend)`,
+  )
 }
 
 /** The SDK speaks HTTP/2 to Kinesis by default; local implementations speak HTTP/1.1. */

@@ -1,5 +1,13 @@
 import { ArgumentError } from '@phonon/core'
-import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
+import {
+  assertNoCursor,
+  type Backend,
+  type Coordinator,
+  type Lease,
+  type LeaseGrant,
+  type ReadFrom,
+  type StoredRecord,
+} from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { LeaseLost } from '../errors.js'
 import { compareSequences } from '../routing.js'
@@ -37,6 +45,7 @@ export class MemoryBackend implements Backend {
   }
 
   async read(stream: StreamDefinition, shard: number, from: ReadFrom, limit: number) {
+    assertNoCursor(from)
     const records = this.#shard(stream, shard)
     const keep = (r: StoredRecord) =>
       from === 'all'

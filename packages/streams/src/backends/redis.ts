@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { ArgumentError } from '@phonon/core'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
+import {
+  assertNoCursor,
+  type Backend,
+  type Coordinator,
+  type Lease,
+  type LeaseGrant,
+  type ReadFrom,
+  type StoredRecord,
+} from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { LeaseLost, StreamError } from '../errors.js'
 
@@ -97,6 +105,7 @@ export class RedisBackend implements Backend {
   }
 
   async read(stream: StreamDefinition, shard: number, from: ReadFrom, limit: number) {
+    assertNoCursor(from)
     const start =
       from === 'all'
         ? '-'

@@ -1,0 +1,94 @@
+import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis'
+import { ArgumentError } from '@phonon/core'
+import { type KinesaliteServer, startKinesalite } from '@phonon/testkit'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import {
+  getStream,
+  KinesisBackend,
+  MemoryBackend,
+  parseConfig,
+  StreamConfigError,
+  StreamError,
+  shardIdOf,
+  shardOf,
+} from '../src/index.js'
+
+let server: KinesaliteServer
+beforeAll(async () => {
+  server = await startKinesalite()
+})
+afterAll(async () => {
+  await server?.stop()
+})
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' }
+/** A config whose streams reach the local Kinesis through their own region and endpoint. */
+const config = (name: string, shards: number) =>
+  parseConfig(
+    `s:\n  name: ${name}\n  partition_key: k\n  shards: ${shards}\n  backend: kinesis\n  region: eu-west-1\n  endpoint: ${server.endpoint}\n`,
+  )
+
+describe('the Kinesis backend', () => {
+  test('the YAML region and endpoint reach the client; Kinesis itself routes keys to the same shard index', async () => {
+    const backend = new KinesisBackend({ credentials, createStreams: true })
+    const stream = getStream<{ k: string }>('s', config('routed', 5), backend)
+    const keys = Array.from({ length: 50 }, (_, i) => `user-${i}`)
+    const put = await stream.putMany(keys.map((k) => ({ k })))
+    expect(put.map((r) => r.shard)).toEqual(keys.map((k) => shardOf(k, 5)))
+    // The same keys put with the SDK alone, routed by Kinesis by their partition key.
+    const client = new KinesisClient({
+      region: 'eu-west-1',
+      endpoint: server.endpoint,
+      credentials,
+      requestHandler: new NodeHttpHandler(),
+    })
+    for (const k of keys) {
+      const out = await client.send(
+        new PutRecordCommand({ StreamName: 'routed', PartitionKey: k, Data: Buffer.from('{}') }),
+      )
+      expect(out.ShardId).toBe(shardIdOf(shardOf(k, 5)))
+    }
+    client.destroy()
+    await backend.close()
+  })
+
+  test('a stream whose shards are not the config’s is refused, naming both counts', async () => {
+    const backend = new KinesisBackend({ credentials, createStreams: true })
+    await getStream('s', config('three', 3), backend).put({ k: 'a' })
+    const other = new KinesisBackend({ credentials })
+    const put = getStream('s', config('three', 4), other).put({ k: 'a' })
+    await expect(put).rejects.toThrow(StreamConfigError)
+    await expect(put).rejects.toThrow(/has 3 open shards, the config 4/)
+    await Promise.all([backend.close(), other.close()])
+  })
+
+  test('a missing stream is a StreamError unless the backend may create it', async () => {
+    const backend = new KinesisBackend({ credentials })
+    await expect(getStream('s', config('missing', 2), backend).put({ k: 'a' })).rejects.toThrow(
+      StreamError,
+    )
+    await backend.close()
+  })
+
+  test('lag counts what follows a checkpoint; cursors are refused by other backends', async () => {
+    const backend = new KinesisBackend({ credentials, createStreams: true })
+    const stream = getStream<{ k: string }>('s', config('lagging', 1), backend)
+    const put = await stream.putMany(['a', 'b', 'c'].map((k) => ({ k })))
+    const coordinator = backend.coordinator(stream.definition, 'app')
+    const token = (await coordinator.acquire(0, 'w', 10_000)) as number
+    await coordinator.commit('w', 10_000, [{ shard: 0, token, sequence: put[0]?.sequence }])
+    const [lag] = await stream.lag('app')
+    expect(lag).toMatchObject({ recordsBehind: 2, latest: put[2]?.sequence })
+    const cursor = await backend.pin(stream.definition, 0)
+    const memory = new MemoryBackend()
+    await expect(memory.read(stream.definition, 0, cursor, 1)).rejects.toThrow(ArgumentError)
+    await backend.close()
+  })
+
+  test('bad endpoints in the YAML name the field', () => {
+    expect(() => parseConfig('s:\n  name: x\n  partition_key: k\n  endpoint: 3\n')).toThrow(
+      /stream s: endpoint must be a URL/,
+    )
+  })
+})
