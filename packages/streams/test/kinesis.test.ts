@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis'
 import { ArgumentError } from '@phonon/core'
 import { type KinesaliteServer, startKinesalite } from '@phonon/testkit'
@@ -30,7 +32,26 @@ const config = (name: string, shards: number) =>
   )
 
 describe('the Kinesis backend', () => {
-  test('the YAML region and endpoint reach the client; Kinesis itself routes keys to the same shard index', async () => {
+  test('the YAML region and endpoint reach the client (its signature names the region)', async () => {
+    const seen: string[] = []
+    const capture = createServer((request, response) => {
+      seen.push(request.headers.authorization ?? '')
+      response.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' })
+      response.end('{"__type":"ValidationException","message":"captured"}')
+    })
+    await new Promise<void>((resolve) => capture.listen(0, '127.0.0.1', resolve))
+    const { port } = capture.address() as AddressInfo
+    const yaml = `s:\n  name: signed\n  partition_key: k\n  region: ap-south-2\n  endpoint: http://127.0.0.1:${port}\n`
+    const backend = new KinesisBackend({ credentials, region: 'us-east-1' })
+    await expect(getStream('s', parseConfig(yaml), backend).put({ k: 'a' })).rejects.toThrow(
+      /captured/,
+    )
+    expect(seen[0]).toContain('/ap-south-2/kinesis/aws4_request')
+    await backend.close()
+    await new Promise((resolve) => capture.close(resolve))
+  })
+
+  test('Kinesis itself routes keys to the same shard index', async () => {
     const backend = new KinesisBackend({ credentials, createStreams: true })
     const stream = getStream<{ k: string }>('s', config('routed', 5), backend)
     const keys = Array.from({ length: 50 }, (_, i) => `user-${i}`)
