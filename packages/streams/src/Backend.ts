@@ -1,4 +1,3 @@
-import { ArgumentError } from '@phonon/core'
 import type { StreamDefinition } from './config.js'
 
 /** A record as a backend stores it. */
@@ -21,18 +20,6 @@ export type ReadFrom =
   | { readonly timestamp: number }
   | { readonly cursor: string }
   | 'all'
-
-/**
- * For backends that make no cursors: refuses one (made by another backend).
- * @throws {@link ArgumentError} for a cursor.
- */
-export function assertNoCursor(
-  from: ReadFrom,
-): asserts from is Exclude<ReadFrom, { readonly cursor: string }> {
-  if (typeof from === 'object' && 'cursor' in from) {
-    throw new ArgumentError(`cursor ${from.cursor} was made by another backend`)
-  }
-}
 
 /** A shard's lease: who owns it, its fencing token, when it runs out (the backend's clock). */
 export interface Lease {

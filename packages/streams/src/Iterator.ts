@@ -128,6 +128,18 @@ export async function pinLatest(
   return last === undefined ? 'all' : { after: last.sequence }
 }
 
+/**
+ * For backends that make no cursors: refuses one (made by another backend).
+ * @throws {@link ArgumentError} for a cursor.
+ */
+export function assertNoCursor(
+  from: ReadFrom,
+): asserts from is Exclude<ReadFrom, { readonly cursor: string }> {
+  if (typeof from === 'object' && 'cursor' in from) {
+    throw new ArgumentError(`cursor ${from.cursor} was made by another backend`)
+  }
+}
+
 /** Resolves a start position of one shard into a read position; `latest` pins the last record now. */
 export async function readFrom(
   backend: Backend,

@@ -1,15 +1,8 @@
 import { ArgumentError } from '@phonon/core'
-import {
-  assertNoCursor,
-  type Backend,
-  type Coordinator,
-  type Lease,
-  type LeaseGrant,
-  type ReadFrom,
-  type StoredRecord,
-} from '../Backend.js'
+import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { LeaseLost } from '../errors.js'
+import { assertNoCursor } from '../Iterator.js'
 import { compareSequences } from '../routing.js'
 
 /**

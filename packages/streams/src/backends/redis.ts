@@ -1,17 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { ArgumentError } from '@phonon/core'
 import { Redis, type RedisOptions } from 'ioredis'
-import {
-  assertNoCursor,
-  type Backend,
-  type Coordinator,
-  type Lease,
-  type LeaseGrant,
-  type ReadFrom,
-  type StoredRecord,
-} from '../Backend.js'
+import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { LeaseLost, StreamError } from '../errors.js'
+import { assertNoCursor } from '../Iterator.js'
 
 /** The package's scripts, registered under names carrying this version. */
 const SCRIPTS = {
