@@ -3,17 +3,29 @@
  * - put: `stream.putMany` (validation, MD5 routing, batching per shard) vs pipelined `XADD` of
  *   the same JSON to the same 16 keys;
  * - consume: an iterator over the 16 shards from the start vs `XREAD COUNT` over the same keys.
+ * - Kinesis: the Kinesis backend against a private kinesalite (a local Kinesis implementation, so
+ *   for regressions only: it says nothing of AWS's rates) vs the SDK's own `PutRecords` /
+ *   `GetRecords` of the same JSON on the same server.
  * Each figure is the best of `--runs` runs (the machine is shared); Redis commands per record from
  * `INFO commandstats`. Writes bench/results/streams.json.
  *
- * Run: pnpm --filter @phonon/bench bench:streams [-- --records N --runs R]
+ * Run: pnpm --filter @phonon/bench bench:streams [-- --records N --runs R --kinesis-records K]
  */
-import { defineStreams, getStream, RedisBackend } from '@phonon/streams'
-import { startRedis, zipfSample } from '@phonon/testkit'
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  KinesisClient,
+  ListShardsCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis'
+import { defineStreams, getStream, KinesisBackend, RedisBackend } from '@phonon/streams'
+import { startKinesalite, startRedis, zipfSample } from '@phonon/testkit'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { formatRate, printTable, readFlags, writeResult } from './report.js'
 
-const flags = readFlags({ records: '100000', runs: '3' })
+const flags = readFlags({ records: '100000', runs: '3', 'kinesis-records': '5000' })
 const RECORDS = flags.integer('records')
+const KINESIS_RECORDS = flags.integer('kinesis-records')
 const RUNS = flags.integer('runs')
 const SHARDS = 16
 const CHUNK = 5_000
@@ -81,6 +93,114 @@ async function rawConsume() {
   }
 }
 
+/**
+ * The Kinesis backend against a private kinesalite, vs the SDK alone, `KINESIS_RECORDS` records
+ * over 4 shards, best of `RUNS` (a fresh stream per run). Only for regressions: kinesalite is a
+ * local implementation, its rates are not AWS's.
+ */
+async function kinesis() {
+  const SHARDS = 4
+  const server = await startKinesalite()
+  const options = { region: 'us-east-1', endpoint: server.endpoint }
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' }
+  const backend = new KinesisBackend({ ...options, credentials, createStreams: true })
+  const client = new KinesisClient({
+    ...options,
+    credentials,
+    requestHandler: new NodeHttpHandler(),
+  })
+  const slice = records.slice(0, KINESIS_RECORDS)
+  let n = 0
+  const fresh = async () => {
+    const name = `bench-${++n}`
+    const s = getStream<(typeof records)[number]>(
+      'k',
+      defineStreams({ k: { name, partitionKey: 'widget', shards: SHARDS, backend: 'kinesis' } }),
+      backend,
+    )
+    await s.putMany(slice.slice(0, 1)) // creates the stream, untimed
+    return s
+  }
+  const timed = async (
+    body: (s: Awaited<ReturnType<typeof fresh>>) => Promise<void>,
+    filled: boolean,
+  ) => {
+    let rate = 0
+    let cpu = Number.POSITIVE_INFINITY
+    for (let run = 0; run < RUNS; run++) {
+      const s = await fresh()
+      if (filled) await s.putMany(slice.slice(1))
+      const started = performance.now()
+      const usage = process.cpuUsage()
+      await body(s)
+      const used = process.cpuUsage(usage)
+      rate = Math.max(rate, KINESIS_RECORDS / ((performance.now() - started) / 1000))
+      cpu = Math.min(cpu, (used.user + used.system) / KINESIS_RECORDS)
+    }
+    return { recordsPerSec: Math.round(rate), nodeCpuMicrosPerRecord: Number(cpu.toFixed(1)) }
+  }
+  const put = await timed(async (s) => {
+    for (let i = 0; i < KINESIS_RECORDS; i += 500) await s.putMany(slice.slice(i, i + 500))
+  }, false)
+  const sdkPut = await timed(async (s) => {
+    for (let i = 0; i < KINESIS_RECORDS; i += 500) {
+      await client.send(
+        new PutRecordsCommand({
+          StreamName: s.definition.name,
+          Records: slice.slice(i, i + 500).map((r) => ({
+            PartitionKey: r.widget,
+            Data: Buffer.from(JSON.stringify(r)),
+          })),
+        }),
+      )
+    }
+  }, false)
+  const consume = await timed(async (s) => {
+    const iterator = await s.iterator({ from: 'all', batch: 1_000 })
+    let read = 0
+    for await (const _ of iterator) if (++read === KINESIS_RECORDS) iterator.stop()
+  }, true)
+  const sdkConsume = await timed(async (s) => {
+    const { Shards = [] } = await client.send(
+      new ListShardsCommand({ StreamName: s.definition.name }),
+    )
+    let read = 0
+    for (const shard of Shards) {
+      let { ShardIterator: iterator } = await client.send(
+        new GetShardIteratorCommand({
+          StreamName: s.definition.name,
+          ShardId: shard.ShardId,
+          ShardIteratorType: 'TRIM_HORIZON',
+        }),
+      )
+      for (;;) {
+        const out = await client.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: 1_000 }),
+        )
+        for (const r of out.Records ?? []) JSON.parse(Buffer.from(r.Data ?? []).toString('utf8'))
+        read += out.Records?.length ?? 0
+        iterator = out.NextShardIterator
+        if ((out.Records?.length ?? 0) === 0) break
+      }
+    }
+    if (read !== KINESIS_RECORDS) throw new Error(`the SDK read ${read} of ${KINESIS_RECORDS}`)
+  }, true)
+  client.destroy()
+  await backend.close()
+  await server.stop()
+  return {
+    note: 'against kinesalite, a local Kinesis implementation: for regressions only, not AWS rates',
+    records: KINESIS_RECORDS,
+    shards: SHARDS,
+    put,
+    sdkPut,
+    consume,
+    sdkConsume,
+    ratioPutToSdk: Number((put.recordsPerSec / sdkPut.recordsPerSec).toFixed(2)),
+    ratioConsumeToSdk: Number((consume.recordsPerSec / sdkConsume.recordsPerSec).toFixed(2)),
+  }
+}
+
 /** Runs `body` once more to count the Redis commands it sends per record. */
 async function commandsPerRecord(body: () => Promise<void>, setup?: () => Promise<void>) {
   await redis.flushall()
@@ -118,7 +238,7 @@ const result = {
   ratioConsumeToRaw: Number(
     (consumeResult.recordsPerSec / rawConsumeResult.recordsPerSec).toFixed(2),
   ),
-  kinesis: 'not measured: the Kinesis backend is not built yet',
+  kinesis: await kinesis(),
 }
 printTable(
   ['', 'records/s', 'vs raw'],
@@ -131,6 +251,18 @@ printTable(
       `${result.ratioConsumeToRaw}×`,
     ],
     ['raw XREAD COUNT 1000', formatRate(rawConsumeResult.recordsPerSec), '1×'],
+    [
+      'Kinesis put (kinesalite)',
+      formatRate(result.kinesis.put.recordsPerSec),
+      `${result.kinesis.ratioPutToSdk}×`,
+    ],
+    ['SDK PutRecords (kinesalite)', formatRate(result.kinesis.sdkPut.recordsPerSec), '1×'],
+    [
+      'Kinesis consume (kinesalite)',
+      formatRate(result.kinesis.consume.recordsPerSec),
+      `${result.kinesis.ratioConsumeToSdk}×`,
+    ],
+    ['SDK GetRecords (kinesalite)', formatRate(result.kinesis.sdkConsume.recordsPerSec), '1×'],
   ],
 )
 console.log(writeResult('streams', result))
