@@ -63,8 +63,8 @@ export async function releaseScriptRate(
   const keys = resourceKeys('bench', 'Widget.r', [], true)
   await server.cli('hset', keys[0] as string, 'h:keeper:1', '0', 'n', '1')
   // Batch header (1 resource, lease, incarnation, retry window, 1 spec 'i,i'), then the resource:
-  // its spec index, token, claimEmpty flag, and the deltas of its two sums.
-  const args = ['1', '30000', 'bench', '600000', '1', 'i,i', '1', 'bench:1', '', '1', '3']
+  // its spec index, token, step (no fold before), claimEmpty flag, and the deltas of its two sums.
+  const args = ['1', '30000', 'bench', '600000', '1', 'i,i', '1', 'bench:1', '0', '', '1', '3']
   // After the shebang, which must stay the first line.
   const [shebang, ...body] = scriptSource('release.lua').split('\n')
   const acquire =
