@@ -255,6 +255,15 @@ try {
     ratioConsumeToBaseline,
     target: TARGET,
     meetsTarget: ratioConsumeToBaseline >= TARGET,
+    targets: [
+      {
+        what: 'consume ÷ a FOR UPDATE SKIP LOCKED loop (the worse of 1 and 4 workers)',
+        value: ratioConsumeToBaseline,
+        goal: TARGET,
+        better: 'higher',
+        ratio: true,
+      },
+    ],
     lag: latency,
   })
   console.log(`wrote ${file}`)

@@ -240,6 +240,12 @@ const result = {
   ),
   kinesis: await kinesis(),
 }
+/** The target: put and consume through @phonon/streams at ≥ 0.7× raw XADD / XREAD. */
+const RAW_RATIO_TARGET = 0.7
+const targets = [
+  ['put ÷ raw pipelined XADD', result.ratioPutToRaw],
+  ['consume ÷ raw XREAD', result.ratioConsumeToRaw],
+].map(([what, value]) => ({ what, value, goal: RAW_RATIO_TARGET, better: 'higher', ratio: true }))
 printTable(
   ['', 'records/s', 'vs raw'],
   [
@@ -265,6 +271,6 @@ printTable(
     ['SDK GetRecords (kinesalite)', formatRate(result.kinesis.sdkConsume.recordsPerSec), '1×'],
   ],
 )
-console.log(writeResult('streams', result))
+console.log(writeResult('streams', { ...result, targets }))
 await backend.close()
 await server.stop()

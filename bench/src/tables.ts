@@ -94,7 +94,7 @@ export function formatValue(n: number | undefined): string {
 /** A ratio as `0.86×`, two significant digits (three at 10 and above). */
 export function formatRatio(ratio: number | undefined): string {
   if (ratio === undefined || !Number.isFinite(ratio)) return '–'
-  return `${Number(ratio.toPrecision(ratio >= 10 ? 3 : 2))}×`
+  return `${Number(ratio.toPrecision(3))}×`
 }
 
 /** The columns of every figure-against-baseline table. */
@@ -171,8 +171,26 @@ function redisShard(r: Result): Section {
       `Naive per-event INCRBY ×2 on the same server (what a user writes without phonon): ${formatValue(num(r, 'naiveIncrbyEventsPerSec'))} events/s.`,
       workloadNote(r),
     ],
-    targets: ratioTarget("releases ÷ redis-benchmark's rate for the release script", ratio, target),
+    targets: [
+      ...perSessionTargets(r),
+      ...ratioTarget("releases ÷ redis-benchmark's rate for the release script", ratio, target),
+    ],
   }
+}
+
+/** The budgets of one ended session of a lone worker (`perSession` against `target`). */
+function perSessionTargets(r: Result): Target[] {
+  const budgets = [
+    ['calls', 'per session: redis.calls', false],
+    ['bytesSent', 'per session: bytes sent', false],
+    ['ratioToBaseline', 'per session: Redis CPU ÷ the minimal one-hash script', true],
+  ] as const
+  return budgets.flatMap(([key, what, ratio]) => {
+    const goal = num(r, `target.${key}`)
+    return goal === undefined
+      ? []
+      : [{ what, value: num(r, `perSession.${key}`), goal, better: 'lower' as const, ratio }]
+  })
 }
 
 function lruUpdate(r: Result): Section {
