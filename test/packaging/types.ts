@@ -1,9 +1,8 @@
 // The packed packages' published types, as a user's strict project sees them (skipLibCheck: false).
-// Not yet @phonon/events: its stores' types import pg's (TS7016 without @types/pg) and PGlite's
-// (which do not check), as the SQL adapter's did before it declared the driver shapes it uses.
 
 import { createSink } from '@phonon/adapters-django-style'
 import { ArgumentError, Codec, defineModel, id, type PhononError, sum } from '@phonon/core'
+import { createEventManager, type PgPool, pgliteStore } from '@phonon/events'
 import { type Aggregator, createAggregator } from '@phonon/lru-update'
 import { layer } from '@phonon/lru-update/effect'
 import { type Claim, MemoryShard } from '@phonon/redis-shard'
@@ -20,4 +19,14 @@ const Widget = defineModel(
 const shard = new MemoryShard({ codec: new Codec([Widget]) })
 const aggregator: Aggregator = createAggregator({ shard, max: 2 })
 const error: PhononError = new ArgumentError('bad')
-export const used = [aggregator, error, layer, createSink, MemoryBackend] as const
+const pool: PgPool | undefined = undefined
+export const used = [
+  aggregator,
+  error,
+  layer,
+  createSink,
+  MemoryBackend,
+  createEventManager,
+  pgliteStore,
+  pool,
+] as const

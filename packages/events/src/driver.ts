@@ -9,6 +9,35 @@ export interface Queryable {
   query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>
 }
 
+/**
+ * What this package calls on a `pg` pool (a `pg.Pool` is one), declared here so that its
+ * published types need neither `pg` nor `@types/pg`.
+ */
+export interface PgPool extends Queryable {
+  connect(): Promise<PgPoolClient>
+  end(): Promise<void>
+}
+
+/** What this package calls on a connection of a `pg` pool (a `pg.PoolClient` is one). */
+export interface PgPoolClient extends Queryable {
+  release(error?: Error | boolean): void
+  on(event: 'notification', listener: (message: { channel: string }) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  off(event: 'notification', listener: (message: { channel: string }) => void): unknown
+  off(event: 'error', listener: (error: Error) => void): unknown
+}
+
+/**
+ * What this package calls on a PGlite instance (a `PGlite` from `@electric-sql/pglite` is one),
+ * declared here so that its published types do not depend on PGlite's.
+ */
+export interface PGliteInstance {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
+
 /** What the event store needs from a database; `stores/postgres.ts` and `stores/pglite.ts`. */
 export interface Driver {
   /** Runs one statement outside any transaction. */

@@ -13,7 +13,7 @@ export {
   type LoopOptions,
   type Registration,
 } from './ConsumerManager.js'
-export type { Driver, Queryable } from './driver.js'
+export type { Driver, PGliteInstance, PgPool, PgPoolClient, Queryable } from './driver.js'
 export { Event, type EventClass, type EventContext, type LogOptions } from './Event.js'
 export { createEventManager, EventManager, type EventManagerOptions } from './EventManager.js'
 export { ConsumeError, EventStoreError } from './errors.js'

@@ -1,8 +1,7 @@
-import type { PGlite } from '@electric-sql/pglite'
-import { type Driver, importDriver, type Queryable } from '../driver.js'
+import { type Driver, importDriver, type PGliteInstance, type Queryable } from '../driver.js'
 
 /** Which PGlite: your own instance, or a data directory (`memory://` when none) to open. */
-export type PGliteConnection = { readonly pglite: PGlite } | { readonly dataDir?: string }
+export type PGliteConnection = { readonly pglite: PGliteInstance } | { readonly dataDir?: string }
 
 /**
  * A {@link Driver} on PGlite: PostgreSQL in process. PGlite runs one statement or transaction
@@ -22,7 +21,7 @@ export async function pgliteDriver(connection: PGliteConnection = {}): Promise<D
 
 class PGliteDriver implements Driver {
   constructor(
-    private readonly db: PGlite,
+    private readonly db: PGliteInstance,
     private readonly ownsDb: boolean,
   ) {}
 

@@ -1,8 +1,13 @@
-import type { Pool, PoolClient } from 'pg'
-import { type Driver, importDriver, type Queryable } from '../driver.js'
+import {
+  type Driver,
+  importDriver,
+  type PgPool,
+  type PgPoolClient,
+  type Queryable,
+} from '../driver.js'
 
 /** How to reach PostgreSQL: your own `pg` pool, or a connection string (a pool is made). */
-export type PostgresConnection = { readonly pool: Pool } | { readonly connectionString: string }
+export type PostgresConnection = { readonly pool: PgPool } | { readonly connectionString: string }
 
 /**
  * A {@link Driver} on a `pg` pool. LISTEN holds one connection of the pool for as long as a
@@ -21,7 +26,7 @@ export async function postgresDriver(connection: PostgresConnection): Promise<Dr
 
 class PostgresDriver implements Driver {
   constructor(
-    private readonly pool: Pool,
+    private readonly pool: PgPool,
     private readonly ownsPool: boolean,
   ) {}
 
@@ -49,7 +54,7 @@ class PostgresDriver implements Driver {
   }
 
   async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
-    const client: PoolClient = await this.pool.connect()
+    const client: PgPoolClient = await this.pool.connect()
     const handler = (message: { channel: string }) => {
       if (message.channel === channel) onNotify()
     }
