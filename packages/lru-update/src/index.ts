@@ -14,7 +14,12 @@ export {
   type ObservableInstrument,
   observeMetrics,
 } from './metrics.js'
-export type { AggregatorOptions, RetryOptions } from './options.js'
+export type {
+  AggregatorOptions,
+  BatchClaimFailure,
+  BatchOutcome,
+  RetryOptions,
+} from './options.js'
 export { closeOnSignals } from './signals.js'
 export { OffsetWatermarks } from './Watermarks.js'
 export {

@@ -12,6 +12,25 @@ export interface RetryOptions {
   readonly maxDelayMs?: number
 }
 
+/** A claim of an `executeBatch` call that was not executed, and why. */
+export interface BatchClaimFailure {
+  /** Its index in the claims of the call. */
+  readonly index: number
+  /**
+   * Why. An `ArgumentError` or `CodecError` (bad input: it would fail the same way again) is
+   * not retried; any other error is, on the retry schedule.
+   */
+  readonly error: unknown
+}
+
+/**
+ * What `executeBatch` may resolve with: the claims that failed alone. Every claim of the call
+ * not listed was executed. Extra properties (`applied`, `skipped`…) are ignored.
+ */
+export interface BatchOutcome {
+  readonly failed: readonly BatchClaimFailure[]
+}
+
 /** Options of {@link createAggregator}. */
 export interface AggregatorOptions {
   /** The shared tier sessions are folded into and released to. */
@@ -49,9 +68,16 @@ export interface AggregatorOptions {
   readonly execute?: (claim: Claim) => void | Promise<void>
   /**
    * Executes the claims of one flush at once (one multi-row statement, say); replaces `execute`.
-   * Must be all-or-nothing: a rejection retries every claim of the call.
+   * Resolving with nothing means every claim was executed; a rejection means none was, and the
+   * whole call is retried. To report claims that failed alone, resolve with
+   * {@link BatchOutcome} `{ failed: [{ index, error }] }` (a `@phonon/adapters-django-style`
+   * `sink.executeMany(claims)` result is one): the others are completed, and only the failed
+   * ones are passed to `executeBatch` again, on the retry schedule.
    */
-  readonly executeBatch?: (claims: readonly Claim[]) => void | Promise<void>
+  readonly executeBatch?: (
+    claims: readonly Claim[],
+    // biome-ignore lint/suspicious/noConfusingVoidType: an async callback returning nothing is Promise<void>
+  ) => void | BatchOutcome | Promise<void | BatchOutcome>
   /** Told of every failure that exhausted its retries; it is kept in `failures()` too. */
   readonly onFailed?: (failure: Failure) => void
   /** Close the shard when the aggregator closes. Default true. */
@@ -75,7 +101,7 @@ export interface Settings {
   readonly executeConcurrency: number
   readonly retry: Required<RetryOptions>
   readonly execute: (claim: Claim) => void | Promise<void>
-  readonly executeBatch: ((claims: readonly Claim[]) => void | Promise<void>) | undefined
+  readonly executeBatch: AggregatorOptions['executeBatch']
   readonly onFailed: ((failure: Failure) => void) | undefined
   readonly closeShard: boolean
   readonly now: () => number

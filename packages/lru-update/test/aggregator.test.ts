@@ -235,6 +235,65 @@ describe('Aggregator on MemoryShard', () => {
     expect(Math.max(...batches)).toBeGreaterThan(1)
   })
 
+  it('executeBatch reporting per-claim failures: the others complete, only the failed retry', async () => {
+    // 'bad' fails its first two calls, 'never' fails for bad input (not retried); every other
+    // claim is executed by the first call it is in.
+    const calls: string[][] = []
+    const executed: string[] = []
+    let badTries = 0
+    const { aggregator } = setup({
+      max: 100,
+      retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
+      executeBatch: async (claims) => {
+        calls.push(claims.map((c) => c.resourceId))
+        const failed: Array<{ index: number; error: unknown }> = []
+        claims.forEach((claim, index) => {
+          if (claim.resourceId === 'Widget.bad' && ++badTries <= 2) {
+            failed.push({ index, error: new Error('refused for now') })
+          } else if (claim.resourceId === 'Widget.never') {
+            failed.push({ index, error: new ArgumentError('refused for good') })
+          } else executed.push(claim.resourceId)
+        })
+        return { applied: claims.length - failed.length, failed }
+      },
+    })
+    for (const key of ['a', 'bad', 'b', 'never', 'c']) aggregator.offer(widget(key))
+    await aggregator.close()
+    expect(executed.sort()).toEqual(['Widget.a', 'Widget.b', 'Widget.bad', 'Widget.c'])
+    // Each claim was passed once, but the one failing for a while: three times (alone after its
+    // first call), and the one failing for bad input: once, not retried.
+    const times = new Map<string, number>()
+    for (const id of calls.flat()) times.set(id, (times.get(id) ?? 0) + 1)
+    expect(Object.fromEntries(times)).toEqual({
+      'Widget.a': 1,
+      'Widget.b': 1,
+      'Widget.c': 1,
+      'Widget.never': 1,
+      'Widget.bad': 3,
+    })
+    expect(calls.filter((ids) => ids.includes('Widget.bad')).slice(1)).toEqual([
+      ['Widget.bad'],
+      ['Widget.bad'],
+    ])
+    expect(aggregator.failures().map((f) => [f.kind, f.resourceId])).toEqual([
+      ['execute', 'Widget.never'],
+    ])
+    expect(aggregator.stats()).toMatchObject({ executions: 4 })
+  })
+
+  it('executeBatch resolving with nothing executes all; a malformed report fails the call', async () => {
+    const { aggregator } = setup({
+      max: 100,
+      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+      executeBatch: () => ({ failed: [{ index: 7, error: new Error('?') }] }),
+    })
+    aggregator.offer(widget('a'))
+    await aggregator.close()
+    const [failure] = aggregator.failures()
+    expect(failure?.error).toBeInstanceOf(CacheError)
+    expect(String(failure?.error)).toMatch(/not an index of its 1 claims/)
+  })
+
   it('adds raw inputs into the held entry, telling inserts, merges and renewals apart', async () => {
     const { aggregator, clock, sink } = setup({ maxAgeMs: 100 })
     await aggregator.add(Widget, { id: 'r', clicks: 1 })

@@ -3,6 +3,7 @@ import type { Claim, Hold, ReleaseItem, ReleaseResult } from '@phonon/redis-shar
 import { Cause, Duration, Effect, Either, Fiber, Queue, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
 import type { Settings } from '../options.js'
+import { describe } from './describe.js'
 import type { Entry, Job } from './Entry.js'
 import type { Counters } from './Stats.js'
 import { failAll, settleAll } from './Tracker.js'
@@ -279,9 +280,7 @@ export class Flusher {
             Effect.promise(() => settleEach(claims, execute, executeConcurrency)),
             (first) => this.#retryFailed(first, (i) => execute(claims[i] as Claim)),
           )
-        : Effect.map(Effect.either(this.#retrying(() => executeBatch(claims))), (outcome) =>
-            claims.map(() => outcome),
-          )
+        : this.#executeBatch(claims, executeBatch)
     return Effect.map(outcomes, (results) => {
       const executed: Claim[] = []
       let failed = 0
@@ -297,6 +296,50 @@ export class Flusher {
       })
       return { executed, failed }
     })
+  }
+
+  /**
+   * Executes claims with `executeBatch`: a rejection fails every claim of the call; a
+   * {@link BatchOutcome} fails only the claims it lists. The claims that failed with a retryable
+   * error (and only they) go to `executeBatch` again, on the retry schedule, until each is
+   * executed or out of attempts.
+   */
+  #executeBatch(
+    claims: readonly Claim[],
+    executeBatch: NonNullable<Settings['executeBatch']>,
+  ): Effect.Effect<Array<Outcome<unknown>>> {
+    const outcomes: Array<Outcome<unknown>> = claims.map(() => Either.right(undefined))
+    let pending = claims.map((_, i) => i)
+    const attempt = Effect.tryPromise({
+      try: async () => executeBatch(pending.map((i) => claims[i] as Claim)),
+      catch: (error) => error,
+    }).pipe(
+      Effect.flatMap((result): Effect.Effect<void, unknown> => {
+        const failures = batchFailures(result, pending.length)
+        if (failures instanceof Error) return Effect.fail(failures)
+        for (const i of pending) outcomes[i] = Either.right(undefined)
+        const retry: number[] = []
+        for (const [at, error] of failures) {
+          const i = pending[at] as number
+          outcomes[i] = Either.left(error)
+          if (retryable(error)) retry.push(i)
+        }
+        pending = retry
+        return retry.length === 0 ? Effect.void : Effect.fail(SOME_FAILED)
+      }),
+      Effect.tapError(() => Effect.sync(() => this.#counters.retries++)),
+    )
+    return Effect.retry(attempt, {
+      schedule: this.#schedule,
+      while: (error) => error === SOME_FAILED || retryable(error),
+    }).pipe(
+      Effect.catchAll((error) => {
+        // The last call was rejected as a whole: every claim it carried failed with it.
+        if (error !== SOME_FAILED) for (const i of pending) outcomes[i] = Either.left(error)
+        return Effect.void
+      }),
+      Effect.as(outcomes),
+    )
   }
 
   /** Retries, on the schedule, the items whose first attempt failed with a retryable error. */
@@ -586,6 +629,38 @@ async function settleEach<T>(
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
   return outcomes
+}
+
+/** What `#executeBatch` fails an attempt with when some claims failed alone (not the call). */
+const SOME_FAILED: unique symbol = Symbol('some claims failed')
+
+/**
+ * The failures an `executeBatch` call reported, as `[index, error]` with each index once; a
+ * {@link CacheError} when the report is not `undefined` or a `{ failed }` list of claims of the
+ * call (the whole call then counts as failed).
+ */
+function batchFailures(
+  result: unknown,
+  claims: number,
+): Array<readonly [number, unknown]> | CacheError {
+  if (result === undefined || result === null) return []
+  const failed = (result as { failed?: unknown }).failed
+  if (typeof result !== 'object' || !Array.isArray(failed)) {
+    return new CacheError(
+      `executeBatch must resolve with nothing or { failed: [{ index, error }] }, got ${describe(result)}`,
+    )
+  }
+  const byIndex = new Map<number, unknown>()
+  for (const item of failed as unknown[]) {
+    const index = (item as { index?: unknown } | null)?.index
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= claims) {
+      return new CacheError(
+        `executeBatch reported a failure at ${describe(index)}, not an index of its ${claims} claims`,
+      )
+    }
+    byIndex.set(index, (item as { error?: unknown }).error)
+  }
+  return [...byIndex]
 }
 
 /** Bad input fails the same way every time: not worth a retry. */
