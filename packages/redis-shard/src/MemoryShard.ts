@@ -33,6 +33,8 @@ interface Execution {
   lease: number
   /** What claimed it: the token of a release, or `c:<epoch>` for the complete of that epoch. */
   readonly by: string
+  /** The final step of the hold whose release claimed it (a release's claim only). */
+  readonly step: number | undefined
 }
 
 /** One resource's shared state: what its Redis hash (see the README's data model) holds. */
@@ -46,8 +48,11 @@ interface Resource {
   exec: Execution | undefined
   lastEpoch: number
   forcedExpiry: boolean
-  /** Incarnation → the sequence of its last release that did not claim (retries are told apart). */
-  readonly released: Map<string, number>
+  /**
+   * Incarnation → the sequence of its last release that did not claim and that hold's final step
+   * (retries and replayed folds are told apart).
+   */
+  readonly released: Map<string, { sequence: number; step: number | undefined }>
   lock: { token: string; expires: number; fence: number } | undefined
   lastFence: number
 }
@@ -169,9 +174,18 @@ export class MemoryShard implements Shard {
       const resource = this.store.resource(hold.resourceId)
       const next = { ...hold, step: hold.step + 1 }
       const step = resource.holders.get(hold.token)
-      const released = isReleased(resource, hold.token) || resource.exec?.by === hold.token
-      if (step === undefined && released) {
-        return new ResourceError(hold.resourceId, 'notHeld', 'fold of a released session')
+      const replayed = step === undefined ? replayedFold(resource, hold) : undefined
+      if (replayed === false) {
+        return new ResourceError(hold.resourceId, 'notHeld', 'fold past its released session')
+      }
+      if (replayed) {
+        // A replay of a fold applied before the hold's release: nothing changes.
+        return {
+          hold: next,
+          timesModified: resource.mods,
+          forcedExpiry: resource.forcedExpiry,
+          lost: false,
+        }
       }
       if (step !== undefined && step < hold.step) return outOfOrder(hold)
       // Applied only right after the fold before it; a retry (recorded step past it) is a no-op.
@@ -208,7 +222,11 @@ export class MemoryShard implements Shard {
   ): ReleaseResult | ResourceError {
     const resource = this.store.resource(hold.resourceId)
     // A release never overtakes a fold of its hold (one in doubt that has not arrived).
-    if ((resource.holders.get(hold.token) ?? hold.step) < hold.step) return outOfOrder(hold)
+    const recorded = resource.holders.get(hold.token)
+    if ((recorded ?? hold.step) < hold.step) return outOfOrder(hold)
+    // The hold's final step, for replayed folds: the shard's (past the hold's when a fold's reply
+    // was lost).
+    const final = recorded ?? hold.step
     const held = resource.holders.delete(hold.token)
     if (!held) {
       // A retry of a release that went through: the same answer, nothing folded.
@@ -219,19 +237,29 @@ export class MemoryShard implements Shard {
     this.#foldDelta(resource, delta)
     const lost = !held
     if (resource.exec) {
-      this.#markReleased(resource, hold.token)
+      const exec = resource.exec
+      if (exec.lease < Date.now()) {
+        // Its owner's lease ran out (stuck or dead): this release takes it over, same epoch.
+        this.#markReleased(resource, exec.by, exec.step)
+        exec.owner = this.incarnation
+        exec.lease = Date.now() + this.#leaseMs
+        this.#markReleased(resource, hold.token, final)
+        this.#registry(this.incarnation).set(hold.resourceId, hold.typeName)
+        return flagLost({ last: true, claim: exec.claim }, lost)
+      }
+      this.#markReleased(resource, hold.token, final)
       return flagLost({ last: false, reason: 'pending' }, lost)
     }
     if (resource.holders.size > 0 && !resource.forcedExpiry) {
-      this.#markReleased(resource, hold.token)
+      this.#markReleased(resource, hold.token, final)
       return flagLost({ last: false, reason: 'held' }, lost)
     }
     const empty = resource.mods === 0 && !(options?.claimEmpty && resource.holders.size === 0)
     if (empty) {
-      this.#markReleased(resource, hold.token)
+      this.#markReleased(resource, hold.token, final)
       return flagLost({ last: false, reason: resource.holders.size > 0 ? 'held' : 'empty' }, lost)
     }
-    const claim = this.#claim(hold.resourceId, hold.typeName, resource, hold.token)
+    const claim = this.#claim(hold.resourceId, hold.typeName, resource, hold.token, final)
     return flagLost({ last: true, claim }, lost)
   }
 
@@ -314,6 +342,7 @@ export class MemoryShard implements Shard {
           watched = true // a live owner's claim: looked at again once its lease ran out
           continue
         }
+        this.#markReleased(resource, resource.exec.by, resource.exec.step)
         resource.exec.owner = this.incarnation
         resource.exec.lease = Date.now() + this.#leaseMs
         claim = resource.exec.claim
@@ -365,14 +394,25 @@ export class MemoryShard implements Shard {
     resource.mods++
   }
 
-  /** Records a release that did not claim, so that its retry is told from a lost hold. */
-  #markReleased(resource: Resource, token: string): void {
+  /**
+   * Records a release that did not claim (its hold at `step`), so that its retry and a replay of
+   * its folds are told from a lost hold.
+   */
+  #markReleased(resource: Resource, token: string, step: number | undefined): void {
     const [incarnation, sequence] = splitToken(token)
-    resource.released.set(incarnation, Math.max(resource.released.get(incarnation) ?? 0, sequence))
+    if (!Number.isSafeInteger(sequence)) return // '' or 'c:<epoch>': not a release
+    if (sequence > (resource.released.get(incarnation)?.sequence ?? 0))
+      resource.released.set(incarnation, { sequence, step })
   }
 
   /** Moves the pending state into a claimed execution under a new epoch. */
-  #claim(resourceId: string, typeName: string, resource: Resource, by: string): Claim {
+  #claim(
+    resourceId: string,
+    typeName: string,
+    resource: Resource,
+    by: string,
+    step?: number,
+  ): Claim {
     const epoch = Math.max(resource.lastEpoch + 1, this.store.micros())
     resource.lastEpoch = epoch
     const plan = this.#types.plan(typeName)
@@ -380,7 +420,7 @@ export class MemoryShard implements Shard {
     const update =
       resource.pending ?? plan.claimed(resourceId, plan.spec === '*' ? [resource.deltas] : [])
     const claim = { resourceId, typeName, epoch, update }
-    resource.exec = { claim, owner: this.incarnation, lease: Date.now() + this.#leaseMs, by }
+    resource.exec = { claim, owner: this.incarnation, lease: Date.now() + this.#leaseMs, by, step }
     resource.pending = undefined
     resource.deltas = []
     resource.mods = 0
@@ -472,7 +512,22 @@ function outOfOrder(hold: Hold): ResourceError {
 /** Whether the session of `token` was released already (and did not claim). */
 function isReleased(resource: Resource, token: string): boolean {
   const [incarnation, sequence] = splitToken(token)
-  return (resource.released.get(incarnation) ?? 0) >= sequence
+  return (resource.released.get(incarnation)?.sequence ?? 0) >= sequence
+}
+
+/**
+ * A fold of a hold the resource does not hold: `true` when it replays a fold applied before the
+ * hold's release (its step at most the hold's final step, or a later hold of its incarnation was
+ * released since: releases of a resource are sequential per incarnation), `false` when it is past
+ * the final step, `undefined` when no release of the hold is known (a lost hold).
+ */
+function replayedFold(resource: Resource, hold: Hold): boolean | undefined {
+  const step = hold.step + 1
+  if (resource.exec?.by === hold.token) return step <= (resource.exec.step ?? -1)
+  const [incarnation, sequence] = splitToken(hold.token)
+  const record = resource.released.get(incarnation)
+  if (record === undefined || record.sequence < sequence) return undefined
+  return record.sequence > sequence || step <= (record.step ?? -1)
 }
 
 /**

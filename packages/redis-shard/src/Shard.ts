@@ -152,8 +152,12 @@ export interface Shard {
   ): Promise<Array<Hold | ResourceError>>
   /**
    * Folds a partial aggregate while keeping the hold (phonon's `cache`); use the returned hold
-   * next. Retrying with the same hold folds once.
+   * next. Retrying with the same hold folds once, also after the hold's release (a replay: the
+   * shard accepted the release only after every fold before it), while its release is on record
+   * (`retryWindowMs`).
    * @throws {@link ArgumentError} for a delta of another resource or type (nothing sent).
+   * @throws {@link ResourceError} `outOfOrder` (a fold before it has not arrived), `notHeld` (a
+   * fold past its released hold's final step), `overflow`, `wrongType`; nothing changed.
    */
   fold(hold: Hold, delta: Update): Promise<FoldResult>
   /** Folds many, one round trip per node. */

@@ -6,7 +6,8 @@ import { ShardError } from '@phonon/core'
  * - `overflow`: an integer field would leave the signed 64-bit range;
  * - `wrongType`: a key of the resource holds another Redis type (it was written by something
  *   else, or a field changed kind);
- * - `notHeld`: a fold or release of a hold that was already released (and not a retry);
+ * - `notHeld`: a fold past the final step of a hold that was already released (a fold after the
+ *   release; a replay of a fold at or below it answers as applied);
  * - `outOfOrder`: a fold or release whose hold is ahead of the shard's: a fold before it (whose
  *   reply was lost) never arrived. Send that fold again first (same hold), then this one.
  */

@@ -30,7 +30,10 @@ export const Reply = {
    * (in doubt after a lost reply) has not arrived. Send that one first.
    */
   OUT_OF_ORDER: -3,
-  /** fold: the hold was released (a fold after its session's release, not a retry). */
+  /**
+   * fold: the hold was released and the fold is past its final step (a fold after its session's
+   * release, not a retry: a replayed fold at or below the final step answers FOLDED).
+   */
   NOT_HELD: -4,
 } as const
 
@@ -53,6 +56,8 @@ export const HashField = {
   owner: 'o',
   lease: 'l',
   claimedBy: 'k',
+  /** The final step of the hold whose release claimed it (absent for other claims). */
+  claimedStep: 's',
   /** Prefixes. */
   holder: 'h:',
   pending: 'p',

@@ -7,6 +7,7 @@ import {
   type Hold,
   MemoryShard,
   MemoryStore,
+  ResourceError,
   type Shard,
 } from '../src/index.js'
 import { Counters, codec, Everything, redisFixture, Widget } from './shards.js'
@@ -26,6 +27,7 @@ type Op =
   | { kind: 'acquire'; worker: number; resource: number; type: UpdateKind }
   | { kind: 'release'; worker: number; hold: number; amount: number; empty: boolean }
   | { kind: 'fold'; worker: number; hold: number; amount: number }
+  | { kind: 'replay'; worker: number; hold: number; back: number; amount: number }
   | { kind: 'complete'; worker: number }
   | { kind: 'lock'; worker: number; resource: number }
   | { kind: 'unlock'; worker: number }
@@ -54,6 +56,14 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     hold: fc.nat(3),
     amount: fc.integer({ min: 1, max: 9 }),
   }),
+  // A fold of a released hold: a replay `back` steps below its final one (0: past it).
+  fc.record({
+    kind: fc.constant('replay'),
+    worker,
+    hold: fc.nat(3),
+    back: fc.nat(2),
+    amount: fc.integer({ min: 1, max: 9 }),
+  }),
   fc.record({ kind: fc.constant('complete'), worker }),
   fc.record({ kind: fc.constant('lock'), worker, resource: fc.nat(RESOURCES.length - 1) }),
   fc.record({ kind: fc.constant('unlock'), worker }),
@@ -77,6 +87,9 @@ function summarize(claim: Claim): unknown {
 async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): Promise<Trace> {
   const trace: Trace = []
   const holds: Array<Array<{ hold: Hold; type: UpdateKind; id: string }>> = world.workers.map(
+    () => [],
+  )
+  const released: Array<Array<{ hold: Hold; type: UpdateKind; id: string }>> = world.workers.map(
     () => [],
   )
   const claims: Claim[][] = world.workers.map(() => [])
@@ -131,10 +144,24 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
             break
           }
           mine.splice(mine.indexOf(entry), 1)
+          ;(released[o.worker] as Array<(typeof mine)[number]>).push(entry)
           const result = await shard.release(entry.hold, d)
           if (result.last) (claims[o.worker] as Claim[]).push(result.claim)
           trace.push(['release', result.last ? summarize(result.claim) : result.reason])
           trace.push(['count', await shard.count(entry.hold.resourceId)])
+          break
+        }
+        case 'replay': {
+          const gone = released[o.worker] as Array<(typeof mine)[number]>
+          const entry = gone[o.hold % Math.max(1, gone.length)]
+          if (!entry) break
+          const hold = { ...entry.hold, step: Math.max(0, entry.hold.step - o.back) }
+          const [result] = await shard.foldMany([[hold, delta(entry.type, entry.id, o.amount)]])
+          trace.push([
+            'replay',
+            result instanceof ResourceError ? result.code : { ...result, hold: result?.hold.step },
+          ])
+          trace.push(['modified', await shard.timesModified(hold.resourceId)])
           break
         }
         case 'complete': {

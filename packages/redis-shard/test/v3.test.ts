@@ -81,23 +81,60 @@ describe.each([
     await b.completeExecution(last.claim)
   })
 
-  it('refuses a fold of a released hold (notHeld), nothing changed, whether its release claimed or not', async () => {
+  it('a fold of a released hold: a replay (at or below its final step) is applied once, one past it refused notHeld; whether its release claimed or not', async () => {
     const a: Shard = await worker()
     const id = unique()
     const first = await a.acquire(Widget.create({ id }))
     const second = await a.acquire(Widget.create({ id }))
     const folded = await a.fold(first, Widget.create({ id, clicks: 1 }))
     expect(await a.release(folded.hold)).toEqual({ last: false, reason: 'held' })
+    // The fold replayed (twice: a retry of the replay) after the release: applied, not lost.
+    for (let i = 0; i < 2; i++) {
+      const replayed = await a.fold(first, Widget.create({ id, clicks: 1 }))
+      expect(replayed).toMatchObject({ hold: folded.hold, lost: false, timesModified: 1 })
+    }
     const late = await a.foldMany([[folded.hold, Widget.create({ id, clicks: 10 })]])
     expect((late[0] as ResourceError).code).toBe('notHeld')
-    const last = await a.release(second)
+    const s1 = await a.fold(second, Widget.create({ id, clicks: 2 }))
+    const s2 = await a.fold(s1.hold, Widget.create({ id, clicks: 3 }))
+    const last = await a.release(s2.hold)
     if (!last.last) throw new Error('expected the last release to claim')
-    const late2 = await a.foldMany([[second, Widget.create({ id, clicks: 10 })]])
+    for (const [hold, clicks] of [
+      [second, 2],
+      [s1.hold, 3],
+      [second, 2],
+    ] as const) {
+      const replayed = await a.fold(hold, Widget.create({ id, clicks }))
+      expect(replayed).toMatchObject({ hold: { step: hold.step + 1 }, lost: false })
+    }
+    const late2 = await a.foldMany([[s2.hold, Widget.create({ id, clicks: 10 })]])
     expect((late2[0] as ResourceError).code).toBe('notHeld')
-    expect(clicksOf(last.claim.update)).toBe(1)
+    expect(clicksOf(last.claim.update)).toBe(6)
     expect(await a.count(second.resourceId)).toBe(0)
+    expect(await a.timesModified(second.resourceId)).toBe(0)
+    // A replay of the earlier hold, after a later hold of its incarnation was released: applied.
+    expect(await a.fold(first, Widget.create({ id, clicks: 1 }))).toMatchObject({ lost: false })
     expect(await a.completeExecution(last.claim)).toBeUndefined()
+    expect(await a.count(second.resourceId)).toBe(0)
     expect(a.stats().shardStateLost).toBe(0)
+  })
+
+  it('a release behind a fold whose reply was lost records the final step the shard applied', async () => {
+    const a: Shard = await worker()
+    const b: Shard = await worker()
+    const id = unique()
+    const other = await b.acquire(Widget.create({ id }))
+    const h0 = await a.acquire(Widget.create({ id }))
+    await a.fold(h0, Widget.create({ id, clicks: 5 })) // its reply lost: the caller keeps h0
+    expect(await a.release(h0)).toEqual({ last: false, reason: 'held' })
+    // The fold replayed: at the shard's final step (1), so applied; one past it refused.
+    expect(await a.fold(h0, Widget.create({ id, clicks: 5 }))).toMatchObject({ lost: false })
+    const past = await a.foldMany([[{ ...h0, step: 1 }, Widget.create({ id, clicks: 7 })]])
+    expect((past[0] as ResourceError).code).toBe('notHeld')
+    const last = await b.release(other)
+    if (!last.last) throw new Error('expected the last release to claim')
+    expect(clicksOf(last.claim.update)).toBe(5)
+    await b.completeExecution(last.claim)
   })
 
   it('forceExpiry: the next release by any holder executes the pending state now', async () => {

@@ -35,7 +35,7 @@ return forEachResource(false, function(r, at)
     return { R.OK }, at + 2
   end
   if #claimed > 0 then rcall('DEL', unpack(claimed)) end
-  local fields = { F.epoch, F.owner, F.lease, F.claimedBy }
+  local fields = { F.epoch, F.owner, F.lease, F.claimedBy, F.claimedStep }
   for _, f in ipairs(r.spec.fields) do
     fields[#fields + 1] = F.claimed .. f.i
     fields[#fields + 1] = F.claimedAt .. f.i

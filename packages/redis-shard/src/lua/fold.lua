@@ -4,8 +4,11 @@
   only when the recorded step is the one before it; a retry (recorded step already there or past)
   answers as applied, changing nothing; a fold ahead of the record (a fold before it, in doubt,
   never arrived) is refused with R.OUT_OF_ORDER, changing nothing. A fold whose hold the shard
-  does not know folds anyway and re-establishes the hold, flagged lost, unless it was released
-  (its release claimed, or left a released record): then R.NOT_HELD, nothing changed.
+  does not know folds anyway and re-establishes the hold, flagged lost, unless its release is on
+  record (its claim `k` = its token, or its incarnation's released record): then a fold at or
+  below the hold's final step is a replay of one applied before the release (the release came
+  after every fold of its hold) and answers as applied, changing nothing; a fold past it (after
+  the release) is refused R.NOT_HELD, nothing changed.
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
   Per resource: ARGV type index, token, step, delta.
@@ -21,15 +24,14 @@ return forEachResource(true, function(r, at)
   local token, step = ARGV[at + 1], tonumber(ARGV[at + 2])
   local delta, nextAt = parseDelta(r.spec, at + 3)
   local holder = F.holder .. token
-  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced, F.claimedBy)
+  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced, F.claimedBy, F.claimedStep)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
-  if not st[1] then
-    local inc, seq = splitToken(token)
-    if st[4] == token or tonumber(rcall('HGET', r.released, inc) or '0') >= seq then
-      return { R.NOT_HELD }, nextAt
-    end
-  end
   local mods, forced = tonumber(st[2] or '0'), st[3] and 1 or 0
+  if not st[1] then
+    local replayed = replayedFold(r, token, step, st[4], st[5])
+    if replayed then return { R.FOLDED, 0, mods, forced }, nextAt end
+    if replayed == false then return { R.NOT_HELD }, nextAt end
+  end
   if st[1] and tonumber(st[1]) >= step then return { R.FOLDED, 0, mods, forced }, nextAt end
   if st[1] and tonumber(st[1]) < step - 1 then return { R.OUT_OF_ORDER }, nextAt end
   local folded, bad = foldPending(r, delta)

@@ -21,12 +21,12 @@
 
 -- The lone last holder of a resource with nothing pending: its delta is the whole aggregate and
 -- goes straight to the claimed state (what folding then claiming would leave, in 4 calls).
-local function claimDelta(r, delta, token, inc)
+local function claimDelta(r, delta, token, inc, step)
   local bad = checkTypes(r, delta, claimedKey)
   if bad then return { bad } end
   local us = micros()
   local epoch = string.format('%.0f', us)
-  local sets = { F.epoch, epoch, F.owner, inc, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, token }
+  local sets = { F.epoch, epoch, F.owner, inc, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, token, F.claimedStep, step }
   local stored = {}
   if r.spec.custom then
     rcall('RPUSH', claimedKey(r), ARGV[delta.custom])
@@ -53,22 +53,26 @@ local function claimDelta(r, delta, token, inc)
 end
 
 return forEachResource(true, function(r, at)
-  local token, step, claimEmpty = ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3] == '1'
+  local token, stepText, claimEmpty = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3] == '1'
+  local step = tonumber(stepText)
   local delta, nextAt = parseDelta(r.spec, at + 4)
-  local st = redis.pcall('HMGET', r.main, F.holder .. token, F.count, F.mods, F.epoch, F.forced, F.claimedBy, F.lease)
+  local st = redis.pcall('HMGET', r.main, F.holder .. token, F.count, F.mods, F.epoch, F.forced, F.claimedBy, F.lease, F.claimedStep)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
   local inc, seq = splitToken(token)
   local held, lost = st[1] ~= false, 0
   if held and tonumber(st[1]) < step then return { R.OUT_OF_ORDER }, nextAt end
   if not held then
     if st[6] == token then return claimReply(r, tonumber(st[4]), 0), nextAt end
-    if tonumber(rcall('HGET', r.released, inc) or '0') >= seq then return { R.RELEASED }, nextAt end
+    if releasedRecord(r, inc) >= seq then return { R.RELEASED }, nextAt end
     lost = 1
   end
+  -- The hold's final step, on record for replayed folds: the shard's (past the hold's when a
+  -- fold's reply was lost).
+  local final = held and st[1] or stepText
   local n, mods = tonumber(st[2] or '0'), tonumber(st[3] or '0')
   local remaining = held and n - 1 or n
   if held and remaining == 0 and mods == 0 and not st[4] and delta.any then
-    return claimDelta(r, delta, token, inc), nextAt
+    return claimDelta(r, delta, token, inc, final), nextAt
   end
   local folded, bad = foldPending(r, delta)
   if bad then return { bad }, nextAt end
@@ -84,23 +88,23 @@ return forEachResource(true, function(r, at)
   if st[4] then
     -- An execution is pending. Its owner's lease ran out (stuck or dead): take it over.
     if tonumber(st[7]) < math.floor(micros() / 1000) then
-      recordReleased(r, st[6])
+      recordReleased(r, st[6], st[8])
       rcall('HSET', r.main, F.owner, inc, F.lease, math.floor(micros() / 1000) + LEASE)
-      recordReleased(r, token)
+      recordReleased(r, token, final)
       return claimReply(r, tonumber(st[4]), lost), nextAt
     end
-    recordReleased(r, token)
+    recordReleased(r, token, final)
     return { R.PENDING, lost }, nextAt
   end
   if remaining > 0 and not st[5] then
-    recordReleased(r, token)
+    recordReleased(r, token, final)
     return { R.HELD, lost }, nextAt
   end
   if mods == 0 and not (claimEmpty and remaining == 0) then
-    recordReleased(r, token)
+    recordReleased(r, token, final)
     if remaining > 0 then return { R.HELD, lost }, nextAt end
     rcall('HDEL', r.main, F.forced)
     return { R.EMPTY, lost }, nextAt
   end
-  return claim(r, token, inc, lost), nextAt
+  return claim(r, token, inc, lost, nil, final), nextAt
 end)

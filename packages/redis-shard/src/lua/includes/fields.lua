@@ -221,24 +221,54 @@ local function splitToken(token)
   return inc, tonumber(seq)
 end
 
--- Records that the release of `token` did not claim, so that its retry is told from a release
--- whose hold was lost; kept PARAM ms (the retry window) past the resource's last release.
-local function recordReleased(r, token)
+-- The released record of incarnation `inc` (`<sequence>:<final step>`, the step left out when
+-- unknown): its highest released sequence (0: none) and that hold's final step (nil: unknown).
+local function releasedRecord(r, inc)
+  local v = rcall('HGET', r.released, inc)
+  if not v then return 0, nil end
+  local seq, step = string.match(v, '^(%d+):?(%d*)$')
+  return tonumber(seq), tonumber(step)
+end
+
+-- Records that the release of `token` (its hold at `step`, the folds applied under it) did not
+-- claim, so that its retry, and a replayed fold of it, are told from a release or fold whose hold
+-- was lost; kept RETRY_WINDOW ms past the resource's last release.
+local function recordReleased(r, token, step)
   local inc, seq = splitToken(token or '')
   if not inc then return end
-  local last = tonumber(rcall('HGET', r.released, inc) or '0')
-  if seq > last then rcall('HSET', r.released, inc, seq) end
+  if seq > releasedRecord(r, inc) then
+    rcall('HSET', r.released, inc, step and string.match(token, '%d+$') .. ':' .. step or string.match(token, '%d+$'))
+  end
   rcall('PEXPIRE', r.released, RETRY_WINDOW)
 end
 
+-- A fold of `token` at `step` whose hold the shard does not hold: true (a replay of a fold
+-- applied before the hold's release, a no-op) when the hold's release is on record and `step`
+-- is at most its final step, or the incarnation released a later hold of the resource since
+-- (its releases of a resource are sequential); false (refused) when past the final step; nil
+-- when no release of it is known (`claimedBy` / `claimedStep`: the claim's `k` and `s`).
+local function replayedFold(r, token, step, claimedBy, claimedStep)
+  if claimedBy == token then return step <= (tonumber(claimedStep) or -1) end
+  local inc, seq = splitToken(token)
+  local last, final = releasedRecord(r, inc)
+  if last > seq then return true end
+  if last == seq then return step <= (final or -1) end
+  return nil
+end
+
 -- Moves the pending state to the claimed one under a new epoch (> `floor`), claimed by `by`
--- (a release's token, 'c:<epoch>' for a complete, '' for recovery) for `owner`.
-local function claim(r, by, owner, lost, floor)
+-- (a release's token, 'c:<epoch>' for a complete, '' for recovery) for `owner`; a release passes
+-- its hold's final `step` (kept as `s` beside `k`, for replayed folds).
+local function claim(r, by, owner, lost, floor, step)
   local us = micros()
   local epoch = string.format('%.0f', math.max((floor or 0) + 1, us))
   local main, stored = r.main, {}
   local sets = { F.epoch, epoch, F.owner, owner, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, by }
   local drops = { F.mods, F.forced }
+  if step then
+    sets[#sets + 1] = F.claimedStep
+    sets[#sets + 1] = step
+  end
   if r.spec.custom then
     if rcall('EXISTS', pendingKey(r)) == 1 then rcall('RENAME', pendingKey(r), claimedKey(r)) end
   else

@@ -20,6 +20,7 @@ local F = {
   owner = "o",
   lease = "l",
   claimedBy = "k",
+  claimedStep = "s",
   holder = "h:",
   pending = "p",
   pendingAt = "q",
