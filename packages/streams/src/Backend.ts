@@ -6,7 +6,7 @@ export interface StoredRecord {
   readonly sequence: string
   /** When it was appended (ms since the epoch, the backend's clock). */
   readonly timestamp: number
-  /** The record, JSON-encoded. */
+  /** The record, JSON-encoded, or the records aggregated into it (see `aggregation.ts`). */
   readonly data: string
 }
 
@@ -78,6 +78,11 @@ export interface Coordinator {
 
 /** Where a stream's records live: Redis Streams or memory, behind one interface. */
 export interface Backend {
+  /**
+   * The largest stored record the backend takes (bytes), when it has a limit a producer must
+   * keep aggregated records under (Kinesis: 1 MiB with the partition key).
+   */
+  readonly maxRecordBytes?: number
   /** Appends payloads to one shard in order; their sequence numbers. */
   append(stream: StreamDefinition, shard: number, payloads: readonly string[]): Promise<string[]>
   /** The shard's last sequence, or undefined when it holds nothing. */

@@ -1,7 +1,7 @@
 import { ArgumentError } from '@phonon/core'
+import { expand } from './aggregation.js'
 import type { Backend, ReadFrom } from './Backend.js'
 import type { StreamDefinition } from './config.js'
-import { shardIdOf } from './routing.js'
 
 /** A record read from a shard. */
 export interface StreamRecord<T = unknown> {
@@ -10,7 +10,13 @@ export interface StreamRecord<T = unknown> {
   readonly shardId: string
   /** The shard's index. */
   readonly shard: number
+  /** The sequence number of the stored record holding it. */
   readonly sequence: string
+  /**
+   * Its index inside an aggregated stored record (see `ProducerOptions.aggregate`); 0 when the
+   * record was stored alone.
+   */
+  readonly subSequence: number
   /** When the backend appended it (ms). */
   readonly timestamp: number
 }
@@ -29,7 +35,10 @@ export interface IteratorOptions {
   readonly from?: StartPosition
   /** Shard indexes to read (a static subset); default every shard. */
   readonly shards?: readonly number[]
-  /** Records fetched per shard per call. Default 1,000. */
+  /**
+   * Records fetched per shard per call. Default 1,000. Reads take whole stored records: with
+   * aggregated ones, as many as held about this many records in the shard's last read.
+   */
   readonly batch?: number
   /** How long to wait before asking again when every shard was empty (ms). Default 100. */
   readonly idleMs?: number
@@ -41,6 +50,8 @@ export interface IteratorOptions {
  */
 export class StreamIterator<T = unknown> implements AsyncIterable<StreamRecord<T>> {
   readonly #positions: Map<number, ReadFrom>
+  /** Stored records to read next per shard (fewer than `batch` when they are aggregated). */
+  readonly #limits = new Map<number, number>()
   #stopped = false
   #wake: (() => void) | undefined
 
@@ -71,22 +82,19 @@ export class StreamIterator<T = unknown> implements AsyncIterable<StreamRecord<T
       // Every shard asked at once (one round trip on one connection), then yielded in turn.
       const shards = [...this.#positions]
       const reads = await Promise.all(
-        shards.map(([shard, from]) => this.backend.read(this.stream, shard, from, this.batch)),
+        shards.map(([shard, from]) =>
+          this.backend.read(this.stream, shard, from, this.#limits.get(shard) ?? this.batch),
+        ),
       )
       const fetched: StreamRecord<T>[] = []
       for (const [i, records] of reads.entries()) {
         const shard = (shards[i] as [number, ReadFrom])[0]
         const last = records.at(-1)
         if (last !== undefined) this.#positions.set(shard, { after: last.sequence })
-        for (const r of records) {
-          fetched.push({
-            data: JSON.parse(r.data) as T,
-            shardId: shardIdOf(shard),
-            shard,
-            sequence: r.sequence,
-            timestamp: r.timestamp,
-          })
-        }
+        const before = fetched.length
+        expand(records, shard, fetched)
+        if (records.length > 0)
+          this.#limits.set(shard, storedLimit(this.batch, records.length, fetched.length - before))
       }
       yield* fetched
       if (fetched.length === 0 && !this.#stopped) {
@@ -102,6 +110,13 @@ export class StreamIterator<T = unknown> implements AsyncIterable<StreamRecord<T
     }
   }
 }
+
+/**
+ * How many stored records the next read of a shard takes for about `batch` records, when its
+ * last read of `stored` records held `records`.
+ */
+export const storedLimit = (batch: number, stored: number, records: number): number =>
+  records <= stored ? batch : Math.max(1, Math.floor((batch * stored) / records))
 
 /** The shard indexes asked for, checked. @throws {@link ArgumentError} for a bad index. */
 export function shardIndexes(stream: StreamDefinition, shards?: readonly number[]): number[] {

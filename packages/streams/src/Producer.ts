@@ -1,4 +1,5 @@
 import { ArgumentError, assertJson } from '@phonon/core'
+import { aggregate, aggregateBytes } from './aggregation.js'
 import type { Backend } from './Backend.js'
 import type { StreamDefinition } from './config.js'
 import { RecordError } from './errors.js'
@@ -8,24 +9,44 @@ import { shardOf } from './routing.js'
 export interface PutResult {
   /** The shard's index. */
   readonly shard: number
-  /** Its sequence number in that shard. */
+  /** The sequence number of the stored record holding it in that shard. */
   readonly sequence: string
+  /** Its index inside an aggregated stored record; 0 when stored alone. */
+  readonly subSequence: number
 }
 
 /** Batching bounds of a producer. */
 export interface ProducerOptions {
-  /** Records per shard sent in one call at most. Default 500 (Kinesis's `PutRecords` limit). */
+  /**
+   * Records per shard sent in one call at most — with `aggregate`, user records per stored
+   * record. Default 500 (Kinesis's `PutRecords` limit).
+   */
   readonly maxBatch?: number
-  /** Bytes per shard sent in one call at most. Default 5 MiB. */
+  /**
+   * Bytes per shard sent in one call at most — with `aggregate`, per stored record, and never
+   * over the backend's record limit (Kinesis: 1 MiB). Default 5 MiB.
+   */
   readonly maxBatchBytes?: number
   /** How long a record may wait for others to join its batch (ms). Default 0: the current turn. */
   readonly lingerMs?: number
+  /**
+   * Packs the records of a batch bound for one shard into one stored record, as the Kinesis
+   * Producer Library aggregates; every reader unpacks them (see the README, "Aggregation").
+   * Default false: a stored record per record.
+   */
+  readonly aggregate?: boolean
 }
 
 interface Pending {
-  readonly data: string
   readonly resolve: (result: PutResult) => void
   readonly reject: (error: unknown) => void
+}
+
+interface Queue {
+  datas: string[]
+  sizes: number[]
+  pending: Pending[]
+  bytes: number
 }
 
 /**
@@ -33,10 +54,11 @@ interface Pending {
  * shard are appended in the order they were put.
  */
 export class Producer {
-  readonly #queues = new Map<number, { items: Pending[]; bytes: number }>()
+  readonly #queues = new Map<number, Queue>()
   readonly #maxBatch: number
   readonly #maxBatchBytes: number
   readonly #lingerMs: number
+  readonly #aggregate: boolean
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined
   #sending = Promise.resolve()
 
@@ -51,6 +73,10 @@ export class Producer {
     this.#lingerMs = options.lingerMs ?? 0
     if (!(this.#lingerMs >= 0))
       throw new ArgumentError(`lingerMs must be ≥ 0, got ${this.#lingerMs}`)
+    this.#aggregate = options.aggregate ?? false
+    if (this.#aggregate) {
+      this.#maxBatchBytes = Math.min(this.#maxBatchBytes, backend.maxRecordBytes ?? Infinity)
+    }
   }
 
   /**
@@ -59,54 +85,74 @@ export class Producer {
    *   `maxRecordBytes`, or not JSON; nothing is written. {@link StreamError} when the backend fails.
    */
   put(record: unknown): Promise<PutResult> {
+    let shard: number
+    let data: string
+    let bytes: number
     try {
-      const [shard, data] = this.encode(record)
-      return this.#enqueue(shard, data)
+      ;[shard, data, bytes] = this.#encode(record)
     } catch (error) {
       return Promise.reject(error)
     }
+    return new Promise((resolve, reject) => {
+      let queue = this.#queues.get(shard)
+      if (queue === undefined) {
+        queue = { datas: [], sizes: [], pending: [], bytes: 0 }
+        this.#queues.set(shard, queue)
+      }
+      queue.datas.push(data)
+      queue.sizes.push(bytes)
+      queue.pending.push({ resolve, reject })
+      queue.bytes += bytes
+      if (queue.datas.length >= this.#maxBatch || queue.bytes >= this.#maxBatchBytes) this.#send()
+      else
+        this.#timer ??=
+          this.#lingerMs > 0
+            ? setTimeout(() => this.#send(), this.#lingerMs)
+            : setImmediate(() => this.#send())
+    })
   }
 
   /**
    * Puts records; every one is checked first, so a bad one rejects the call with nothing written.
+   * They are sent at once, in batches per shard within `maxBatch` and `maxBatchBytes`.
    * @throws {@link RecordError} naming the index of the first bad record.
+   * @throws {@link StreamError} (rejects) when the backend fails.
    */
   putMany(records: readonly unknown[]): Promise<PutResult[]> {
-    let encoded: Array<[number, string]>
+    const byShard = new Map<number, { indexes: number[]; datas: string[]; sizes: number[] }>()
     try {
-      encoded = records.map((record, i) => {
+      for (let i = 0; i < records.length; i++) {
+        let encoded: [number, string, number]
         try {
-          return this.encode(record)
+          encoded = this.#encode(records[i])
         } catch (error) {
           const e = error as RecordError
           throw new RecordError(e.reason, `record ${i}: ${e.message}`, { cause: e })
         }
-      })
+        const [shard, data, bytes] = encoded
+        let group = byShard.get(shard)
+        if (group === undefined) {
+          group = { indexes: [], datas: [], sizes: [] }
+          byShard.set(shard, group)
+        }
+        group.indexes.push(i)
+        group.datas.push(data)
+        group.sizes.push(bytes)
+      }
     } catch (error) {
       return Promise.reject(error)
     }
-    // Sent at once, a batch per shard (after what put() queued, which goes first on the wire).
+    // Sent at once (after what put() queued, which goes first on the wire).
     this.#send()
-    const byShard = new Map<number, number[]>()
-    encoded.forEach(([shard], i) => {
-      const indexes = byShard.get(shard)
-      if (indexes === undefined) byShard.set(shard, [i])
-      else indexes.push(i)
-    })
-    const results: PutResult[] = new Array(encoded.length)
+    const results: PutResult[] = new Array(records.length)
     const sends: Promise<void>[] = []
-    for (const [shard, indexes] of byShard) {
-      for (let start = 0; start < indexes.length; start += this.#maxBatch) {
-        const chunk = indexes.slice(start, start + this.#maxBatch)
-        const payloads = chunk.map((i) => (encoded[i] as [number, string])[1])
-        sends.push(
-          this.backend.append(this.stream, shard, payloads).then((sequences) => {
-            chunk.forEach((i, j) => {
-              results[i] = { shard, sequence: sequences[j] as string }
-            })
-          }),
-        )
-      }
+    for (const [shard, { indexes, datas, sizes }] of byShard) {
+      sends.push(
+        this.#append(shard, datas, sizes).then((out) => {
+          for (let j = 0; j < indexes.length; j++)
+            results[indexes[j] as number] = out[j] as PutResult
+        }),
+      )
     }
     const sent = Promise.all(sends).then(() => results)
     this.#sending = Promise.all([this.#sending, sent.catch(() => undefined)]).then(() => undefined)
@@ -124,6 +170,11 @@ export class Producer {
    * @throws {@link RecordError} as {@link Producer.put} does.
    */
   encode(record: unknown): [number, string] {
+    const [shard, data] = this.#encode(record)
+    return [shard, data]
+  }
+
+  #encode(record: unknown): [number, string, number] {
     const key = this.stream.partitionKey
     const value =
       typeof record === 'object' && record !== null
@@ -146,25 +197,52 @@ export class Producer {
         `the record is ${bytes} bytes, over max_record_bytes ${this.stream.maxRecordBytes}`,
       )
     }
-    return [shardOf(String(value), this.stream.shards), data]
+    return [shardOf(String(value), this.stream.shards), data, bytes]
   }
 
-  #enqueue(shard: number, data: string): Promise<PutResult> {
-    return new Promise((resolve, reject) => {
-      let queue = this.#queues.get(shard)
-      if (queue === undefined) {
-        queue = { items: [], bytes: 0 }
-        this.#queues.set(shard, queue)
+  /**
+   * Appends one shard's records (`sizes`: their bytes) in batches within the bounds: a call per
+   * batch, or with `aggregate` a stored record per batch, all in one call. Their results, in order.
+   */
+  async #append(shard: number, datas: string[], sizes: number[]): Promise<PutResult[]> {
+    const batches: Array<[start: number, end: number]> = []
+    for (let start = 0, end = 0, bytes = 0; end <= datas.length; end++) {
+      const size = end < datas.length ? (sizes[end] as number) : 0
+      const full =
+        end === datas.length ||
+        end - start === this.#maxBatch ||
+        (end > start &&
+          (this.#aggregate ? aggregateBytes(end - start + 1, bytes + size) : bytes + size) >
+            this.#maxBatchBytes)
+      if (full && end > start) {
+        batches.push([start, end])
+        start = end
+        bytes = 0
       }
-      queue.items.push({ data, resolve, reject })
-      queue.bytes += data.length
-      if (queue.items.length >= this.#maxBatch || queue.bytes >= this.#maxBatchBytes) this.#send()
-      else
-        this.#timer ??=
-          this.#lingerMs > 0
-            ? setTimeout(() => this.#send(), this.#lingerMs)
-            : setImmediate(() => this.#send())
-    })
+      bytes += size
+    }
+    const results: PutResult[] = new Array(datas.length)
+    if (this.#aggregate) {
+      // A batch of one is stored plain: readers tell the two apart.
+      const payloads = batches.map(([start, end]) =>
+        end - start === 1 ? (datas[start] as string) : aggregate(datas.slice(start, end)),
+      )
+      const sequences = await this.backend.append(this.stream, shard, payloads)
+      batches.forEach(([start, end], b) => {
+        const sequence = sequences[b] as string
+        for (let i = start; i < end; i++) results[i] = { shard, sequence, subSequence: i - start }
+      })
+    } else {
+      await Promise.all(
+        batches.map(async ([start, end]) => {
+          const sequences = await this.backend.append(this.stream, shard, datas.slice(start, end))
+          for (let i = start; i < end; i++) {
+            results[i] = { shard, sequence: sequences[i - start] as string, subSequence: 0 }
+          }
+        }),
+      )
+    }
+    return results
   }
 
   #send(): void {
@@ -173,21 +251,18 @@ export class Producer {
       clearImmediate(this.#timer as NodeJS.Immediate)
       this.#timer = undefined
     }
-    const batches = [...this.#queues].filter(([, q]) => q.items.length > 0)
+    const queues = [...this.#queues]
     this.#queues.clear()
     const sent = Promise.all(
-      batches.map(async ([shard, { items }]) => {
+      queues.map(async ([shard, { datas, sizes, pending }]) => {
+        if (datas.length === 0) return
         try {
-          const sequences = await this.backend.append(
-            this.stream,
-            shard,
-            items.map((item) => item.data),
-          )
-          items.forEach((item, i) => {
-            item.resolve({ shard, sequence: sequences[i] as string })
-          })
+          const results = await this.#append(shard, datas, sizes)
+          for (let i = 0; i < pending.length; i++) {
+            ;(pending[i] as Pending).resolve(results[i] as PutResult)
+          }
         } catch (error) {
-          for (const item of items) item.reject(error)
+          for (const item of pending) item.reject(error)
         }
       }),
     )

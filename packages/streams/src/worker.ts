@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { ArgumentError } from '@phonon/core'
+import { expand } from './aggregation.js'
 import type { Coordinator, ReadFrom } from './Backend.js'
 import { LeaseLost, StreamError } from './errors.js'
-import { pinLatest, type StreamRecord, shardIndexes } from './Iterator.js'
+import { pinLatest, type StreamRecord, shardIndexes, storedLimit } from './Iterator.js'
 import { type LeaseChanges, ShardLeases } from './Lease.js'
-import { shardIdOf } from './routing.js'
 import type { Stream } from './Stream.js'
 
 /**
@@ -45,7 +45,10 @@ export interface WorkerOptions<T> {
   readonly roundMs?: number
   /** …or after this many records. Default 20,000. */
   readonly roundRecords?: number
-  /** Records read per shard per call. Default 1,000. */
+  /**
+   * Records read per shard per call. Default 1,000. Reads take whole stored records (a round
+   * holds whole aggregated records): as many as held about this many records last time.
+   */
   readonly batch?: number
   /** Wait when every owned shard was empty (ms). Default 50. */
   readonly idleMs?: number
@@ -71,6 +74,8 @@ export class Worker<T = unknown> {
   readonly #leases: ShardLeases
   readonly #coordinator: Coordinator
   readonly #positions = new Map<number, ReadFrom>()
+  /** Stored records to read next per shard (fewer than `batch` when they are aggregated). */
+  readonly #limits = new Map<number, number>()
   /** Last sequence read per shard this round (the checkpoint a commit moves to). */
   readonly #read = new Map<number, string>()
   /** The lease token each shard is read under: a round commits under these, not the current ones. */
@@ -159,7 +164,12 @@ export class Worker<T = unknown> {
     const shards = [...this.#positions]
     const reads = await Promise.all(
       shards.map(([shard, from]) =>
-        stream.backend.read(stream.definition, shard, from, this.#o.batch),
+        stream.backend.read(
+          stream.definition,
+          shard,
+          from,
+          this.#limits.get(shard) ?? this.#o.batch,
+        ),
       ),
     )
     for (const [i, stored] of reads.entries()) {
@@ -168,16 +178,11 @@ export class Worker<T = unknown> {
       if (last === undefined || !this.#positions.has(shard)) continue
       this.#positions.set(shard, { after: last.sequence })
       this.#read.set(shard, last.sequence)
-      fetched += stored.length
-      await this.#o.processor.process(
-        stored.map((r) => ({
-          data: JSON.parse(r.data) as T,
-          shardId: shardIdOf(shard),
-          shard,
-          sequence: r.sequence,
-          timestamp: r.timestamp,
-        })),
-      )
+      const records: StreamRecord<T>[] = []
+      expand(stored, shard, records)
+      this.#limits.set(shard, storedLimit(this.#o.batch, stored.length, records.length))
+      fetched += records.length
+      await this.#o.processor.process(records)
     }
     this.#roundCount += fetched
     this.#processed += fetched

@@ -5,6 +5,7 @@ test("the README's example runs and counts each record once", async () => {
   expect(receipt).toEqual({
     shard: expect.any(Number),
     sequence: expect.stringMatching(/^\d+-\d+$/),
+    subSequence: 0,
   })
   expect(read).toHaveLength(3)
   expect(read.every((line) => /^shardId-0{11}[0-3] \d+-\d+ w[12]$/.test(line))).toBe(true)

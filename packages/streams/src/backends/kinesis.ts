@@ -54,8 +54,9 @@ export interface KinesisBackendOptions {
 type Client = { send: Sdk.KinesisClient['send']; destroy(): void }
 type SdkModule = typeof Sdk
 
-/** Kinesis takes up to 500 records per PutRecords and 10,000 per GetRecords. */
+/** Kinesis takes up to 500 records and 5 MiB per PutRecords and 10,000 records per GetRecords. */
 const PUT_LIMIT = 500
+const PUT_BYTES = 5 << 20
 const GET_LIMIT = 10_000
 /** How many next-iterators are kept to continue reads without a GetShardIterator. */
 const CURSORS = 4_096
@@ -69,6 +70,8 @@ const CREATE_TIMEOUT_MS = 120_000
  * partition key lands on the same index as on the other backends.
  */
 export class KinesisBackend implements Backend {
+  /** A record's data and partition key (up to 256 bytes; ours are ≤ 39) take 1 MiB at most. */
+  readonly maxRecordBytes = (1 << 20) - 256
   readonly #options: KinesisBackendOptions
   readonly #coordination: Backend
   readonly #clients = new Map<string, Promise<Client>>()
@@ -90,8 +93,14 @@ export class KinesisBackend implements Backend {
   async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
     const { start } = await this.#shard(stream, shard)
     const sequences: string[] = []
-    for (let i = 0; i < payloads.length; i += PUT_LIMIT) {
-      sequences.push(...(await this.#put(stream, start, payloads.slice(i, i + PUT_LIMIT), i)))
+    for (let i = 0; i < payloads.length; ) {
+      let end = i
+      for (let bytes = 0; end < payloads.length && end - i < PUT_LIMIT; end++) {
+        bytes += Buffer.byteLength(payloads[end] as string) + start.length
+        if (bytes > PUT_BYTES && end > i) break
+      }
+      sequences.push(...(await this.#put(stream, start, payloads.slice(i, end), i)))
+      i = end
     }
     return sequences
   }
