@@ -24,6 +24,13 @@ export class StreamError extends PhononError {
 }
 
 /**
+ * A worker was stopped while its last commit stayed unconfirmed (the backend unreachable): that
+ * round may or may not be committed. Nothing of it was released, so it counts once either way —
+ * applied from its log entry by whoever sees it, or read again from the checkpoint.
+ */
+export class CommitUnconfirmed extends StreamError {}
+
+/**
  * A shard's lease is no longer this worker's (it expired and another worker took it, or it was
  * released): its checkpoint and what it folded since its last commit were refused.
  */

@@ -31,6 +31,7 @@ export {
   type StreamsConfig,
 } from './config.js'
 export {
+  CommitUnconfirmed,
   LeaseLost,
   RecordError,
   type RecordRefusal,

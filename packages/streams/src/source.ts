@@ -1,11 +1,5 @@
 import { ArgumentError, type Codec, type Update } from '@phonon/core'
-import {
-  type AckableMessage,
-  type Aggregator,
-  type AggregatorOptions,
-  createAggregator,
-  withLocalAggregation,
-} from '@phonon/lru-update'
+import { type Aggregator, type AggregatorOptions, createAggregator } from '@phonon/lru-update'
 import {
   type Claim,
   type FoldResult,
@@ -192,10 +186,18 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       options,
     ])
   /** Applies a committed log entry, then removes it; in commit order, one at a time. */
-  const applyLogged = (coordinator: Coordinator, id: string, entry?: string) => {
+  const applyLogged = (
+    coordinator: Coordinator,
+    id: string,
+    entry?: string,
+    held?: readonly Held[],
+  ) => {
     const run = applying.then(async () => {
-      const text = entry ?? (await coordinator.walEntry(id))
-      if (text !== undefined) await applyHeld(decode(text))
+      if (held !== undefined) await applyHeld(held)
+      else {
+        const text = entry ?? (await coordinator.walEntry(id))
+        if (text !== undefined) await applyHeld(decode(text))
+      }
       await coordinator.removeWal(id)
     })
     applying = run.catch(() => undefined)
@@ -220,45 +222,59 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   let deferred = new DeferredShard(shard, releaseNow)
   const make = () => createAggregator({ ...rest, shard: deferred, closeShard: false, executeBatch })
   let aggregator = make()
-  type Message = AckableMessage & { record: StreamRecord<T> }
-  let handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
-  let unsettled = 0
+  /** What stops the round from committing: an update the aggregator could not take for good. */
   let failed: unknown
+  /** The last entry prepared and its operations, applied from memory once committed. */
+  let prepared: { entry: string; held: readonly Held[] } | undefined
+
+  /** Offers one update of `record`; a refusal of the update skips the record (bad input). */
+  const offer = (record: StreamRecord<T>, update: Update): void | Promise<void> => {
+    try {
+      return aggregator.offer(update)
+    } catch (error) {
+      if (error instanceof ArgumentError) onBadRecord?.(record, error)
+      else failed ??= error
+    }
+  }
 
   return {
     aggregator: () => aggregator,
     async process(records) {
-      for (const record of records) {
-        unsettled++
-        await handle({
-          record,
-          ack: () => {
-            unsettled--
-          },
-          nack: (error) => {
-            unsettled--
-            // The handler refused the record (bad input): skipped. Anything else (the shard
-            // failed for good) means its contribution is not held: the round must not commit.
-            if (error instanceof ArgumentError) onBadRecord?.(record, error)
-            else failed ??= error
-          },
-        })
+      // Straight into the aggregator, without a message and acknowledgement per record: the
+      // round is the unit of durability (its flush in prepare() is what withLocalAggregation's
+      // acks would wait for), so a record costs its updates' merges and nothing else.
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i] as StreamRecord<T>
+        let updates: Update | readonly Update[] | undefined
+        try {
+          updates = toUpdates(record)
+        } catch (error) {
+          onBadRecord?.(record, error)
+          continue
+        }
+        if (updates === undefined) continue
+        if (Array.isArray(updates)) {
+          for (const update of updates as readonly Update[]) {
+            const wait = offer(record, update)
+            if (wait !== undefined) await wait
+          }
+        } else {
+          const wait = offer(record, updates as Update)
+          if (wait !== undefined) await wait
+        }
       }
     },
     async prepare() {
-      // Every record of the round folded (into the held-back releases) and acknowledged.
-      while (unsettled > 0) {
-        await aggregator.flush()
-        await aggregator.drain()
-        if (unsettled > 0) await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-      if (failed !== undefined) {
-        throw new StreamError('a record of the round could not be aggregated', { cause: failed })
+      // Every dirty entry folded (into the held-back operations) and nothing left in flight.
+      await aggregator.flush()
+      const failure = failed ?? aggregator.failures()[0]?.error
+      if (failure !== undefined) {
+        throw new StreamError('a record of the round could not be aggregated', { cause: failure })
       }
       const held = deferred.held
       deferred.held = []
       if (held.length === 0) return undefined
-      return JSON.stringify(
+      const entry = JSON.stringify(
         held.map(([op, hold, delta, options]) => [
           op,
           hold,
@@ -266,11 +282,16 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
           ...(options ? [options] : []),
         ]),
       )
+      prepared = { entry, held }
+      return entry
     },
     async committed(id, entry, coordinator) {
       // Applied in commit order while the next round is read; the log entry stays until done
       // (if this fails, the orphan sweep of any worker applies it later).
-      if (entry !== undefined) applyLogged(coordinator, id, entry).catch(() => undefined)
+      if (entry === undefined) return
+      const held = prepared?.entry === entry ? prepared.held : undefined
+      prepared = undefined
+      applyLogged(coordinator, id, entry, held).catch(() => undefined)
     },
     async discard() {
       // The round's folds are dropped and its releases sent without their deltas (the records
@@ -288,9 +309,8 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       await aggregator.close()
       deferred = new DeferredShard(shard, releaseNow)
       aggregator = make()
-      handle = withLocalAggregation<Message>(aggregator, (m) => toUpdates(m.record))
-      unsettled = 0
       failed = undefined
+      prepared = undefined
     },
     async tick(coordinator) {
       // Entries left by a dead worker (or one far behind), oldest first; stop at a failure, as

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { ArgumentError } from '@phonon/core'
 import { expand } from './aggregation.js'
 import type { Coordinator, ReadFrom } from './Backend.js'
-import { LeaseLost, StreamError } from './errors.js'
+import { CommitUnconfirmed, LeaseLost, StreamError } from './errors.js'
 import { pinLatest, type StreamRecord, shardIndexes, storedLimit } from './Iterator.js'
 import { type LeaseChanges, ShardLeases } from './Lease.js'
 import type { Stream } from './Stream.js'
@@ -26,8 +26,8 @@ export interface RoundProcessor<T> {
   close(): Promise<void>
 }
 
-/** Attempts of a commit whose reply was lost (Redis restarting) before the worker gives up. */
-const COMMIT_ATTEMPTS = 30
+/** The longest wait between two attempts of a commit whose reply was lost (ms). */
+const COMMIT_BACKOFF_MS = 2_000
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions<T> {
@@ -123,7 +123,14 @@ export class Worker<T = unknown> {
     return [...this.#leases.owned().keys()].sort((a, b) => a - b)
   }
 
-  /** Runs until {@link Worker.stop}; resolves once the last round committed and leases were given up. */
+  /**
+   * Runs until {@link Worker.stop}; resolves once the last round committed and leases were given up.
+   * A commit whose reply is lost (the backend unreachable) is sent again, with a backoff of up to
+   * 2 s, until it is known done or refused.
+   * @throws {@link CommitUnconfirmed} (rejects) when stopped while a commit stayed unconfirmed
+   *   for a lease time: the processor is then not closed and nothing is released (exit the
+   *   process; the round is applied or read again by the next owner).
+   */
   async run(): Promise<void> {
     this.#running = true
     // Leases are kept in the background, so a slow round does not let them expire.
@@ -138,6 +145,7 @@ export class Worker<T = unknown> {
         try {
           await this.#step()
         } catch (error) {
+          if (error instanceof CommitUnconfirmed) throw error
           // Redis unreachable, a round that could not be made durable: go back to the
           // checkpoints and read again once it answers.
           this.#o.onEvent?.({ type: 'error', error })
@@ -260,7 +268,10 @@ export class Worker<T = unknown> {
     }))
     // A commit is idempotent (same checks, same checkpoints, the same entry under the same id),
     // so one whose reply was lost (Redis restarting) is sent again until it is known to be done
-    // or refused: dropping the round then could drop a committed entry's deltas.
+    // or refused (the lease lost): dropping the round then could drop a committed entry's
+    // deltas. Once stopped, the worker tries for one more lease time, then gives up without
+    // releasing anything (see CommitUnconfirmed).
+    let stoppedAt: number | undefined
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#coordinator.commit(
@@ -275,9 +286,18 @@ export class Worker<T = unknown> {
           await this.#refused([error.shard])
           return
         }
-        if (!(error instanceof StreamError) || attempt >= COMMIT_ATTEMPTS) throw error
+        if (!(error instanceof StreamError)) throw error
+        if (!this.#running) {
+          stoppedAt ??= Date.now()
+          if (Date.now() - stoppedAt >= this.#o.leaseMs) {
+            throw new CommitUnconfirmed(
+              `the commit of ${this.incarnation}'s last round was not confirmed before it stopped`,
+              { cause: error },
+            )
+          }
+        }
         this.#o.onEvent?.({ type: 'error', error })
-        await this.#sleep(Math.min(2_000, 50 * 2 ** attempt))
+        await this.#sleep(Math.min(COMMIT_BACKOFF_MS, 50 * 2 ** Math.min(attempt, 6)))
       }
     }
     this.#read.clear()

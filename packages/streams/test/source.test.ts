@@ -1,0 +1,84 @@
+import { ArgumentError, Codec, defineModel, id, sum } from '@phonon/core'
+import { type Claim, MemoryShard } from '@phonon/redis-shard'
+import { expect, test } from 'vitest'
+import {
+  defineStreams,
+  getStream,
+  MemoryBackend,
+  phononSource,
+  type StreamRecord,
+  Worker,
+} from '../src/index.js'
+
+const Widget = defineModel('Widget', { id: id(), clicks: sum() })
+interface Event {
+  readonly widget: string
+  readonly clicks: number
+}
+
+test('the phonon source over aggregated and plain records: each counted once, bad ones skipped', async () => {
+  const backend = new MemoryBackend()
+  const config = defineStreams({ s: { name: 'src', partitionKey: 'widget', shards: 4 } })
+  const plain = getStream<Event>('s', config, backend)
+  const packed = getStream<Event>('s', config, backend, { aggregate: true, maxBatch: 50 })
+  const events = Array.from({ length: 3_000 }, (_, i) => ({ widget: `w${i % 37}`, clicks: i % 3 }))
+  await packed.putMany(events.slice(0, 2_000))
+  // A record toUpdates throws on, one whose "update" the aggregator refuses, then plain ones.
+  await packed.putMany([
+    { widget: 'throws', clicks: 1 },
+    { widget: 'refused', clicks: 1 },
+  ])
+  await plain.putMany(events.slice(2_000))
+  const truth = new Map<string, number>()
+  for (const e of events) truth.set(e.widget, (truth.get(e.widget) ?? 0) + e.clicks)
+
+  const codec = new Codec([Widget])
+  const sink = new Map<string, number>()
+  const done = new Set<string>()
+  const bad: Array<[string, unknown]> = []
+  const source = phononSource<Event>({
+    shard: new MemoryShard({ codec }),
+    codec,
+    max: 10,
+    toUpdates: ({ data }) => {
+      if (data.widget === 'throws') throw new Error('no such widget')
+      if (data.widget === 'refused') return {} as never
+      return Widget.create({ id: data.widget, clicks: data.clicks })
+    },
+    executeBatch: async (claims: readonly Claim[]) => {
+      for (const claim of claims) {
+        const key = `${claim.resourceId}@${claim.epoch}`
+        if (done.has(key)) continue // the sink dedupes (resourceId, epoch)
+        done.add(key)
+        const { id, clicks } = (
+          claim.update as unknown as { aggregate(): { id: string; clicks: number } }
+        ).aggregate()
+        sink.set(id, (sink.get(id) ?? 0) + clicks)
+      }
+    },
+    onBadRecord: (record: StreamRecord<Event>, error) => bad.push([record.data.widget, error]),
+  })
+  const worker = new Worker<Event>({
+    stream: plain,
+    application: 'src',
+    name: 'w',
+    processor: source,
+    roundRecords: 700,
+    batch: 300,
+    idleMs: 5,
+  })
+  const run = worker.run()
+  const deadline = Date.now() + 20_000
+  while (worker.processed < events.length + 2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  worker.stop()
+  await run
+  expect(worker.processed).toBe(events.length + 2)
+  expect(new Map([...sink].filter(([, n]) => n > 0))).toEqual(
+    new Map([...truth].filter(([, n]) => n > 0)),
+  )
+  expect(bad.map(([widget]) => widget)).toEqual(['throws', 'refused'])
+  expect(bad[1]?.[1]).toBeInstanceOf(ArgumentError)
+  expect(await backend.coordinator(plain.definition, 'src').walEntries(0)).toEqual([])
+})
