@@ -13,7 +13,8 @@
  * Run: pnpm --filter @phonon/bench bench:e2e [-- --events N --widgets N --skew S --workers 1,2
  *   --capacity N (LRU entries per worker) --naive N (events of the baseline)]
  */
-import { column, createSink, defineTable } from '@phonon/adapters-django-style'
+import { createSink, defineSqlModel } from '@phonon/adapters-django-style'
+import { id, sum } from '@phonon/core'
 import type { WidgetsSummary } from '@phonon/examples/widgets'
 import { runWidgets, widgetEvents } from '@phonon/examples/widgets'
 import { startRedis } from '@phonon/testkit'
@@ -40,10 +41,10 @@ const seed = flags.integer('seed')
 // The table lives in PGlite, as the baseline's does (runWidgets would use DATABASE_URL).
 delete process.env.DATABASE_URL
 
-const NaiveWidget = defineTable(
-  'naive_widgets',
-  { id: column.text(), clicks: column.integer(), impressions: column.integer() },
-  { key: 'id' },
+const NaiveWidget = defineSqlModel(
+  'NaiveWidget',
+  { id: id(), clicks: sum(), impressions: sum() },
+  { table: 'naive_widgets' },
 )
 
 /**
@@ -55,7 +56,7 @@ const NaiveWidget = defineTable(
 async function perEventUpsert(): Promise<number> {
   const sink = await createSink({ dialect: 'pglite' })
   try {
-    await sink.migrate([NaiveWidget])
+    await sink.migrate([NaiveWidget.sqlModel])
     const stream = [...widgetEvents({ events: naiveEvents, widgets, skew, seed })]
     const started = performance.now()
     for (const event of stream) {

@@ -11,14 +11,8 @@
  *      postgres, test); the run creates a schema of its own and drops it.
  */
 import { randomBytes } from 'node:crypto'
-// bench does not depend on the adapter package (yet): its sources are imported directly.
-import {
-  column,
-  createSink,
-  defineTable,
-  type Sink,
-  SqlUpdate,
-} from '@phonon/adapters-django-style'
+import { createSink, defineSqlModel, type Sink } from '@phonon/adapters-django-style'
+import { id, sum } from '@phonon/core'
 import { seededRandom } from '@phonon/testkit'
 import { formatRate, median, printTable, readFlags, writeResult } from './report.js'
 
@@ -31,14 +25,11 @@ const seed = flags.integer('seed')
 /** The target of the issue: batched executions ≥ 10× the naive baseline on PostgreSQL. */
 const TARGET = 10
 
-const Widget = defineTable(
-  'bench_widgets',
-  { id: column.text(), clicks: column.integer(), impressions: column.integer() },
-  { key: 'id' },
+const Widget = defineSqlModel(
+  'Widget',
+  { id: id(), clicks: sum(), impressions: sum() },
+  { table: 'bench_widgets', collection: 'bench_widgets' },
 )
-class WidgetUpdate extends SqlUpdate<typeof Widget> {
-  static override model = Widget
-}
 
 /** One execution of the workload: a widget's session aggregate. */
 interface Delta {
@@ -66,9 +57,10 @@ let epoch = 0
 /** The updates and claims of one variant's round, ids prefixed so that rounds never collide. */
 function claims(prefix: string) {
   return deltas.map((d) => {
-    const update = new WidgetUpdate({
+    const update = Widget.create({
       id: `${prefix}-${d.key}`,
-      doc: { clicks: d.clicks, impressions: d.impressions },
+      clicks: d.clicks,
+      impressions: d.impressions,
     })
     return { resourceId: update.resourceId, epoch: ++epoch, update }
   })
@@ -164,7 +156,7 @@ async function serverInfo(sink: Sink): Promise<Record<string, string>> {
 
 /** Rows/s of every variant on one sink: a warm-up, then `rounds` interleaved rounds, medians. */
 async function measure(label: string, sink: Sink): Promise<Map<string, number[]>> {
-  await sink.migrate([Widget])
+  await sink.migrate([Widget.sqlModel])
   const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]))
   for (const [i, variant] of variants.entries()) {
     await variant.run(sink, `warm${i}`, claims(`warm${i}`))

@@ -1,76 +1,58 @@
 /**
  * The seed's `BaseUpdate`: merge and execute written once, shared by `WidgetUpdate`,
- * `UserUpdate` and `FooUpdate`, which only say which table they update (`static model`). Here
- * the base class extends the SQL adapter's `SqlUpdate`: its merge folds the doc column by column
- * (integers add, a `max` column keeps the larger) and its execute is one atomic upsert per
- * session (`clicks = widgets.clicks + excluded.clicks`), recorded with the claim's
- * `(resourceId, epoch)` so a re-run writes nothing. A stream of the seed's widget events, each
- * feeding three updates, goes through an lru-update aggregator (on a MemoryShard) into three
- * tables on PGlite; the check: each table equals the ground truth.
+ * `UserUpdate` and `FooUpdate`, which only say which table they update. Here each table is a
+ * model declared with the SQL adapter's `defineSqlModel`: its fields are the shared merge (each
+ * column by its rule: integers add, a `max` column keeps the larger), and its `execute(claim)` is
+ * one atomic upsert per session (`clicks = widgets.clicks + excluded.clicks`), recorded with the
+ * claim's `(resourceId, epoch)` so a re-run writes nothing. The seed's shared execute (log the
+ * error, let the aggregator retry) is one function, {@link baseExecute}, the aggregator's
+ * `execute` for every model. A stream of the seed's widget events, each feeding three updates,
+ * goes through an lru-update aggregator (on a MemoryShard) into three tables on PGlite; the
+ * check: each table equals the ground truth.
  *
  * Run: pnpm --filter @phonon/examples exec tsx --conditions=@phonon/source src/django-style.ts
  *      [-- --events N --max N]
  */
-import {
-  type AnySqlModel,
-  column,
-  createSink,
-  defineTable,
-  type Execution,
-  SqlUpdate,
-} from '@phonon/adapters-django-style'
-import { Codec, updateType } from '@phonon/core'
+import { column, createSink, defineSqlModel } from '@phonon/adapters-django-style'
+import { Codec, id, max, sum } from '@phonon/core'
 import { createAggregator } from '@phonon/lru-update'
-import { MemoryShard } from '@phonon/redis-shard'
+import { type Claim, MemoryShard } from '@phonon/redis-shard'
 import { createZipf, seededRandom } from '@phonon/testkit'
 import { type Command, type Flag, type FlagValues, flag, runCli } from './cli.js'
 
-// The tables (the seed's Django models).
-const Widget = defineTable(
-  'widgets',
+// The tables (the seed's Django models). The seed's widgets are keyed by (parent, target): an
+// update's id names both, as 'parent:target'.
+export const Widget = defineSqlModel(
+  'WidgetUpdate',
+  { id: id(), clicks: sum(), impressions: sum() },
   {
-    parent_post_id: column.integer(),
-    target_post_id: column.integer(),
-    clicks: column.integer(),
-    impressions: column.integer(),
+    table: 'widgets',
+    key: { parent_post_id: column.integer(), target_post_id: column.integer() },
   },
-  { key: ['parent_post_id', 'target_post_id'] },
 )
-const User = defineTable(
-  'users',
-  { id: column.text(), clicks: column.integer(), impressions: column.integer() },
-  { key: 'id' },
+export const User = defineSqlModel(
+  'UserUpdate',
+  { id: id(), clicks: sum(), impressions: sum() },
+  { table: 'users' },
 )
-const Foo = defineTable(
-  'foos',
-  { id: column.text(), total: column.integer(), largest: column.integer({ merge: 'max' }) },
-  { key: 'id' },
+export const Foo = defineSqlModel(
+  'FooUpdate',
+  { id: id(), total: sum(), largest: max() },
+  { table: 'foos', columns: { largest: column.integer({ merge: 'max' }) } },
 )
 
-/** The seed's `BaseUpdate`: one merge and one execute for every table. */
-export abstract class BaseUpdate<M extends AnySqlModel = AnySqlModel> extends SqlUpdate<M> {
-  // merge(other) is SqlUpdate's: the seed's "add each doc value", by each column's rule.
-
-  /** One upsert-with-merge; a database error is logged (as the seed did) and rethrown, so the
-   * aggregator retries the execution instead of losing the session. */
-  override async execute(execution?: Execution): Promise<void> {
-    try {
-      await super.execute(execution)
-    } catch (error) {
-      console.error(`error updating ${this.model.table} ${this.resourceId}:`, error)
-      throw error
-    }
+/**
+ * The seed's `BaseUpdate.execute`, once for every model: the update's own upsert-with-merge
+ * under the claim; a database error is logged (as the seed did) and rethrown, so the aggregator
+ * retries the execution instead of losing the session.
+ */
+export async function baseExecute(claim: Claim): Promise<void> {
+  try {
+    await claim.update.execute(claim)
+  } catch (error) {
+    console.error(`error updating ${claim.resourceId}:`, error)
+    throw error
   }
-}
-
-export class WidgetUpdate extends BaseUpdate<typeof Widget> {
-  static override model = Widget
-}
-export class UserUpdate extends BaseUpdate<typeof User> {
-  static override model = User
-}
-export class FooUpdate extends BaseUpdate<typeof Foo> {
-  static override model = Foo
 }
 
 type Row = Record<string, unknown>
@@ -100,6 +82,8 @@ export interface DjangoStyleSummary {
   readonly sqlStatements: number
   /** Per table: rows, and whether the table equals the ground truth. */
   readonly tables: Readonly<Record<'widgets' | 'users' | 'foos', { rows: number; exact: boolean }>>
+  /** Executions by model (update type), each through {@link baseExecute}. */
+  readonly executedBy: Readonly<Record<string, number>>
   readonly wallMs: number
   readonly check: boolean
 }
@@ -110,20 +94,24 @@ export async function runDjangoStyle(options: DjangoStyleOptions): Promise<Djang
   let sqlStatements = 0
   const sink = await createSink({
     dialect: 'pglite',
-    models: [Widget, User, Foo],
+    models: [Widget.sqlModel, User.sqlModel, Foo.sqlModel],
     log: () => void sqlStatements++,
   })
   try {
     await sink.migrate()
-    BaseUpdate.sink = sink // every subclass executes into it
+    for (const model of [Widget, User, Foo]) model.sqlModel.bind(sink) // they execute into it
     sqlStatements = 0
 
-    const codec = new Codec([
-      updateType('WidgetUpdate', WidgetUpdate),
-      updateType('UserUpdate', UserUpdate),
-      updateType('FooUpdate', FooUpdate),
-    ])
-    const aggregator = createAggregator({ shard: new MemoryShard({ codec }), max: options.max })
+    const codec = new Codec([Widget, User, Foo])
+    const executedBy: Record<string, number> = {}
+    const aggregator = createAggregator({
+      shard: new MemoryShard({ codec }),
+      max: options.max,
+      execute: async (claim) => {
+        await baseExecute(claim)
+        executedBy[claim.typeName] = (executedBy[claim.typeName] ?? 0) + 1
+      },
+    })
 
     const zipf = createZipf({ n: 1_000, s: 1.1, seed: options.seed })
     const random = seededRandom(options.seed)
@@ -147,20 +135,14 @@ export async function runDjangoStyle(options: DjangoStyleOptions): Promise<Djang
         user: `u${Math.floor(random() * 300)}`,
       }
       const { parent_post_id, target_post_id, event_type, user } = event
-      const widgetId = `${parent_post_id}.${target_post_id}`
+      const widgetId = `${parent_post_id}:${target_post_id}`
       const foo = `f${i % 50}`
       const value = 1 + Math.floor(random() * 100)
 
       // The seed: WidgetUpdate(_id="p.t", spec={parent_post_id, target_post_id}, doc={evt: 1}).
-      await aggregator.offer(
-        new WidgetUpdate({
-          id: widgetId,
-          spec: { parent_post_id, target_post_id },
-          doc: { [event_type]: 1 },
-        }),
-      )
-      await aggregator.offer(new UserUpdate({ id: user, doc: { [event_type]: 1 } }))
-      await aggregator.offer(new FooUpdate({ id: foo, doc: { total: value, largest: value } }))
+      await aggregator.offer(Widget.create({ id: widgetId, [event_type]: 1 }))
+      await aggregator.offer(User.create({ id: user, [event_type]: 1 }))
+      await aggregator.offer(Foo.create({ id: foo, total: value, largest: value }))
 
       const empty = { clicks: 0, impressions: 0 }
       expect(truth.widgets, widgetId, { parent_post_id, target_post_id, ...empty }, (r) => {
@@ -194,7 +176,7 @@ export async function runDjangoStyle(options: DjangoStyleOptions): Promise<Djang
     const tables = {
       widgets: {
         rows: widgets.length,
-        exact: exact(widgets, truth.widgets, (r) => `${r.parent_post_id}.${r.target_post_id}`),
+        exact: exact(widgets, truth.widgets, (r) => `${r.parent_post_id}:${r.target_post_id}`),
       },
       users: { rows: users.length, exact: exact(users, truth.users, (r) => String(r.id)) },
       foos: { rows: foos.length, exact: exact(foos, truth.foos, (r) => String(r.id)) },
@@ -205,6 +187,7 @@ export async function runDjangoStyle(options: DjangoStyleOptions): Promise<Djang
       executions,
       sqlStatements,
       tables,
+      executedBy,
       wallMs: Math.round(performance.now() - started),
       check: failures === 0 && Object.values(tables).every((t) => t.exact),
     }
@@ -217,7 +200,7 @@ export async function runDjangoStyle(options: DjangoStyleOptions): Promise<Djang
 export const command = {
   name: 'example:django-style',
   summary:
-    "The seed's BaseUpdate with WidgetUpdate, UserUpdate and FooUpdate into PGlite; checks each table.",
+    "The seed's BaseUpdate: WidgetUpdate, UserUpdate and FooUpdate models sharing one execute, into PGlite; checks each table.",
   flags: {
     events: flag.events(20_000, 'widget events'),
     max: flag.count(1_000, 'LRU entries', 1_000_000),

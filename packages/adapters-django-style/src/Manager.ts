@@ -54,7 +54,7 @@ export class Manager<C extends Columns, K extends keyof C & string> {
     const sink = this.#sink()
     if (sink === undefined) {
       throw new ArgumentError(
-        `${this.model.table} has no sink: defineTable(..., { sink }), model.bind(sink) or objects.using(sink)`,
+        `${this.model.table} has no sink: defineSqlModel(..., { sink }), Model.sqlModel.bind(sink) or objects.using(sink)`,
       )
     }
     return sink

@@ -202,8 +202,8 @@ export class Sink implements Target {
   }
 
   /**
-   * Writes one update (a {@link SqlUpdate}, or an update of a core model bound with
-   * {@link defineSqlModel}) as one upsert-with-merge. With an execution, its
+   * Writes one update (of a core model declared with `defineSqlModel`) as one
+   * upsert-with-merge. With an execution, its
    * `(resourceId, epoch)` is recorded in the same transaction and a recorded one writes nothing;
    * with a fencing token, a row holding a higher token is left alone and the call throws.
    *

@@ -43,7 +43,7 @@ export type DeltaOf<C extends Columns, K extends keyof C> = {
 
 /** A row as read back: every column, key columns never null. */
 export type RowOf<C extends Columns, K extends keyof C> = {
-  [P in keyof C]: P extends K ? NonNullable<TypeOf<C[P]>> : TypeOf<C[P]>
+  -readonly [P in keyof C]: P extends K ? NonNullable<TypeOf<C[P]>> : TypeOf<C[P]>
 }
 
 /** Columns that can be assigned as they are (text and numbers). */
@@ -69,7 +69,7 @@ export type AnyTable = Table<any, any>
 
 /**
  * A SQL table: its name, its columns and the unique key a spec names, and the checks of what is
- * written to it. What the SQL layer works with; users declare a {@link SqlModel}.
+ * written to it. What the SQL layer works with; users declare one with `defineSqlModel`.
  *
  * @typeParam C - the columns.
  * @typeParam K - the names of the key columns.
@@ -81,7 +81,7 @@ export class Table<C extends Columns = Columns, K extends keyof C & string = key
   readonly valueColumns: ReadonlyArray<readonly [string, Column]>
   /** The `set` columns, each stored in its child table. */
   readonly setColumns: ReadonlyArray<readonly [string, Column]>
-  /** Prefer `defineTable`, which checks the declaration with {@link checkTable}. */
+  /** Prefer `defineSqlModel`, which checks the declaration with {@link checkTable}. */
   constructor(
     /** The table's name. */
     readonly table: string,
@@ -89,6 +89,8 @@ export class Table<C extends Columns = Columns, K extends keyof C & string = key
     readonly columns: C,
     /** The names of the key columns, in order. */
     readonly key: readonly K[],
+    /** What joins the parts of an id of a key of several columns (`3:7`). */
+    readonly keySeparator = ':',
   ) {
     this.keyColumns = key.map((name) => [name, columns[name] as Column] as const)
     const others = Object.entries(columns).filter(([name]) => !key.includes(name as K))
@@ -117,6 +119,29 @@ export class Table<C extends Columns = Columns, K extends keyof C & string = key
     }
     return this.keyColumns.map(([name, column]) =>
       keyValue(column, `${path}.${name}`, values[name]),
+    )
+  }
+
+  /**
+   * The key values of an update's id: the id itself for a key of one column; for a key of
+   * several, its parts joined by {@link Table.keySeparator}, in key order (`'3:7'` →
+   * `parent = 3, target = 7`).
+   * @throws {@link ArgumentError} for an id with another number of parts, or a part its key
+   * column rejects (text for an integer column, too long…).
+   */
+  keyOfId(id: string, path = `${this.table} id`): KeyValue[] {
+    const [only] = this.keyColumns
+    if (this.keyColumns.length === 1 && only !== undefined) {
+      return [keyValue(only[1], `${path} (${only[0]})`, id)]
+    }
+    const parts = id.split(this.keySeparator)
+    if (parts.length !== this.keyColumns.length) {
+      throw new ArgumentError(
+        `${path} ${describe(id)} must be ${this.keyColumns.length} parts joined by ${JSON.stringify(this.keySeparator)} (${this.key.join(this.keySeparator)})`,
+      )
+    }
+    return this.keyColumns.map(([name, column], i) =>
+      keyValue(column, `${path} (${name})`, parts[i]),
     )
   }
 

@@ -161,14 +161,13 @@ function set(options?: TextOptions): Column<'set', string[]> {
 }
 
 /**
- * The column builders of {@link defineTable}.
+ * The column builders: the key columns and other columns of `defineSqlModel`.
  *
  * @example
- * const Widget = defineTable('widgets', {
- *   id: column.text(),
- *   clicks: column.integer(),
- *   best: column.float({ merge: 'max' }),
- * }, { key: 'id' })
+ * const Pair = defineSqlModel('Pair', { id: id(), clicks: sum(), worst: min() }, {
+ *   key: { parent: column.integer(), target: column.integer() },
+ *   columns: { worst: column.integer({ merge: 'min' }), label: column.text({ maxLength: 20 }) },
+ * })
  */
 export const column = { text, integer, bigint, float, lastWrite, set } as const
 

@@ -1,19 +1,20 @@
 /**
- * `@phonon/adapters-django-style`: ORM-style SQL sinks for phonon. Tables declared with
- * {@link defineTable} (or as a core model with {@link defineSqlModel}),
- * a Django-like manager (`Model.objects.getOrCreate`, `filter().update({ clicks: F('clicks').add(3) })`),
- * {@link SqlUpdate} whose `execute()` is one atomic upsert-with-merge, idempotent executions and
- * fenced writes, on PostgreSQL, MySQL/MariaDB and PGlite through Kysely.
+ * `@phonon/adapters-django-style`: ORM-style SQL sinks for phonon. A table is declared as a core
+ * model with {@link defineSqlModel}, whose updates' `execute(claim)` is one atomic
+ * upsert-with-merge; a Django-like manager (`Model.objects.getOrCreate`,
+ * `filter().update({ clicks: F('clicks').add(3) })`), batches with `sink.executeMany(claims)`,
+ * idempotent executions and fenced writes, on PostgreSQL, MySQL/MariaDB and PGlite through Kysely.
  *
  * @packageDocumentation
  */
 export {
   defineSqlModel,
+  type IdKey,
+  type NoColumns,
   type SqlBoundModel,
   type SqlColumnsOf,
   type SqlModelOptions,
   type SqlTableOf,
-  type SqlTableOptions,
 } from './bind.js'
 export {
   type Column,
@@ -38,7 +39,7 @@ export { DoesNotExist } from './errors.js'
 export type { Execution } from './execution.js'
 export { F, FExpression, type FOperand, type FOperator } from './F.js'
 export { type AssignmentOf, type DefaultsOf, Manager, QuerySet } from './Manager.js'
-export { type AnySqlModel, defineTable, SqlModel, type TableOptions } from './Model.js'
+export { type AnySqlModel, SqlModel } from './Model.js'
 export {
   type BatchFailure,
   type BatchItem,
@@ -46,7 +47,6 @@ export {
   Sink,
   type SinkOptions,
 } from './Sink.js'
-export { type SqlDoc, SqlUpdate } from './SqlUpdate.js'
 export type { Db, Dialect } from './sql.js'
 export {
   type AnyTable,

@@ -18,42 +18,40 @@ import {
   type Stamped,
   setAppend,
   sum,
-  updateType,
 } from '@phonon/core'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  column,
-  DoesNotExist,
-  defineSqlModel,
-  defineTable,
-  type Execution,
-  F,
-  type Sink,
-  SqlUpdate,
-} from '../src/index.js'
+import { column, DoesNotExist, defineSqlModel, type Execution, F, type Sink } from '../src/index.js'
 import type { Backend, OpenBackend } from './backends.js'
 
 /** The tables of the suite, declared afresh for each backend. */
 function declare() {
-  const Widget = defineTable(
-    'widgets',
+  const Widget = defineSqlModel(
+    'Widget',
     {
-      id: column.text(),
-      clicks: column.integer(),
-      impressions: column.integer(),
-      best: column.float({ merge: 'max' }),
-      worst: column.integer({ merge: 'min' }),
-      revenue: column.float(),
-      big: column.bigint(),
-      label: column.text({ maxLength: 20 }),
+      id: id(),
+      clicks: sum(),
+      impressions: sum(),
+      best: max(),
+      worst: min(),
+      revenue: sum('float'),
+      big: sum('bigint'),
     },
-    { key: 'id' },
+    {
+      table: 'widgets',
+      collection: 'widgets',
+      columns: { worst: column.integer({ merge: 'min' }), label: column.text({ maxLength: 20 }) },
+    },
   )
-  const Pair = defineTable(
-    'pairs',
-    { parent: column.integer(), target: column.integer(), clicks: column.integer() },
-    { key: ['parent', 'target'] },
+  // A composite integer key: an id names it as 'parent:target'.
+  const Pair = defineSqlModel(
+    'Pair',
+    { id: id(), clicks: sum() },
+    {
+      table: 'pairs',
+      collection: 'pairs',
+      key: { parent: column.integer(), target: column.integer() },
+    },
   )
   const Profile = defineSqlModel(
     'Profile',
@@ -70,13 +68,7 @@ function declare() {
     },
     { table: 'profiles' },
   )
-  class WidgetUpdate extends SqlUpdate<typeof Widget> {
-    static override model = Widget
-  }
-  class PairUpdate extends SqlUpdate<typeof Pair> {
-    static override model = Pair
-  }
-  return { Widget, Pair, Profile, WidgetUpdate, PairUpdate }
+  return { Widget, Pair, Profile }
 }
 
 type Models = ReturnType<typeof declare>
@@ -112,16 +104,17 @@ export function conformanceSuite(
 ): void {
   describe(`conformance: ${name}`, () => {
     const models: Models = declare()
-    const { Widget, Pair, Profile, WidgetUpdate, PairUpdate } = models
+    const { Widget, Pair, Profile } = models
+    type WidgetDoc = Omit<Parameters<typeof Widget.create>[0], 'id'>
+    /** An update of the widget `key`. */
+    const widget = (key: string, doc: WidgetDoc = {}) => Widget.create({ id: key, ...doc })
     let backend: Backend
     let sink: Sink
 
     beforeAll(async () => {
-      backend = await open([Widget, Pair, Profile.sqlModel])
+      backend = await open([Widget.sqlModel, Pair.sqlModel, Profile.sqlModel])
       sink = backend.sink
-      Widget.bind(sink)
-      Pair.bind(sink)
-      Profile.sqlModel.bind(sink)
+      for (const model of [Widget, Pair, Profile]) model.sqlModel.bind(sink)
     }, 60_000)
 
     afterAll(async () => {
@@ -129,8 +122,8 @@ export function conformanceSuite(
     })
 
     /** A claim of `widgets.<key>` at `epoch` with its update. */
-    function claim(key: string, epoch: number, doc: InstanceType<typeof WidgetUpdate>['doc']) {
-      return { ...run(`widgets.${key}`, epoch), update: new WidgetUpdate({ id: key, doc }) }
+    function claim(key: string, epoch: number, doc: WidgetDoc) {
+      return { ...run(`widgets.${key}`, epoch), update: widget(key, doc) }
     }
 
     /** The epochs recorded for a resource. */
@@ -307,7 +300,7 @@ export function conformanceSuite(
         const key = uid()
         await Promise.all(
           Array.from({ length: 16 }, (_, i) =>
-            new WidgetUpdate({ id: key, doc: { clicks: i + 1, impressions: 1, best: i } }).execute(
+            widget(key, { clicks: i + 1, impressions: 1, best: i }).execute(
               run(`widgets.${key}`, i + 1),
             ),
           ),
@@ -327,18 +320,14 @@ export function conformanceSuite(
 
       it('16 concurrent plain executes (no execution id) give the exact total too', async () => {
         const key = uid()
-        await Promise.all(
-          Array.from({ length: 16 }, () =>
-            new WidgetUpdate({ id: key, doc: { clicks: 2 } }).execute(),
-          ),
-        )
+        await Promise.all(Array.from({ length: 16 }, () => widget(key, { clicks: 2 }).execute()))
         expect((await Widget.objects.get({ id: key }))?.clicks).toBe(32)
       })
 
       it('is one statement: an upsert with the increment computed in SQL, not read-modify-write', async () => {
         const key = uid()
         backend.queries.length = 0
-        await new WidgetUpdate({ id: key, doc: { clicks: 4 } }).execute()
+        await widget(key, { clicks: 4 }).execute()
         expect(backend.queries).toHaveLength(1)
         expect(backend.queries[0]).toMatch(/^insert into .* (on conflict|on duplicate key update)/i)
         expect(backend.queries[0]).toMatch(
@@ -351,7 +340,7 @@ export function conformanceSuite(
       it('an execution with its id is one statement on PostgreSQL and PGlite, a transaction on MySQL', async () => {
         const key = uid()
         backend.queries.length = 0
-        await new WidgetUpdate({ id: key, doc: { clicks: 4 } }).execute(run(`widgets.${key}`, 1))
+        await widget(key, { clicks: 4 }).execute(run(`widgets.${key}`, 1))
         if (sink.flavor === 'postgres') {
           expect(backend.queries).toHaveLength(1)
           expect(backend.queries[0]).toMatch(
@@ -362,28 +351,30 @@ export function conformanceSuite(
           expect(backend.queries.at(-1)).toMatch(/^commit/i)
         }
         // An empty doc still records its execution and creates nothing new.
-        expect(await sink.execute(new WidgetUpdate({ id: key }), run(`widgets.${key}`, 2))).toEqual(
-          { applied: true },
-        )
-        expect(await sink.execute(new WidgetUpdate({ id: key }), run(`widgets.${key}`, 2))).toEqual(
-          { applied: false },
-        )
+        expect(await sink.execute(widget(key), run(`widgets.${key}`, 2))).toEqual({ applied: true })
+        expect(await sink.execute(widget(key), run(`widgets.${key}`, 2))).toEqual({
+          applied: false,
+        })
         expect((await Widget.objects.get({ id: key }))?.clicks).toBe(4)
         const fresh = uid()
-        expect(
-          await sink.execute(new WidgetUpdate({ id: fresh }), run(`widgets.${fresh}`, 1)),
-        ).toEqual({ applied: true })
+        expect(await sink.execute(widget(fresh), run(`widgets.${fresh}`, 1))).toEqual({
+          applied: true,
+        })
         expect(await Widget.objects.get({ id: fresh })).toMatchObject({ clicks: 0, best: null })
       })
 
-      it('merges in process first: SqlUpdate.merge adds sums and keeps extrema', async () => {
+      it('merges in process first: merge adds sums and keeps extrema', async () => {
         const key = uid()
-        const update = new WidgetUpdate({ id: key, doc: { clicks: 1, best: 3, worst: 5 } })
-        update.merge(
-          new WidgetUpdate({ id: key, doc: { clicks: 2, best: 1, worst: 2, revenue: 0.5 } }),
-        )
+        const update = widget(key, { clicks: 1, best: 3, worst: 5 })
+        update.merge(widget(key, { clicks: 2, best: 1, worst: 2, revenue: 0.5 }))
         update.add({ impressions: 7 })
-        expect(update.doc).toEqual({ clicks: 3, best: 3, worst: 2, revenue: 0.5, impressions: 7 })
+        expect(update.aggregate()).toMatchObject({
+          clicks: 3,
+          best: 3,
+          worst: 2,
+          revenue: 0.5,
+          impressions: 7,
+        })
         await update.execute()
         expect(await Widget.objects.get({ id: key })).toMatchObject({
           clicks: 3,
@@ -396,8 +387,8 @@ export function conformanceSuite(
 
       it('objects.upsert merges a delta into a row with a composite key', async () => {
         await Pair.objects.upsert({ parent: 1, target: 2 }, { clicks: 5 })
-        await Pair.objects.upsert({ parent: 1, target: 2 }, { clicks: -2 }, run('pairs.1-2', 1))
-        await Pair.objects.upsert({ parent: 1, target: 2 }, { clicks: 100 }, run('pairs.1-2', 1))
+        await Pair.objects.upsert({ parent: 1, target: 2 }, { clicks: -2 }, run('pairs.1:2', 1))
+        await Pair.objects.upsert({ parent: 1, target: 2 }, { clicks: 100 }, run('pairs.1:2', 1))
         expect(await Pair.objects.get({ parent: 1, target: 2 })).toEqual({
           parent: 1,
           target: 2,
@@ -405,17 +396,15 @@ export function conformanceSuite(
         })
       })
 
-      it('a SqlUpdate survives the codec (what the shared tier stores) with its spec', async () => {
-        const codec = new Codec([updateType('PairUpdate', PairUpdate)])
-        const update = new PairUpdate({
-          id: '3-4',
-          spec: { parent: 3, target: 4 },
-          doc: { clicks: 6 },
-        })
-        const copy = codec.parse(codec.stringify(update)) as InstanceType<typeof PairUpdate>
-        expect(copy).toBeInstanceOf(PairUpdate)
-        await copy.execute(run('pairs.3-4', 1))
+      it('an update of a composite key survives the codec (what the shared tier stores)', async () => {
+        const codec = new Codec([Pair])
+        const update = Pair.create({ id: '3:4', clicks: 6 })
+        const copy = codec.parse(codec.stringify(update))
+        await copy.execute(run('pairs.3:4', 1))
         expect(await Pair.objects.get({ parent: 3, target: 4 })).toMatchObject({ clicks: 6 })
+        // Its id names the key: a write of another id is another row.
+        await Pair.create({ id: '4:3', clicks: 1 }).execute()
+        expect(await Pair.objects.get({ parent: 4, target: 3 })).toMatchObject({ clicks: 1 })
       })
     })
 
@@ -425,20 +414,13 @@ export function conformanceSuite(
         const items = [
           ...keys.map((key, i) => ({
             ...run(`widgets.${key}`, 1),
-            update: new WidgetUpdate({
-              id: key,
-              doc: i % 2 ? { clicks: i } : { impressions: i, best: i },
-            }),
+            update: widget(key, i % 2 ? { clicks: i } : { impressions: i, best: i }),
           })),
           ...keys.map((_, i) => ({
-            ...run(`pairs.900-${i}`, 1),
-            update: new PairUpdate({
-              id: `900-${i}`,
-              spec: { parent: 900, target: i },
-              doc: { clicks: i },
-            }),
+            ...run(`pairs.900:${i}`, 1),
+            update: Pair.create({ id: `900:${i}`, clicks: i }),
           })),
-          new WidgetUpdate({ id: keys[0] as string, doc: { clicks: 1000 } }),
+          widget(keys[0] as string, { clicks: 1000 }),
         ]
         backend.queries.length = 0
         expect(await sink.executeMany(items)).toEqual({ applied: 41, skipped: 0, failed: [] })
@@ -460,10 +442,8 @@ export function conformanceSuite(
       })
 
       it('10,000 rows: one statement on PostgreSQL (arrays), split past 30,000 placeholders on MySQL', async () => {
-        const updates = Array.from(
-          { length: 10_000 },
-          (_, i) =>
-            new PairUpdate({ id: `77-${i}`, spec: { parent: 77, target: i }, doc: { clicks: 1 } }),
+        const updates = Array.from({ length: 10_000 }, (_, i) =>
+          Pair.create({ id: `77:${i}`, clicks: 1 }),
         )
         backend.queries.length = 0
         expect(await sink.executeMany(updates)).toEqual({ applied: 10_000, skipped: 0, failed: [] })
@@ -477,18 +457,16 @@ export function conformanceSuite(
 
       it('a stale row fails alone: the other rows of the batch are written', async () => {
         const fenced = uid()
-        await new WidgetUpdate({ id: fenced, doc: { clicks: 1 } }).execute(
-          run(`widgets.${fenced}`, 1, 10),
-        )
+        await widget(fenced, { clicks: 1 }).execute(run(`widgets.${fenced}`, 1, 10))
         const other = uid()
         const result = await sink.executeMany([
           {
             ...run(`widgets.${other}`, 1),
-            update: new WidgetUpdate({ id: other, doc: { clicks: 1 } }),
+            update: widget(other, { clicks: 1 }),
           },
           {
             ...run(`widgets.${fenced}`, 2, 9),
-            update: new WidgetUpdate({ id: fenced, doc: { clicks: 1 } }),
+            update: widget(fenced, { clicks: 1 }),
           },
         ])
         expect(result.applied).toBe(1)
@@ -536,7 +514,7 @@ export function conformanceSuite(
         const result = await sink.executeMany([
           null as never,
           claim(a, 1, { clicks: 3 }),
-          { ...run('widgets.other', 1), update: new WidgetUpdate({ id: b, doc: { clicks: 1 } }) },
+          { ...run('widgets.other', 1), update: widget(b, { clicks: 1 }) },
           { resourceId: 'widgets.x', epoch: 1 } as never,
           defineModel('Loose', { id: id(), n: sum() }).create({ id: 'x' }),
           claim(b, 1, { clicks: 4 }),
@@ -558,20 +536,16 @@ export function conformanceSuite(
       it('executing the same epoch twice changes nothing the second time', async () => {
         const key = uid()
         const execution = run(`widgets.${key}`, 42)
-        expect(
-          await sink.execute(new WidgetUpdate({ id: key, doc: { clicks: 5 } }), execution),
-        ).toEqual({
+        expect(await sink.execute(widget(key, { clicks: 5 }), execution)).toEqual({
           applied: true,
         })
         const before = await snapshot()
-        expect(
-          await sink.execute(new WidgetUpdate({ id: key, doc: { clicks: 5 } }), execution),
-        ).toEqual({
+        expect(await sink.execute(widget(key, { clicks: 5 }), execution)).toEqual({
           applied: false,
         })
-        await new WidgetUpdate({ id: key, doc: { clicks: 5 } }).execute(execution)
+        await widget(key, { clicks: 5 }).execute(execution)
         expect(await snapshot()).toEqual(before)
-        await new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(`widgets.${key}`, 43))
+        await widget(key, { clicks: 1 }).execute(run(`widgets.${key}`, 43))
         expect((await Widget.objects.get({ id: key }))?.clicks).toBe(6)
       })
 
@@ -579,10 +553,7 @@ export function conformanceSuite(
         const key = uid()
         const results = await Promise.all(
           Array.from({ length: 12 }, () =>
-            sink.execute(
-              new WidgetUpdate({ id: key, doc: { clicks: 3 } }),
-              run(`widgets.${key}`, 7),
-            ),
+            sink.execute(widget(key, { clicks: 3 }), run(`widgets.${key}`, 7)),
           ),
         )
         expect(results.filter((r) => r.applied)).toHaveLength(1)
@@ -593,7 +564,7 @@ export function conformanceSuite(
         const keys = Array.from({ length: 6 }, () => uid())
         const item = (key: string, epoch: number) => ({
           ...run(`widgets.${key}`, epoch),
-          update: new WidgetUpdate({ id: key, doc: { clicks: 1 } }),
+          update: widget(key, { clicks: 1 }),
         })
         await sink.executeMany([item(keys[0] as string, 1)])
         expect(
@@ -618,16 +589,16 @@ export function conformanceSuite(
       it('rejects a lower token with StaleFencingToken and changes nothing; equal and higher pass', async () => {
         const key = uid()
         const resource = `widgets.${key}`
-        await new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(resource, 1, 5))
+        await widget(key, { clicks: 1 }).execute(run(resource, 1, 5))
         const before = await snapshot()
-        const stale = new WidgetUpdate({ id: key, doc: { clicks: 100 } })
+        const stale = widget(key, { clicks: 100 })
         await expect(stale.execute(run(resource, 2, 3))).rejects.toBeInstanceOf(StaleFencingToken)
         await expect(stale.execute(run(resource, 2, 3))).rejects.toThrow(/fencing token 3/)
         expect(await snapshot()).toEqual(before) // epoch 2 not recorded either
-        await new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(resource, 3, 5))
-        await new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(resource, 2, 8))
+        await widget(key, { clicks: 1 }).execute(run(resource, 3, 5))
+        await widget(key, { clicks: 1 }).execute(run(resource, 2, 8))
         await expect(
-          new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(resource, 4, 7)),
+          widget(key, { clicks: 1 }).execute(run(resource, 4, 7)),
         ).rejects.toBeInstanceOf(StaleFencingToken)
         expect((await Widget.objects.get({ id: key }))?.clicks).toBe(3)
         const fences = await sink.db
@@ -642,7 +613,7 @@ export function conformanceSuite(
         const key = uid()
         const item = (epoch: number, token: number) => ({
           ...run(`widgets.${key}`, epoch, token),
-          update: new WidgetUpdate({ id: key, doc: { clicks: 1 } }),
+          update: widget(key, { clicks: 1 }),
         })
         expect(await sink.executeMany([item(1, 4), item(2, 6)])).toEqual({
           applied: 2,
@@ -764,41 +735,42 @@ export function conformanceSuite(
       })
 
       const cases: Array<[string, () => unknown]> = [
-        [
-          'an unknown column in a SqlUpdate doc',
-          () => new WidgetUpdate({ id: key, doc: { nope: 1 } as never }).execute(),
-        ],
-        [
-          'a NaN in a doc',
-          () => new WidgetUpdate({ id: key, doc: { clicks: Number.NaN } }).execute(),
-        ],
+        ['an unknown field in an update', () => widget(key, { nope: 1 } as never).execute()],
+        ['a NaN in a doc', () => widget(key, { clicks: Number.NaN }).execute()],
         [
           'an Infinity in a float doc',
-          () => new WidgetUpdate({ id: key, doc: { revenue: Number.POSITIVE_INFINITY } }).execute(),
+          () => widget(key, { revenue: Number.POSITIVE_INFINITY }).execute(),
+        ],
+        ['a string for an integer', () => widget(key, { clicks: '1' as never }).execute()],
+        ['a fraction for an integer column', () => widget(key, { clicks: 1.5 }).execute()],
+        [
+          'a column that is not a field in an update',
+          () => widget(key, { label: 1 } as never).execute(),
         ],
         [
-          'a string for an integer',
-          () => new WidgetUpdate({ id: key, doc: { clicks: '1' as never } }).execute(),
+          'a fraction for a min field stored in an integer column',
+          () => widget(key, { worst: 1.5 }).execute(),
         ],
         [
-          'a fraction for an integer column',
-          () => new WidgetUpdate({ id: key, doc: { clicks: 1.5 } }).execute(),
+          'an id of a composite key with one part',
+          () => Pair.create({ id: '1', clicks: 1 }).execute(),
         ],
         [
-          'a text column in a doc',
-          () => new WidgetUpdate({ id: key, doc: { label: 1 } as never }).execute(),
+          'an id of a composite key with three parts',
+          () => Pair.create({ id: '1:2:3', clicks: 1 }).execute(),
         ],
         [
-          'a key column in a doc',
-          () => new WidgetUpdate({ id: key, doc: { id: 1 } as never }).execute(),
+          'an id with a text for an integer key column',
+          () => Pair.create({ id: 'a:2', clicks: 1 }).execute(),
         ],
         [
-          'a spec that is not the key',
-          () => new PairUpdate({ id: '1-2', spec: { parent: 1 }, doc: { clicks: 1 } }).execute(),
-        ],
-        [
-          'a spec with a text for an integer key',
-          () => new PairUpdate({ id: '1-2', spec: { parent: 'a', target: 2 }, doc: {} }).execute(),
+          'an id past the integer range in a batch',
+          async () => {
+            const { failed } = await sink.executeMany([
+              Pair.create({ id: '1:9007199254740993', clicks: 1 }),
+            ])
+            throw failed[0]?.error
+          },
         ],
         [
           'an unknown column in upsert',
@@ -896,24 +868,18 @@ export function conformanceSuite(
           () => Widget.objects.getOrCreate({ id: uid() }, { id: 'x' } as never),
         ],
         ['get() with a wrong key type', () => Widget.objects.get({ id: 5 as never })],
-        [
-          'a negative epoch',
-          () =>
-            new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(`widgets.${key}`, -1)),
-        ],
+        ['a negative epoch', () => widget(key, { clicks: 1 }).execute(run(`widgets.${key}`, -1))],
         [
           'a fractional epoch',
-          () =>
-            new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(`widgets.${key}`, 1.5)),
+          () => widget(key, { clicks: 1 }).execute(run(`widgets.${key}`, 1.5)),
         ],
         [
           'an execution of another resource',
-          () => new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run('widgets.other', 1)),
+          () => widget(key, { clicks: 1 }).execute(run('widgets.other', 1)),
         ],
         [
           'a negative fencing token',
-          () =>
-            new WidgetUpdate({ id: key, doc: { clicks: 1 } }).execute(run(`widgets.${key}`, 1, -2)),
+          () => widget(key, { clicks: 1 }).execute(run(`widgets.${key}`, 1, -2)),
         ],
         [
           'an update of a model without a table',
@@ -968,10 +934,7 @@ export function conformanceSuite(
             }
             const items = [...groups.values()].map((g) => ({
               ...run(`widgets.${g.key}`, g.epoch),
-              update: new WidgetUpdate({
-                id: g.key,
-                doc: { clicks: g.clicks, impressions: g.impressions },
-              }),
+              update: widget(g.key, { clicks: g.clicks, impressions: g.impressions }),
             }))
             // Some executions run again (a retried claim): they must change nothing.
             const all = [

@@ -4,10 +4,10 @@
  * naming the package to install; a pool given as a driver's instance is used as it is.
  */
 import { createServer } from 'node:net'
-import { SinkError } from '@phonon/core'
+import { id, SinkError, sum } from '@phonon/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importDriver, loadDriver } from '../src/drivers.js'
-import { column, createSink, defineTable, type Sink, SqlUpdate } from '../src/index.js'
+import { createSink, defineSqlModel, type Sink } from '../src/index.js'
 
 /** A port nothing listens on: one the system just handed out and that was closed again. */
 async function closedPort(): Promise<number> {
@@ -18,14 +18,7 @@ async function closedPort(): Promise<number> {
   return port
 }
 
-const Widget = defineTable(
-  'widgets',
-  { id: column.text(), clicks: column.integer() },
-  { key: 'id' },
-)
-class WidgetUpdate extends SqlUpdate<typeof Widget> {
-  static override model = Widget
-}
+const Widget = defineSqlModel('Widget', { id: id(), clicks: sum() }, { table: 'widgets' })
 
 describe('a database that cannot be reached', () => {
   let port: number
@@ -65,9 +58,9 @@ describe('a database that cannot be reached', () => {
       sinks.push(sink)
       const message = new RegExp(`^cannot reach ${name} at 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`)
       const attempts = [
-        () => sink.migrate([Widget]),
-        () => sink.executeMany([new WidgetUpdate({ id: 'w1', doc: { clicks: 1 } })]),
-        () => sink.execute(new WidgetUpdate({ id: 'w1', doc: { clicks: 1 } })),
+        () => sink.migrate([Widget.sqlModel]),
+        () => sink.executeMany([Widget.create({ id: 'w1', clicks: 1 })]),
+        () => sink.execute(Widget.create({ id: 'w1', clicks: 1 })),
         () => Widget.objects.using(sink).getOrUndefined({ id: 'w1' }),
         () => Widget.objects.using(sink).filter({ id: 'w1' }).update({ clicks: 1 }),
       ]

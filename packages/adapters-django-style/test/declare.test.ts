@@ -1,81 +1,105 @@
 /**
- * What is checked without a database: declarations (tables, columns, core model mappings),
- * SqlUpdate's merge and its laws, sink options.
+ * What is checked without a database: declarations (tables, key and other columns, core field
+ * mappings), ids as keys, sink options.
  */
 import {
   ArgumentError,
-  Codec,
   counterMap,
   distinctCount,
   id,
+  lastWrite,
   listAppend,
+  max,
+  min,
+  setAppend,
   sum,
-  updateType,
   windowedList,
 } from '@phonon/core'
-import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { column, createSink, defineSqlModel, defineTable, F, SqlUpdate } from '../src/index.js'
+import { column, createSink, defineSqlModel, F } from '../src/index.js'
 
-const Widget = defineTable(
-  'widgets',
-  {
-    id: column.text(),
-    clicks: column.integer(),
-    best: column.integer({ merge: 'max' }),
-    worst: column.integer({ merge: 'min' }),
-    revenue: column.float(),
-  },
-  { key: 'id' },
-)
-class WidgetUpdate extends SqlUpdate<typeof Widget> {
-  static override model = Widget
-}
+const text = () => column.text()
 
-describe('defineTable rejects at declaration', () => {
+describe('defineSqlModel rejects at declaration', () => {
   const cases: Array<[string, () => unknown]> = [
-    [
-      'a table name with SQL in it',
-      () => defineTable('w; drop table x', { id: column.text() }, { key: 'id' }),
-    ],
+    ['a table name with SQL in it', () => defineSqlModel('A', { id: id() }, { table: 'w; drop' })],
     [
       'a table name of 64 characters',
-      () => defineTable('t'.repeat(64), { id: column.text() }, { key: 'id' }),
+      () => defineSqlModel('B', { id: id() }, { table: 't'.repeat(64) }),
     ],
+    ['a field name with a quote', () => defineSqlModel('C', { id: id(), 'a"b': sum() })],
     [
-      'a column name with a quote',
-      () => defineTable('t', { 'a"b': column.text() }, { key: 'a"b' }),
+      'a key column name with a quote',
+      () => defineSqlModel('D', { id: id() }, { key: { 'a"b': text() } }),
     ],
     [
       'a value that is not a column',
-      () => defineTable('t', { id: column.text(), n: 5 as never }, { key: 'id' }),
+      () => defineSqlModel('E', { id: id() }, { columns: { n: 5 as never } }),
     ],
-    ['a missing key', () => defineTable('t', { id: column.text() }, { key: 'nope' as 'id' })],
-    ['an empty key', () => defineTable('t', { id: column.text() }, { key: [] })],
-    ['a repeated key column', () => defineTable('t', { id: column.text() }, { key: ['id', 'id'] })],
-    ['a float key', () => defineTable('t', { id: column.float() }, { key: 'id' })],
-    ['a set key', () => defineTable('t', { id: column.set() }, { key: 'id' })],
+    [
+      'a key that is not an object',
+      () => defineSqlModel('F1', { id: id() }, { key: 'id' as never }),
+    ],
+    ['an empty key', () => defineSqlModel('G', { id: id() }, { key: {} })],
+    ['a float key', () => defineSqlModel('H', { id: id() }, { key: { id: column.float() } })],
+    ['a set key', () => defineSqlModel('I', { id: id() }, { key: { id: column.set() } })],
+    [
+      'a key column named as a field',
+      () => defineSqlModel('J', { id: id(), n: sum() }, { key: { n: column.integer() } }),
+    ],
+    [
+      'a key column among the other columns',
+      () => defineSqlModel('K', { id: id() }, { columns: { id: column.integer() } }),
+    ],
+    [
+      'a sum stored in a max column',
+      () =>
+        defineSqlModel(
+          'L',
+          { id: id(), n: sum() },
+          { columns: { n: column.integer({ merge: 'max' }) } },
+        ),
+    ],
+    [
+      'a float sum stored in an integer column',
+      () =>
+        defineSqlModel('M', { id: id(), n: sum('float') }, { columns: { n: column.integer() } }),
+    ],
+    [
+      'a max stored in a min column',
+      () =>
+        defineSqlModel(
+          'N',
+          { id: id(), n: max() },
+          { columns: { n: column.float({ merge: 'min' }) } },
+        ),
+    ],
+    [
+      'a lastWrite stored in a text column',
+      () => defineSqlModel('O', { id: id(), n: lastWrite() }, { columns: { n: text() } }),
+    ],
+    [
+      'a set column of no field',
+      () => defineSqlModel('P', { id: id() }, { columns: { tags: column.set() } }),
+    ],
+    ['an empty keySeparator', () => defineSqlModel('Q', { id: id() }, { keySeparator: '' })],
     [
       'the reserved phonon_fence',
-      () => defineTable('t', { id: column.text(), phonon_fence: column.integer() }, { key: 'id' }),
+      () => defineSqlModel('R', { id: id() }, { columns: { phonon_fence: column.integer() } }),
     ],
     [
       'a column colliding with a lastWrite _at',
       () =>
-        defineTable(
-          't',
-          { id: column.text(), seen: column.lastWrite(), seen_at: column.float() },
-          { key: 'id' },
+        defineSqlModel(
+          'S',
+          { id: id(), seen: lastWrite() },
+          { columns: { seen_at: column.float() } },
         ),
     ],
     [
       'a child table name past 63 characters',
       () =>
-        defineTable(
-          't'.repeat(40),
-          { id: column.text(), ['m'.repeat(30)]: column.set() },
-          { key: 'id' },
-        ),
+        defineSqlModel('T', { id: id(), ['m'.repeat(30)]: setAppend() }, { table: 't'.repeat(40) }),
     ],
     ['an unknown merge', () => column.integer({ merge: 'avg' as 'sum' })],
     ['a maxLength of 0', () => column.text({ maxLength: 0 })],
@@ -83,6 +107,50 @@ describe('defineTable rejects at declaration', () => {
   for (const [what, declare] of cases) {
     it(what, () => expect(declare).toThrow(ArgumentError))
   }
+})
+
+describe('keys and columns', () => {
+  const Pair = defineSqlModel(
+    'Pair',
+    { id: id(), clicks: sum(), worst: min() },
+    {
+      table: 'pairs',
+      key: { parent: column.integer(), target: column.integer() },
+      columns: { worst: column.integer({ merge: 'min' }), label: column.text({ maxLength: 20 }) },
+    },
+  )
+
+  it('a composite key, a replaced column and another column', () => {
+    const { sqlModel } = Pair
+    expect(sqlModel.key).toEqual(['parent', 'target'])
+    expect(
+      Object.fromEntries(
+        Object.entries(sqlModel.columns).map(([k, c]) => [k, `${c.kind}/${c.merge}`]),
+      ),
+    ).toEqual({
+      parent: 'integer/sum',
+      target: 'integer/sum',
+      clicks: 'integer/sum',
+      worst: 'integer/min',
+      label: 'text/null',
+    })
+  })
+
+  it('an id names the key: its parts joined by the separator, each checked by its column', () => {
+    expect(Pair.sqlModel.keyOfId('3:7')).toEqual([3, 7])
+    expect(() => Pair.sqlModel.keyOfId('3')).toThrow(/2 parts joined by ":" \(parent:target\)/)
+    expect(() => Pair.sqlModel.keyOfId('3:7:1')).toThrow(ArgumentError)
+    expect(() => Pair.sqlModel.keyOfId('3:x')).toThrow(ArgumentError)
+    const Dashed = defineSqlModel(
+      'Dashed',
+      { id: id() },
+      { key: { a: text(), b: column.bigint() }, keySeparator: '/' },
+    )
+    expect(Dashed.sqlModel.keyOfId('x-y/9007199254740993')).toEqual(['x-y', 9007199254740993n])
+    const Numbered = defineSqlModel('Numbered', { id: id() }, { key: { id: column.integer() } })
+    expect(Numbered.sqlModel.keyOfId('42')).toEqual([42])
+    expect(() => Numbered.sqlModel.keyOfId('4.2')).toThrow(ArgumentError)
+  })
 })
 
 describe('defineSqlModel maps core fields, and rejects those with no SQL mapping', () => {
@@ -117,92 +185,12 @@ describe('defineSqlModel maps core fields, and rejects those with no SQL mapping
   }
 })
 
-describe('SqlUpdate', () => {
-  it('needs a static model', () => {
-    class Bare extends SqlUpdate {}
-    expect(() => new Bare({ id: 'x' })).toThrow(ArgumentError)
-  })
-
-  it('defaults its collection to the table and its spec to { id }', () => {
-    const update = new WidgetUpdate({ id: 'w1', doc: { clicks: 1 } })
-    expect(update.resourceId).toBe('widgets.w1')
-    expect(update.key).toEqual(['w1'])
-  })
-
-  it('refuses to merge another class or another row, and an overflow changes nothing', () => {
-    class OtherUpdate extends SqlUpdate<typeof Widget> {
-      static override model = Widget
-    }
-    const update = new WidgetUpdate({ id: 'w1', doc: { clicks: Number.MAX_SAFE_INTEGER, best: 1 } })
-    expect(() => update.merge(new OtherUpdate({ id: 'w1' }) as WidgetUpdate)).toThrow(ArgumentError)
-    expect(() => update.merge(new WidgetUpdate({ id: 'w2' }))).toThrow(ArgumentError)
-    expect(() => update.merge(new WidgetUpdate({ id: 'w1', doc: { best: 9, clicks: 1 } }))).toThrow(
-      ArgumentError,
-    )
-    expect(update.doc).toEqual({ clicks: Number.MAX_SAFE_INTEGER, best: 1 })
-  })
-
-  it('restore() checks the state like the constructor does', () => {
-    const codec = new Codec([updateType('WidgetUpdate', WidgetUpdate)])
-    const text = codec.stringify(new WidgetUpdate({ id: 'w1', doc: { clicks: 2, revenue: 0.5 } }))
-    expect((codec.parse(text) as WidgetUpdate).doc).toEqual({ clicks: 2, revenue: 0.5 })
-    expect(() => new WidgetUpdate({ id: 'w1' }).restore({ clicks: 'x' })).toThrow(ArgumentError)
-    expect(() => new WidgetUpdate({ id: 'w1' }).restore({ nope: 1 })).toThrow(ArgumentError)
-  })
-
-  const doc = fc.record(
-    {
-      clicks: fc.integer({ min: -1e6, max: 1e6 }),
-      best: fc.integer({ min: -1e6, max: 1e6 }),
-      worst: fc.integer({ min: -1e6, max: 1e6 }),
-    },
-    { requiredKeys: [] },
-  )
-  const merged = (...docs: Array<Record<string, number>>) => {
-    const [first, ...rest] = docs.map((d) => new WidgetUpdate({ id: 'w', doc: d }))
-    for (const other of rest) first?.merge(other)
-    return first?.doc
-  }
-
-  it('merge is associative and commutative (sum adds, max and min keep the extremum)', () => {
-    fc.assert(
-      fc.property(doc, doc, doc, (a, b, c) => {
-        const left = new WidgetUpdate({ id: 'w', doc: a })
-        const bc = new WidgetUpdate({ id: 'w', doc: b })
-        bc.merge(new WidgetUpdate({ id: 'w', doc: c }))
-        left.merge(bc)
-        expect(left.doc).toEqual(merged(a, b, c))
-        expect(merged(a, b)).toEqual(merged(b, a))
-      }),
-    )
-  })
-
-  it('merge is the column rules applied to the docs', () => {
-    fc.assert(
-      fc.property(fc.array(doc, { minLength: 1, maxLength: 6 }), (docs) => {
-        const result = merged(...docs) ?? {}
-        const values = (k: 'clicks' | 'best' | 'worst') =>
-          docs.flatMap((d) => (d[k] === undefined ? [] : [d[k]]))
-        const expected: Record<string, number> = {}
-        if (values('clicks').length) expected.clicks = values('clicks').reduce((x, y) => x + y, 0)
-        if (values('best').length) expected.best = Math.max(...values('best'))
-        if (values('worst').length) expected.worst = Math.min(...values('worst'))
-        expect(result).toEqual(expected)
-      }),
-    )
-  })
-})
-
 describe('without a sink', () => {
   it('the manager and execute() say which sink is missing', async () => {
-    const Lonely = defineTable('lonely', { id: column.text(), n: column.integer() }, { key: 'id' })
-    class LonelyUpdate extends SqlUpdate<typeof Lonely> {
-      static override model = Lonely
-    }
+    const Lonely = defineSqlModel('Lonely', { id: id(), n: sum() }, { table: 'lonely' })
     await expect(Lonely.objects.get({ id: 'x' })).rejects.toThrow(/has no sink/)
-    await expect(new LonelyUpdate({ id: 'x', doc: { n: 1 } }).execute()).rejects.toThrow(
-      ArgumentError,
-    )
+    await expect(Lonely.create({ id: 'x', n: 1 }).execute()).rejects.toThrow(ArgumentError)
+    await expect(Lonely.create({ id: 'x', n: 1 }).execute()).rejects.toThrow(/has no sink/)
   })
 
   it('createSink rejects an unknown dialect, a bad schema and bad options', async () => {

@@ -67,7 +67,7 @@ const LAYERS = [
   ['Sink.ts'],
   ['Manager.ts'],
   ['Model.ts'],
-  ['SqlUpdate.ts', 'bind.ts'],
+  ['bind.ts'],
   ['dialects/pglite.ts', 'createSink.ts'],
   ['index.ts'],
 ]

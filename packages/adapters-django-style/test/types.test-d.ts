@@ -1,23 +1,22 @@
-import { id, lastWrite, type Stamped, setAppend, sum } from '@phonon/core'
+import { id, lastWrite, max, type Stamped, setAppend, sum } from '@phonon/core'
 import { describe, expectTypeOf, it } from 'vitest'
-import { column, defineSqlModel, defineTable, F, SqlUpdate } from '../src/index.js'
+import { column, defineSqlModel, F } from '../src/index.js'
 
-const Widget = defineTable(
-  'widgets',
+const Widget = defineSqlModel(
+  'Widget',
   {
-    id: column.text(),
-    clicks: column.integer(),
-    best: column.float({ merge: 'max' }),
-    big: column.bigint(),
-    label: column.text(),
-    seen: column.lastWrite<string>(),
-    tags: column.set(),
+    id: id(),
+    clicks: sum(),
+    best: max(),
+    big: sum('bigint'),
+    seen: lastWrite<string>(),
+    tags: setAppend(),
   },
-  { key: 'id' },
+  { table: 'widgets', columns: { label: column.text() } },
 )
 
 describe('inferred types', () => {
-  it('rows, specs and managers are typed by the columns', () => {
+  it('rows, specs and managers are typed by the fields and columns', () => {
     expectTypeOf(Widget.objects.get).parameter(0).toEqualTypeOf<{ readonly id: string }>()
     type Row = NonNullable<Awaited<ReturnType<typeof Widget.objects.get>>>
     expectTypeOf<Row>().toEqualTypeOf<{
@@ -41,17 +40,27 @@ describe('inferred types', () => {
     Widget.objects.filter({ id: 'w1' }).update({ clicks: F('label') })
   })
 
-  it('a SqlUpdate doc holds numbers for numeric value columns', () => {
-    class WidgetUpdate extends SqlUpdate<typeof Widget> {
-      static override model = Widget
-    }
-    expectTypeOf<WidgetUpdate['doc']>().toEqualTypeOf<{
-      clicks?: number
-      best?: number
-      big?: number
+  it('a key of several columns: specs and rows name them, not id', () => {
+    const Pair = defineSqlModel(
+      'Pair',
+      { id: id(), clicks: sum(), worst: max() },
+      {
+        key: { parent: column.integer(), target: column.text() },
+        columns: { worst: column.integer({ merge: 'max' }) },
+      },
+    )
+    expectTypeOf(Pair.objects.get)
+      .parameter(0)
+      .toEqualTypeOf<{ readonly parent: number; readonly target: string }>()
+    type Row = NonNullable<Awaited<ReturnType<typeof Pair.objects.get>>>
+    expectTypeOf<Row>().toEqualTypeOf<{
+      parent: number
+      target: string
+      clicks: number
+      worst: number | null
     }>()
-    // @ts-expect-error label is not numeric
-    new WidgetUpdate({ id: 'w', doc: { label: 1 } })
+    // An update's input is the model's: its id names the key.
+    Pair.create({ id: '3:x', clicks: 1 })
   })
 
   it('a bound core model keeps its aggregate types in rows and takes an execution', () => {
