@@ -3,6 +3,11 @@
  * - put: `stream.putMany` (validation, MD5 routing, batching per shard) vs pipelined `XADD` of
  *   the same JSON to the same 16 keys;
  * - consume: an iterator over the 16 shards from the start vs `XREAD COUNT` over the same keys.
+ * - aggregated (`aggregate: true`, records packed per shard as the KPL does): the same put and
+ *   consume in user records/s, against raw XADD / XREAD of the same records one per entry;
+ * - source: `Worker` + `phononSource` (into a `MemoryShard`) over the aggregated stream, from
+ *   its start until every record was processed and the sink holds every count, against raw
+ *   XREAD of the same records stored plain (records/s and Node CPU µs per record).
  * - Kinesis: the Kinesis backend against a private kinesalite (a local Kinesis implementation, so
  *   for regressions only: it says nothing of AWS's rates) vs the SDK's own `PutRecords` /
  *   `GetRecords` of the same JSON on the same server.
@@ -18,12 +23,26 @@ import {
   ListShardsCommand,
   PutRecordsCommand,
 } from '@aws-sdk/client-kinesis'
-import { defineStreams, getStream, KinesisBackend, RedisBackend } from '@phonon/streams'
+import { Codec, defineModel, id, sum } from '@phonon/core'
+import { MemoryShard } from '@phonon/redis-shard'
+import {
+  defineStreams,
+  getStream,
+  KinesisBackend,
+  phononSource,
+  RedisBackend,
+  Worker,
+} from '@phonon/streams'
 import { startKinesalite, startRedis, zipfSample } from '@phonon/testkit'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { formatRate, printTable, readFlags, writeResult } from './report.js'
 
-const flags = readFlags({ records: '100000', runs: '3', 'kinesis-records': '5000' })
+const flags = readFlags({
+  records: '100000',
+  runs: '3',
+  'kinesis-records': '5000',
+  widgets: '10000',
+})
 const RECORDS = flags.integer('records')
 const KINESIS_RECORDS = flags.integer('kinesis-records')
 const RUNS = flags.integer('runs')
@@ -33,7 +52,8 @@ const CHUNK = 5_000
 const server = await startRedis()
 const backend = new RedisBackend({ redis: server.url })
 const redis = backend.redis
-const ranks = zipfSample({ n: 100_000, s: 1.1, seed: 5, count: RECORDS })
+const WIDGETS = flags.integer('widgets')
+const ranks = zipfSample({ n: WIDGETS, s: 1.1, seed: 5, count: RECORDS })
 const records = Array.from(ranks, (rank, i) => ({
   widget: `w${rank}`,
   click: i % 10 === 0 ? 1 : 0,
@@ -72,10 +92,54 @@ async function rawPut() {
     await pipeline.exec()
   }
 }
+const packed = getStream<(typeof records)[number]>('widgets', config, backend, {
+  aggregate: true,
+})
+async function putAggregated() {
+  for (let i = 0; i < RECORDS; i += CHUNK) await packed.putMany(records.slice(i, i + CHUNK))
+}
 async function consume() {
   const iterator = await stream.iterator({ from: 'all', batch: 1_000 })
   let read = 0
   for await (const _ of iterator) if (++read === RECORDS) iterator.stop()
+}
+
+const Widget = defineModel('Widget', { id: id(), clicks: sum(), views: sum() })
+const codec = new Codec([Widget])
+let sourceRuns = 0
+/**
+ * A worker with the phonon source reads the stream from its start, until every record was
+ * processed and (after its graceful stop) the sink holds every record's count exactly.
+ */
+async function source() {
+  let counted = 0
+  const processor = phononSource<(typeof records)[number]>({
+    shard: new MemoryShard({ codec }),
+    codec,
+    max: 20_000,
+    toUpdates: ({ data }) =>
+      Widget.create({ id: data.widget, clicks: data.click, views: 1 - data.click }),
+    executeBatch: async (claims) => {
+      for (const claim of claims) {
+        const { clicks, views } = (
+          claim.update as unknown as { aggregate(): { clicks: number; views: number } }
+        ).aggregate()
+        counted += clicks + views
+      }
+    },
+  })
+  const worker = new Worker({
+    stream,
+    application: `bench-${++sourceRuns}`,
+    name: 'bench',
+    processor,
+    idleMs: 1,
+  })
+  const run = worker.run()
+  while (worker.processed < RECORDS) await new Promise((resolve) => setTimeout(resolve, 1))
+  worker.stop()
+  await run
+  if (counted !== RECORDS) throw new Error(`the sink counted ${counted} of ${RECORDS} records`)
 }
 async function rawConsume() {
   const ids = keys.map(() => '0')
@@ -219,14 +283,20 @@ async function commandsPerRecord(body: () => Promise<void>, setup?: () => Promis
   return Number((calls / RECORDS).toFixed(4))
 }
 
+const ratio = (a: { recordsPerSec: number }, b: { recordsPerSec: number }) =>
+  Number((a.recordsPerSec / b.recordsPerSec).toFixed(2))
 const putResult = await best(put)
 const rawPutResult = await best(rawPut)
+const putAggregatedResult = await best(putAggregated)
 const consumeResult = await best(consume, rawPut)
 const rawConsumeResult = await best(rawConsume, rawPut)
+const consumeAggregatedResult = await best(consume, putAggregated)
+const sourceResult = await best(source, putAggregated)
 const result = {
   records: RECORDS,
   shards: SHARDS,
   runs: RUNS,
+  widgets: WIDGETS,
   put: { ...putResult, redisCommandsPerRecord: await commandsPerRecord(put) },
   rawPut: { ...rawPutResult, redisCommandsPerRecord: await commandsPerRecord(rawPut) },
   consume: { ...consumeResult, redisCommandsPerRecord: await commandsPerRecord(consume, rawPut) },
@@ -234,10 +304,30 @@ const result = {
     ...rawConsumeResult,
     redisCommandsPerRecord: await commandsPerRecord(rawConsume, rawPut),
   },
-  ratioPutToRaw: Number((putResult.recordsPerSec / rawPutResult.recordsPerSec).toFixed(2)),
-  ratioConsumeToRaw: Number(
-    (consumeResult.recordsPerSec / rawConsumeResult.recordsPerSec).toFixed(2),
-  ),
+  ratioPutToRaw: ratio(putResult, rawPutResult),
+  ratioConsumeToRaw: ratio(consumeResult, rawConsumeResult),
+  aggregated: {
+    note: 'aggregate: true (500 records per stored record); user records/s vs raw XADD / XREAD of the same records one per entry',
+    put: {
+      ...putAggregatedResult,
+      redisCommandsPerRecord: await commandsPerRecord(putAggregated),
+    },
+    consume: {
+      ...consumeAggregatedResult,
+      redisCommandsPerRecord: await commandsPerRecord(consume, putAggregated),
+    },
+    ratioPutToRaw: ratio(putAggregatedResult, rawPutResult),
+    ratioConsumeToRaw: ratio(consumeAggregatedResult, rawConsumeResult),
+  },
+  source: {
+    note: 'Worker + phononSource (MemoryShard, Zipf widgets) over the aggregated stream, until the sink counted every record; vs raw XREAD of the plain stream',
+    ...sourceResult,
+    redisCommandsPerRecord: await commandsPerRecord(source, putAggregated),
+    ratioToRawConsume: ratio(sourceResult, rawConsumeResult),
+    cpuRatioToRawConsume: Number(
+      (sourceResult.nodeCpuMicrosPerRecord / rawConsumeResult.nodeCpuMicrosPerRecord).toFixed(2),
+    ),
+  },
   kinesis: await kinesis(),
 }
 /** The issue's target: put and consume through @phonon/streams at ≥ 0.7× raw XADD / XREAD. */
@@ -245,6 +335,9 @@ const RAW_RATIO_TARGET = 0.7
 const targets = [
   ['put ÷ raw pipelined XADD', result.ratioPutToRaw],
   ['consume ÷ raw XREAD', result.ratioConsumeToRaw],
+  ['aggregated put ÷ raw pipelined XADD', result.aggregated.ratioPutToRaw],
+  ['aggregated consume ÷ raw XREAD', result.aggregated.ratioConsumeToRaw],
+  ['Worker + phononSource ÷ raw XREAD', result.source.ratioToRawConsume],
 ].map(([what, value]) => ({ what, value, goal: RAW_RATIO_TARGET, better: 'higher', ratio: true }))
 printTable(
   ['', 'records/s', 'vs raw'],
@@ -257,6 +350,21 @@ printTable(
       `${result.ratioConsumeToRaw}×`,
     ],
     ['raw XREAD COUNT 1000', formatRate(rawConsumeResult.recordsPerSec), '1×'],
+    [
+      'aggregated put',
+      formatRate(putAggregatedResult.recordsPerSec),
+      `${result.aggregated.ratioPutToRaw}×`,
+    ],
+    [
+      'aggregated consume (iterator)',
+      formatRate(consumeAggregatedResult.recordsPerSec),
+      `${result.aggregated.ratioConsumeToRaw}×`,
+    ],
+    [
+      `Worker + phononSource (${sourceResult.nodeCpuMicrosPerRecord} µs CPU/record)`,
+      formatRate(sourceResult.recordsPerSec),
+      `${result.source.ratioToRawConsume}×`,
+    ],
     [
       'Kinesis put (kinesalite)',
       formatRate(result.kinesis.put.recordsPerSec),

@@ -37,6 +37,9 @@ export interface ProducerOptions {
   readonly aggregate?: boolean
 }
 
+/** Partition keys whose shard a producer remembers (then it forgets them all). */
+const ROUTES = 65_536
+
 interface Pending {
   readonly resolve: (result: PutResult) => void
   readonly reject: (error: unknown) => void
@@ -55,6 +58,8 @@ interface Queue {
  */
 export class Producer {
   readonly #queues = new Map<number, Queue>()
+  /** Partition key → shard, for keys seen lately. */
+  readonly #routes = new Map<string, number>()
   readonly #maxBatch: number
   readonly #maxBatchBytes: number
   readonly #lingerMs: number
@@ -197,7 +202,15 @@ export class Producer {
         `the record is ${bytes} bytes, over max_record_bytes ${this.stream.maxRecordBytes}`,
       )
     }
-    return [shardOf(String(value), this.stream.shards), data, bytes]
+    const partitionKey = String(value)
+    let shard = this.#routes.get(partitionKey)
+    if (shard === undefined) {
+      shard = shardOf(partitionKey, this.stream.shards)
+      // Keys repeat (a widget, a user): their MD5 is worked out once while they stay in the map.
+      if (this.#routes.size >= ROUTES) this.#routes.clear()
+      this.#routes.set(partitionKey, shard)
+    }
+    return [shard, data, bytes]
   }
 
   /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { ArgumentError } from '@phonon/core'
 import { expand } from './aggregation.js'
-import type { Coordinator, ReadFrom } from './Backend.js'
+import type { Coordinator, ReadFrom, StoredRecord } from './Backend.js'
 import { CommitUnconfirmed, LeaseLost, StreamError } from './errors.js'
 import { pinLatest, type StreamRecord, shardIndexes, storedLimit } from './Iterator.js'
 import { type LeaseChanges, ShardLeases } from './Lease.js'
@@ -58,6 +58,13 @@ export interface WorkerOptions<T> {
   readonly onEvent?: (event: WorkerEvent) => void
 }
 
+/** A read of the owned shards, made from the positions of `generation`. */
+interface Prefetch {
+  readonly generation: number
+  readonly shards: ReadonlyArray<[number, ReadFrom]>
+  readonly reads: Promise<StoredRecord[][]>
+}
+
 /** What a worker tells `onEvent`. */
 export type WorkerEvent =
   | { readonly type: 'acquired' | 'released' | 'lost'; readonly shard: number }
@@ -76,6 +83,9 @@ export class Worker<T = unknown> {
   readonly #positions = new Map<number, ReadFrom>()
   /** Stored records to read next per shard (fewer than `batch` when they are aggregated). */
   readonly #limits = new Map<number, number>()
+  /** Bumped whenever positions change other than by reading on: a prefetch of before is dropped. */
+  #generation = 0
+  #prefetch: Prefetch | undefined
   /** Last sequence read per shard this round (the checkpoint a commit moves to). */
   readonly #read = new Map<number, string>()
   /** The lease token each shard is read under: a round commits under these, not the current ones. */
@@ -166,25 +176,27 @@ export class Worker<T = unknown> {
 
   /** Applies lease changes, reads each owned shard once, commits when the round is due. */
   async #step(): Promise<void> {
-    const { stream } = this.#o
     if (await this.#apply()) this.#startRound()
-    let fetched = 0
-    const shards = [...this.#positions]
-    const reads = await Promise.all(
-      shards.map(([shard, from]) =>
-        stream.backend.read(
-          stream.definition,
-          shard,
-          from,
-          this.#limits.get(shard) ?? this.#o.batch,
-        ),
-      ),
-    )
+    const current =
+      this.#prefetch?.generation === this.#generation ? this.#prefetch : this.#readOwned()
+    this.#prefetch = undefined
+    const { shards } = current
+    const reads = await current.reads
+    let more = false
     for (const [i, stored] of reads.entries()) {
       const shard = (shards[i] as [number, ReadFrom])[0]
       const last = stored.at(-1)
       if (last === undefined || !this.#positions.has(shard)) continue
       this.#positions.set(shard, { after: last.sequence })
+      more = true
+    }
+    // The next read goes out now, while this one is processed (dropped if positions change).
+    if (more && this.#running) this.#prefetch = this.#readOwned()
+    let fetched = 0
+    for (const [i, stored] of reads.entries()) {
+      const shard = (shards[i] as [number, ReadFrom])[0]
+      const last = stored.at(-1)
+      if (last === undefined || !this.#positions.has(shard)) continue
       this.#read.set(shard, last.sequence)
       const records: StreamRecord<T>[] = []
       expand(stored, shard, records)
@@ -202,6 +214,24 @@ export class Worker<T = unknown> {
       this.#startRound()
     }
     if (fetched === 0 && this.#running) await this.#sleep(this.#o.idleMs)
+  }
+
+  /** Reads every owned shard once from its position, all at once (one round trip). */
+  #readOwned(): Prefetch {
+    const { stream } = this.#o
+    const shards = [...this.#positions]
+    const reads = Promise.all(
+      shards.map(([shard, from]) =>
+        stream.backend.read(
+          stream.definition,
+          shard,
+          from,
+          this.#limits.get(shard) ?? this.#o.batch,
+        ),
+      ),
+    )
+    reads.catch(() => undefined) // a read dropped unawaited fails silently; an awaited one throws
+    return { generation: this.#generation, shards, reads }
   }
 
   #startRound(): void {
@@ -234,6 +264,7 @@ export class Worker<T = unknown> {
     for (const grant of changes.flatMap((c) => c.acquired)) {
       if (this.#leases.owned().get(grant.shard) !== grant.token) continue
       this.#tokens.set(grant.shard, grant.token)
+      this.#generation++
       const checkpoint = await this.#coordinator.checkpoint(grant.shard)
       this.#positions.set(
         grant.shard,
@@ -315,6 +346,7 @@ export class Worker<T = unknown> {
     }
     await this.#o.processor.discard()
     this.#read.clear()
+    this.#generation++
     for (const shard of this.#positions.keys()) {
       const checkpoint = await this.#coordinator.checkpoint(shard)
       this.#positions.set(shard, checkpoint === undefined ? 'all' : { after: checkpoint })
@@ -322,6 +354,7 @@ export class Worker<T = unknown> {
   }
 
   #forget(shard: number, type: 'lost' | 'released'): void {
+    this.#generation++
     this.#positions.delete(shard)
     this.#tokens.delete(shard)
     this.#read.delete(shard)
