@@ -217,9 +217,10 @@ function tableColumns(
  * windowedList, distinctCount, counterMap), a name that is not a portable identifier (letters,
  * digits, `_`; at most 63 characters, child tables included), a key that is empty or not text,
  * integer or bigint columns, a key column named as a field, a column in `columns` that does not
- * fit its field's merge or is a lastWrite or set column of no field, an empty `keySeparator`,
- * or a model bound to a table already; at execution when no sink is bound, the id is not a key
- * of the table, or the execution is of another resource.
+ * fit its field's merge or is a lastWrite or set column of no field, or an empty
+ * `keySeparator`; at execution when no sink is bound, the id is not a key of the table (a text
+ * part of a key of several columns cannot contain the separator), or the execution is of another
+ * resource.
  * @example
  * const Widget = defineSqlModel('Widget', { id: id(), clicks: sum(), impressions: sum() }, {
  *   table: 'widgets', sink,
