@@ -7,10 +7,11 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { resourceKeys, scriptSource } from '@phonon/redis-shard'
+import { Codec } from '@phonon/core'
+import { connect, scriptSource } from '@phonon/redis-shard'
 import type { RedisServer } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import type { Workload } from './workload.js'
+import { Widget, type Workload } from './workload.js'
 
 const run = promisify(execFile)
 
@@ -50,8 +51,10 @@ export async function redisBenchmark(
 
 /**
  * redis-benchmark running phonon's own release script on one resource per call (a 2-field sum
- * model), with its holder re-added first (`HSET` + `HINCRBY`, an acquire) and another holder
- * keeping the resource, so every call does what a plain release does plus an acquire.
+ * model), with its holder re-added first (an acquire: the holder field and the count) and another
+ * holder keeping the resource, so every call does what a plain release does plus an acquire. The
+ * keeper is a real acquire, and the call's KEYS and ARGV are the shard's own (`releaseCall`), so
+ * this cannot drift from the protocol.
  *
  * @returns release script calls per second.
  */
@@ -60,17 +63,37 @@ export async function releaseScriptRate(
   requests: number,
   depth: number,
 ): Promise<number> {
-  const keys = resourceKeys('bench', 'Widget.r', [], true)
-  await server.cli('hset', keys[0] as string, 'h:keeper:1', '0', 'n', '1')
-  // Batch header (1 resource, lease, incarnation, retry window, 1 spec 'i,i'), then the resource:
-  // its spec index, token, step (no fold before), claimEmpty flag, and the deltas of its two sums.
-  const args = ['1', '30000', 'bench', '600000', '1', 'i,i', '1', 'bench:1', '0', '', '1', '3']
-  // After the shebang, which must stay the first line.
-  const [shebang, ...body] = scriptSource('release.lua').split('\n')
-  const acquire =
-    "redis.call('HSET', KEYS[1], 'h:' .. ARGV[8], 0); redis.call('HINCRBY', KEYS[1], 'n', 1)"
-  const lua = [shebang, acquire, ...body].join('\n')
-  return redisBenchmark(server, { lua, keys, args, requests, depth })
+  const options = { nodes: [server.url], codec: new Codec([Widget]), heartbeatMs: 0 }
+  const namespace = `bench${Math.random().toString(36).slice(2, 8)}`
+  const [shard, keeper] = await Promise.all([
+    connect({ ...options, namespace }),
+    connect({ ...options, namespace }),
+  ])
+  try {
+    await keeper.acquire(Widget.create({ id: 'r' }))
+    const hold = shard.newHold(Widget.create({ id: 'r' }))
+    const { keys, args } = shard.releaseCall([
+      [hold, Widget.create({ id: 'r', clicks: 1, impressions: 3 })],
+    ])
+    // The acquire goes right before the script's body, after its includes (it uses their
+    // protocol names, F.holder and F.count); the shebang stays the first line.
+    const source = scriptSource('release.lua')
+    const body = source.lastIndexOf('\nreturn forEachResource(')
+    if (body < 0) throw new Error('release.lua: cannot find where its body starts')
+    const acquire = `\nredis.call('HSET', KEYS[1], F.holder .. ${JSON.stringify(hold.token)}, 0); redis.call('HINCRBY', KEYS[1], F.count, 1)`
+    const lua = source.slice(0, body) + acquire + source.slice(body)
+    // Once by hand first: a script error or a refused release (a negative reply code) would be
+    // counted by redis-benchmark as a call like any other.
+    const client = new Redis(server.url)
+    const reply = (await client
+      .eval(lua, keys.length, ...keys, ...args)
+      .finally(() => client.quit())) as number[][]
+    if (!((reply[0]?.[0] ?? -1) >= 0))
+      throw new Error(`release.lua refused: ${JSON.stringify(reply)}`)
+    return await redisBenchmark(server, { lua, keys, args, requests, depth })
+  } finally {
+    await Promise.all([shard.close(), keeper.close()])
+  }
 }
 
 /** The `redis_version` of `server` (INFO server), or `unknown`. */

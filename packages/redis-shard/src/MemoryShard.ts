@@ -10,7 +10,7 @@ import {
 } from '@phonon/core'
 import { ResourceError } from './errors.js'
 import { lockTtl, withBackoff } from './Locks.js'
-import { TypePlans } from './plan.js'
+import { checkResource, splitToken, TypePlans } from './plan.js'
 import {
   type Claim,
   executeClaim,
@@ -152,7 +152,7 @@ export class MemoryShard implements Shard {
     targets: ReadonlyArray<Update | ResourceRef | Hold>,
   ): Promise<Array<Hold | ResourceError>> {
     this.#begin()
-    const holds = targets.map((target) => holdOf(this, target))
+    const holds = targets.map((target) => holdOf(this, this.#types, target))
     for (const hold of holds) {
       this.#registry(this.incarnation).set(hold.resourceId, hold.typeName)
       const holders = this.store.resource(hold.resourceId).holders
@@ -269,6 +269,7 @@ export class MemoryShard implements Shard {
 
   async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined | ResourceError>> {
     this.#begin()
+    for (const claim of claims) this.#types.ofClaim(claim)
     return claims.map((claim) => {
       const resource = this.store.resource(claim.resourceId)
       const by = `c:${claim.epoch}`
@@ -288,16 +289,19 @@ export class MemoryShard implements Shard {
 
   async count(resourceId: string): Promise<number> {
     this.#begin()
+    checkResource(resourceId)
     return this.store.resources.get(resourceId)?.holders.size ?? 0
   }
 
   async timesModified(resourceId: string): Promise<number> {
     this.#begin()
+    checkResource(resourceId)
     return this.store.resources.get(resourceId)?.mods ?? 0
   }
 
   async forceExpiry(resourceId: string): Promise<void> {
     this.#begin()
+    checkResource(resourceId)
     const resource = this.store.resources.get(resourceId)
     // An idle resource has nothing to expire (and Redis keeps no key for it).
     if (resource && (resource.holders.size > 0 || resource.mods > 0 || resource.exec))
@@ -378,9 +382,12 @@ export class MemoryShard implements Shard {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** @throws {@link ArgumentError} for a delta of another type or resource than the hold's. */
+  /**
+   * @throws {@link ArgumentError} for a malformed hold, or a delta of another type or resource
+   * than the hold's.
+   */
   #check(hold: Hold, delta: Update | undefined): void {
-    this.#types.plan(hold.typeName).deltaArgs(delta, hold.resourceId)
+    this.#types.ofHold(hold).deltaArgs(delta, hold.resourceId)
   }
 
   #foldDelta(resource: Resource, delta: Update | undefined): void {
@@ -489,12 +496,6 @@ export function newIncarnation(): string {
   return randomUUID().replaceAll('-', '').slice(0, 10)
 }
 
-/** `<incarnation>:<sequence>` → its parts. */
-export function splitToken(token: string): [string, number] {
-  const colon = token.lastIndexOf(':')
-  return [token.slice(0, colon), Number(token.slice(colon + 1))]
-}
-
 /** A release result, flagged `lost` only when it was (results compare equal otherwise). */
 function flagLost(result: ReleaseResult, lost: boolean): ReleaseResult {
   return lost ? { ...result, lost } : result
@@ -534,12 +535,9 @@ function replayedFold(resource: Resource, hold: Hold): boolean | undefined {
  * The hold of an acquire target: the hold itself (a retry), or a new one.
  * @throws {@link ArgumentError} for a malformed hold.
  */
-export function holdOf(shard: Shard, target: Update | ResourceRef | Hold): Hold {
+export function holdOf(shard: Shard, types: TypePlans, target: Update | ResourceRef | Hold): Hold {
   if (!('token' in target)) return shard.newHold(target)
-  const [incarnation, sequence] = splitToken(String(target.token))
-  if (incarnation === '' || !Number.isSafeInteger(sequence) || sequence <= 0) {
-    throw new ArgumentError(`malformed hold token ${JSON.stringify(target.token)}`)
-  }
+  types.ofHold(target)
   return target
 }
 

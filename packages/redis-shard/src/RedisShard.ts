@@ -14,7 +14,7 @@ import { ReplicaTimeout, ResourceError } from './errors.js'
 import { registryKey, resourceKey, resourceKeys, resourceSubkey } from './keys.js'
 import { RedisLocks } from './Locks.js'
 import { holdOf, newIncarnation, settled } from './MemoryShard.js'
-import { TypePlans } from './plan.js'
+import { checkResource, TypePlans } from './plan.js'
 import { Reply } from './protocol.js'
 import { Recovery } from './Recovery.js'
 import type { Router } from './Routing.js'
@@ -33,7 +33,9 @@ import {
   type ShardStats,
 } from './Shard.js'
 import {
+  type BatchHeader,
   type BatchScript,
+  batchCall,
   type Client,
   callAcquire,
   callBatch,
@@ -231,7 +233,7 @@ export class RedisShard implements Shard {
     targets: ReadonlyArray<Update | ResourceRef | Hold>,
   ): Promise<Array<Hold | ResourceError>> {
     this.#assertOpen()
-    const holds = targets.map((target) => holdOf(this, target))
+    const holds = targets.map((target) => holdOf(this, this.#types, target))
     // The registry before the holds: a worker that dies after acquiring must be found by
     // recovery. A crash in between leaves a stale entry: recovery finds nothing there.
     const registry = this.#registryCalls(holds)
@@ -263,7 +265,7 @@ export class RedisShard implements Shard {
   ): Promise<Array<FoldResult | ResourceError>> {
     this.#assertOpen()
     const calls = items.map(([hold, delta]) => {
-      const plan = this.#types.plan(hold.typeName)
+      const plan = this.#types.ofHold(hold)
       const args = [hold.token, String(hold.step + 1), ...plan.deltaArgs(delta, hold.resourceId)]
       const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, true)
       return this.#script('fold', hold.resourceId, keys, plan.spec, args)
@@ -292,17 +294,9 @@ export class RedisShard implements Shard {
   ): Promise<Array<ReleaseResult | ResourceError>> {
     this.#assertOpen()
     // Every delta is validated before anything is sent.
-    const calls = items.map(([hold, delta, options]) => {
-      const plan = this.#types.plan(hold.typeName)
-      holdOf(this, hold)
-      const args = [
-        hold.token,
-        String(hold.step),
-        options?.claimEmpty ? '1' : '',
-        ...plan.deltaArgs(delta, hold.resourceId),
-      ]
-      const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, true)
-      return this.#script('release', hold.resourceId, keys, plan.spec, args)
+    const calls = items.map((item) => {
+      const { keys, spec, args } = this.#releaseSegment(item)
+      return this.#script('release', item[0].resourceId, keys, spec, args)
     })
     const registry = this.#registryCalls([])
     const replies = (await this.#batch([...registry, ...calls])).slice(registry.length)
@@ -314,6 +308,43 @@ export class RedisShard implements Shard {
     return results
   }
 
+  /**
+   * The release script's KEYS and ARGV for `items` in one call, exactly as `releaseMany` sends
+   * them to a node (its registry writes aside): for tooling and benchmarks that run
+   * `scriptSource('release.lua')` by hand. Sends nothing.
+   * @throws {@link ArgumentError} as `releaseMany` does.
+   */
+  releaseCall(items: ReadonlyArray<ReleaseItem>): { keys: string[]; args: string[] } {
+    return batchCall(
+      this.#header(),
+      items.map((item) => this.#releaseSegment(item)),
+    )
+  }
+
+  /** One release's part of a release call. @throws {@link ArgumentError} for bad input. */
+  #releaseSegment([hold, delta, options]: ReleaseItem): Segment {
+    const plan = this.#types.ofHold(hold)
+    return {
+      keys: resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, true),
+      spec: plan.spec,
+      args: [
+        hold.token,
+        String(hold.step),
+        options?.claimEmpty ? '1' : '',
+        ...plan.deltaArgs(delta, hold.resourceId),
+      ],
+    }
+  }
+
+  /** The arguments every resource of a batch call shares. */
+  #header(): BatchHeader {
+    return {
+      leaseMs: this.leaseMs,
+      incarnation: this.#incarnation,
+      retryWindowMs: this.retryWindowMs,
+    }
+  }
+
   async completeExecution(claim: Claim): Promise<Claim | undefined> {
     return settled(await this.completeMany([claim]))
   }
@@ -321,7 +352,7 @@ export class RedisShard implements Shard {
   async completeMany(claims: readonly Claim[]): Promise<Array<Claim | undefined | ResourceError>> {
     this.#assertOpen()
     const calls = claims.map((claim) => {
-      const plan = this.#types.plan(claim.typeName)
+      const plan = this.#types.ofClaim(claim)
       const keys = resourceKeys(this.namespace, claim.resourceId, plan.extraKeys, false)
       return this.#script('complete', claim.resourceId, keys, plan.spec, [String(claim.epoch)])
     })
@@ -518,7 +549,7 @@ export class RedisShard implements Shard {
   #script(
     script: BatchScript | 'acquire',
     resourceId: string,
-    keys: string[],
+    keys: readonly string[],
     spec: string,
     args: readonly string[],
   ): Call {
@@ -545,11 +576,7 @@ export class RedisShard implements Shard {
       if (indices) indices.push(i)
       else nodes.set(node, [i])
     })
-    const header = {
-      leaseMs: this.leaseMs,
-      incarnation: this.#incarnation,
-      retryWindowMs: this.retryWindowMs,
-    }
+    const header = this.#header()
     await Promise.all(
       [...nodes.values()].map(async (indices) => {
         const client = (calls[indices[0] as number] as Call).client
@@ -726,13 +753,6 @@ function resourceError(resourceId: string, code: unknown): ResourceError {
   if (code === Reply.OUT_OF_ORDER)
     return new ResourceError(resourceId, 'outOfOrder', 'a fold of this hold before it is missing')
   return new ResourceError(resourceId, 'notHeld', `unexpected reply ${String(code)}`)
-}
-
-/** @throws {@link ArgumentError} unless `collection.id` with a well-formed id. */
-function checkResource(resourceId: string): string {
-  if (typeof resourceId !== 'string' || !resourceId.includes('.'))
-    throw new ArgumentError(`resource id ${JSON.stringify(resourceId)} must be collection.id`)
-  return checkId(resourceId, 'resource id')
 }
 
 function describe(error: unknown): string {

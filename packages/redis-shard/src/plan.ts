@@ -2,6 +2,7 @@ import {
   ArgumentError,
   type Codec,
   CodecError,
+  checkId,
   Model,
   type ModelUpdate,
   type RedisReply,
@@ -10,12 +11,25 @@ import {
   type UpdateType,
 } from '@phonon/core'
 import { FoldCode, HashField, IN_HASH } from './protocol.js'
-import type { ResourceRef } from './Shard.js'
+import type { Claim, Hold, ResourceRef } from './Shard.js'
 
 /** The identity of a resource, as updates are constructed with. */
 export interface Identity {
   readonly id: string
   readonly collection: string
+}
+
+/** `<incarnation>:<sequence>` → its parts. */
+export function splitToken(token: string): [string, number] {
+  const colon = token.lastIndexOf(':')
+  return [token.slice(0, colon), Number(token.slice(colon + 1))]
+}
+
+/** @throws {@link ArgumentError} unless `collection.id` with a well-formed id. */
+export function checkResource(resourceId: string): string {
+  if (typeof resourceId !== 'string' || !resourceId.includes('.'))
+    throw new ArgumentError(`resource id ${JSON.stringify(resourceId)} must be collection.id`)
+  return checkId(resourceId, 'resource id')
 }
 
 /** `collection.id` → its parts (collections never contain a dot). */
@@ -182,6 +196,39 @@ export class TypePlans {
       this.#plans.set(typeName, plan)
     }
     return plan
+  }
+
+  /**
+   * The plan of a hold's type, the hold checked to be one that `newHold` and folds make: a
+   * registered type, a well-formed resource id, a token `<incarnation>:<sequence>` (a positive
+   * integer) and a step (a non-negative integer). Both shards check every item of a call first.
+   * @throws {@link ArgumentError} otherwise (nothing is sent or changed).
+   */
+  ofHold(hold: Hold): TypePlan {
+    checkResource(hold.resourceId)
+    this.ref({ resourceId: hold.resourceId, typeName: hold.typeName })
+    const [incarnation, sequence] = splitToken(String(hold.token))
+    if (incarnation === '' || !Number.isSafeInteger(sequence) || sequence <= 0) {
+      throw new ArgumentError(`malformed hold token ${JSON.stringify(hold.token)}`)
+    }
+    if (!Number.isSafeInteger(hold.step) || hold.step < 0) {
+      throw new ArgumentError(`malformed hold step ${JSON.stringify(hold.step)}`)
+    }
+    return this.plan(hold.typeName)
+  }
+
+  /**
+   * The plan of a claim's type, the claim checked: a registered type, a well-formed resource id,
+   * an epoch that is a positive integer.
+   * @throws {@link ArgumentError} otherwise (nothing is sent or changed).
+   */
+  ofClaim(claim: Claim): TypePlan {
+    checkResource(claim.resourceId)
+    this.ref({ resourceId: claim.resourceId, typeName: claim.typeName })
+    if (!Number.isSafeInteger(claim.epoch) || claim.epoch <= 0) {
+      throw new ArgumentError(`malformed claim epoch ${JSON.stringify(claim.epoch)}`)
+    }
+    return this.plan(claim.typeName)
   }
 
   /**

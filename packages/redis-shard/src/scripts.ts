@@ -110,27 +110,38 @@ export function callBatch(
   header: BatchHeader,
   segments: readonly Segment[],
 ): unknown {
+  const { keys, args } = batchCall(header, segments)
+  return command(target, name)(keys.length, ...keys, ...args)
+}
+
+/**
+ * The KEYS and ARGV of one call of a batch script (`lua/includes/batch.lua`): the header, the
+ * distinct type specs, then each segment's type index and arguments.
+ */
+export function batchCall(
+  header: BatchHeader,
+  segments: readonly Segment[],
+): { keys: string[]; args: string[] } {
   const specs: string[] = []
   const keys: string[] = []
-  const args: string[] = []
+  const tail: string[] = []
   for (const segment of segments) {
     let index = specs.indexOf(segment.spec)
     if (index < 0) index = specs.push(segment.spec) - 1
     keys.push(...segment.keys)
-    args.push(String(index + 1), ...segment.args)
+    tail.push(String(index + 1), ...segment.args)
   }
   const { leaseMs, incarnation, retryWindowMs } = header
-  return command(target, name)(
-    keys.length,
-    ...keys,
-    segments.length,
-    leaseMs,
+  const args = [
+    String(segments.length),
+    String(leaseMs),
     incarnation,
-    retryWindowMs,
-    specs.length,
+    String(retryWindowMs),
+    String(specs.length),
     ...specs,
-    ...args,
-  )
+    ...tail,
+  ]
+  return { keys, args }
 }
 
 /** Queues one acquire call: a hash key and a token per resource. */

@@ -19,7 +19,14 @@ import {
 } from '@phonon/core'
 import { type RedisServer, startRedis } from '@phonon/testkit'
 import { afterAll, beforeAll } from 'vitest'
-import { connect, MemoryShard, MemoryStore, type RedisShard, type Shard } from '../src/index.js'
+import {
+  connect,
+  MemoryShard,
+  type MemoryShardOptions,
+  MemoryStore,
+  type RedisShard,
+  type Shard,
+} from '../src/index.js'
 
 /** The seed's doc of counters, merged by addition (phonon's scenario: d, e, f). */
 export class Counters extends ConflictFreeUpdate {
@@ -87,7 +94,11 @@ export function redisFixture() {
 /** Workers of one in-process store. */
 export function memoryWorkers() {
   const store = new MemoryStore()
-  return { store, worker: async (): Promise<Shard> => new MemoryShard({ codec: codec(), store }) }
+  return {
+    store,
+    worker: async (options: Partial<MemoryShardOptions> = {}): Promise<Shard> =>
+      new MemoryShard({ codec: codec(), store, ...options }),
+  }
 }
 
 /** The worker process of the multi-process tests. */
