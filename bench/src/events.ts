@@ -9,7 +9,6 @@
  * Run: pnpm --filter @phonon/bench bench:events [-- --events N --batch N --rounds N --lag N]
  *      PGHOST/PGPORT/PGUSER/PGDATABASE select the server; the run creates a schema and drops it.
  */
-import { randomBytes } from 'node:crypto'
 import {
   Consumer,
   createConsumerManager,
@@ -18,6 +17,7 @@ import {
   postgresStore,
   type StoredEvent,
 } from '@phonon/events'
+import { postgresConfig, postgresSchema } from '@phonon/testkit'
 import pg from 'pg'
 import { formatRate, printTable, readFlags, writeResult } from './report.js'
 
@@ -30,14 +30,8 @@ const lagEvents = flags.integer('lag')
 /** The target of the issue: consuming at ≥ 0.7× the hand-written SKIP LOCKED loop. */
 const TARGET = 0.7
 
-const PG = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-  database: process.env.PGDATABASE ?? 'test',
-}
-const schema = `phonon_bench_events_${randomBytes(3).toString('hex')}`
-const pool = new pg.Pool({ ...PG, max: 10 })
+const pool = new pg.Pool({ ...postgresConfig(), max: 10 })
+const { schema, drop } = postgresSchema((sql) => pool.query(sql), 'phonon_bench_events')
 
 interface Measure {
   readonly perSecond: number
@@ -268,7 +262,7 @@ try {
   })
   console.log(`wrote ${file}`)
 } finally {
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+  await drop()
   await store.close()
   await pool.end()
 }

@@ -10,10 +10,9 @@
  *      PGHOST/PGPORT/PGUSER/PGDATABASE select the PostgreSQL server (default 127.0.0.1:5432,
  *      postgres, test); the run creates a schema of its own and drops it.
  */
-import { randomBytes } from 'node:crypto'
 import { createSink, defineSqlModel, type Sink } from '@phonon/adapters-django-style'
 import { id, sum } from '@phonon/core'
-import { seededRandom } from '@phonon/testkit'
+import { postgresConfig, seededRandom, uniqueName } from '@phonon/testkit'
 import { formatRate, median, printTable, readFlags, writeResult } from './report.js'
 
 const flags = readFlags({ rows: '4000', keys: '1000', batch: '500', rounds: '3', seed: '1' })
@@ -175,7 +174,7 @@ async function measure(label: string, sink: Sink): Promise<Map<string, number[]>
   return samples
 }
 
-const pgSchema = `phonon_bench_${process.pid}_${randomBytes(3).toString('hex')}`
+const pgSchema = uniqueName('phonon_bench')
 const backends: Array<[string, () => Promise<Sink>]> = [
   ['pglite', () => createSink({ dialect: 'pglite' })],
   [
@@ -183,13 +182,7 @@ const backends: Array<[string, () => Promise<Sink>]> = [
     () =>
       createSink({
         dialect: 'postgres',
-        pool: {
-          host: process.env.PGHOST ?? '127.0.0.1',
-          port: Number(process.env.PGPORT ?? 5432),
-          user: process.env.PGUSER ?? 'postgres',
-          database: process.env.PGDATABASE ?? 'test',
-          max: 4,
-        },
+        pool: { ...postgresConfig(), max: 4 },
         schema: pgSchema,
       }),
   ],

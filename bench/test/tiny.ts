@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runScript as run } from '@phonon/testkit'
 
 /** bench/, where the scripts run from. */
 const BENCH_DIR = join(import.meta.dirname, '..')
@@ -28,16 +28,7 @@ export function withResultsDir<T>(body: (dir: string) => T): T {
  * @throws Error, with its stderr, when it exits non-zero.
  */
 export function runScript(script: string, flags: readonly string[], dir: string): string {
-  return execFileSync(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@phonon/source', script, ...flags],
-    {
-      cwd: BENCH_DIR,
-      env: { ...process.env, PHONON_BENCH_RESULTS: dir },
-      stdio: 'pipe',
-      encoding: 'utf8',
-    },
-  )
+  return run(BENCH_DIR, script, { args: flags, env: { PHONON_BENCH_RESULTS: dir } })
 }
 
 /**

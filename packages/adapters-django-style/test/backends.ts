@@ -4,7 +4,7 @@
  * creates a uniquely named schema (PostgreSQL) or database (MariaDB) and drops it afterwards.
  * `.ci/run` makes both servers reachable; a test never skips because one is missing.
  */
-import { randomBytes } from 'node:crypto'
+import { postgresConfig, uniqueName } from '@phonon/testkit'
 import type { LogEvent } from 'kysely'
 import mysql from 'mysql2/promise'
 import { type AnySqlModel, createSink, type Sink } from '../src/index.js'
@@ -21,23 +21,10 @@ export interface Backend {
 /** Opens a backend whose tables are those of `models` (created by `migrate()`). */
 export type OpenBackend = (models: readonly AnySqlModel[]) => Promise<Backend>
 
-/** A name no other run uses: `phonon_test_<pid>_<random>`. */
-function uniqueName(): string {
-  return `phonon_test_${process.pid}_${randomBytes(4).toString('hex')}`
-}
-
 function recorder(queries: string[]) {
   return (event: LogEvent) => {
     if (event.level === 'query') queries.push(event.query.sql)
   }
-}
-
-/** Where the shared PostgreSQL server is (trust auth). */
-const PG = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-  database: process.env.PGDATABASE ?? 'test',
 }
 
 /** Where the shared MariaDB server is (root, empty password). */
@@ -60,7 +47,7 @@ export const openPostgres: OpenBackend = async (models) => {
   const queries: string[] = []
   const sink = await createSink({
     dialect: 'postgres',
-    pool: { ...PG, max: 20 },
+    pool: { ...postgresConfig(), max: 20 },
     schema,
     models,
     log: recorder(queries),

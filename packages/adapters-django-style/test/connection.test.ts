@@ -5,6 +5,7 @@
  */
 import { createServer } from 'node:net'
 import { id, SinkError, sum } from '@phonon/core'
+import { postgresConfig } from '@phonon/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importDriver, loadDriver } from '../src/drivers.js'
 import { createSink, defineSqlModel, type Sink } from '../src/index.js'
@@ -88,17 +89,11 @@ describe('drivers', () => {
 
   it('a pg Pool given is used as it is, and named by its host and port', async () => {
     const pg = await loadDriver('postgres')
-    const pool = new pg.Pool({
-      host: process.env.PGHOST ?? '127.0.0.1',
-      port: Number(process.env.PGPORT ?? 5432),
-      user: process.env.PGUSER ?? 'postgres',
-      database: process.env.PGDATABASE ?? 'test',
-    })
+    const config = postgresConfig()
+    const pool = new pg.Pool({ ...config })
     const sink = await createSink({ dialect: 'postgres', pool })
     try {
-      expect(sink.database).toBe(
-        `PostgreSQL at ${process.env.PGHOST ?? '127.0.0.1'}:${process.env.PGPORT ?? 5432}`,
-      )
+      expect(sink.database).toBe(`PostgreSQL at ${config.host}:${config.port}`)
       const rows = await sink.run('select', (db) =>
         db.selectNoFrom((eb) => eb.val(1).as('one')).execute(),
       )

@@ -1,13 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { runScript } from '@phonon/testkit'
 import { expect, it } from 'vitest'
 
 it('the README example runs on PGlite and prints the rows it documents', () => {
-  const output = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@phonon/source', 'examples/readme.ts'],
-    { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' },
-  )
+  const output = runScript(join(import.meta.dirname, '..'), 'examples/readme.ts')
   expect(output.trim().split('\n')).toEqual([
     "true { id: 'w1', clicks: 0, impressions: 0 }",
     "{ id: 'w1', clicks: 5, impressions: 10 }",

@@ -5,6 +5,8 @@
  * transaction, so it never does. Fast-check drives writers (each its own connection) through
  * begin / log / commit / roll back interleaved with consumer steps, deterministically.
  */
+
+import { postgresConfig, postgresSchema } from '@phonon/testkit'
 import fc from 'fast-check'
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -16,18 +18,17 @@ import {
   postgresStore,
   type StoredEvent,
 } from '../src/index.js'
-import { eventually, PG, uniqueSchema } from './stores.js'
+import { eventually, SCHEMA_PREFIX } from './stores.js'
 
-const schema = uniqueSchema()
-let pool: pg.Pool
+const pool = new pg.Pool({ ...postgresConfig(), max: 12 })
+const { schema, drop } = postgresSchema((sql) => pool.query(sql), SCHEMA_PREFIX)
 let store: EventStore
 
 beforeAll(async () => {
-  pool = new pg.Pool({ ...PG, max: 12 })
   store = await postgresStore({ pool, schema })
 })
 afterAll(async () => {
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+  await drop()
   await pool.end()
 })
 

@@ -11,12 +11,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { postgresConfig, postgresSchema } from '@phonon/testkit'
 import { build } from 'esbuild'
 import fc from 'fast-check'
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createEventManager, postgresStore } from '../src/index.js'
-import { eventually, PG, uniqueSchema } from './stores.js'
+import { eventually, SCHEMA_PREFIX } from './stores.js'
 
 const children = new Set<ChildProcess>()
 let pool: pg.Pool
@@ -26,7 +27,7 @@ let worker: string
 // The worker is bundled once into one JavaScript file: it then starts in a fraction of the
 // time tsx takes to compile its sources in each process, on a busy machine tens of seconds.
 beforeAll(async () => {
-  pool = new pg.Pool({ ...PG, max: 10 })
+  pool = new pg.Pool({ ...postgresConfig(), max: 10 })
   bundleDir = await mkdtemp(join(tmpdir(), 'phonon-events-'))
   worker = join(bundleDir, 'worker.mjs')
   await build({
@@ -82,7 +83,7 @@ it('counts every event exactly once with workers SIGKILLed mid-batch', async () 
       fc.integer({ min: 1, max: 40 }),
       fc.array(fc.integer({ min: 20, max: 250 }), { minLength: 2, maxLength: 4 }),
       async (workers, batchSize, killDelays) => {
-        const schema = uniqueSchema()
+        const { schema, drop } = postgresSchema((sql) => pool.query(sql), SCHEMA_PREFIX)
         const store = await postgresStore({ pool, schema })
         await pool.query(
           `CREATE TABLE "${schema}".seen (event_id bigint NOT NULL, redelivered boolean NOT NULL)`,
@@ -152,7 +153,7 @@ it('counts every event exactly once with workers SIGKILLed mid-batch', async () 
           const again = await pool.query(`SELECT 1 FROM "${schema}".seen WHERE redelivered`)
           redelivered += again.rows.length
         } finally {
-          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+          await drop()
         }
       },
     ),

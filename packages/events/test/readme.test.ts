@@ -1,13 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { runScript } from '@phonon/testkit'
 import { expect, it } from 'vitest'
 
 it('the README example runs on PGlite and prints what it documents', () => {
-  const output = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@phonon/source', 'examples/readme.ts'],
-    { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' },
-  )
+  const output = runScript(join(import.meta.dirname, '..'), 'examples/readme.ts')
   expect(output.trim().split('\n')).toEqual([
     'ArgumentError user.bought_shirt payload fails its schema: quantity: Too small: expected number to be >0',
     'Consumer consumed event_1 #1: "a message"',

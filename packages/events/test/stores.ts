@@ -2,19 +2,10 @@
  * The two databases every test runs on: PGlite in process, and the shared PostgreSQL server
  * (127.0.0.1:5432, trust) in a schema of its own per run, dropped afterwards.
  */
-import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
-import { waitFor } from '@phonon/testkit'
+import { postgresConfig, postgresSchema, waitFor } from '@phonon/testkit'
 import pg from 'pg'
 import { type EventStore, pgliteStore, postgresStore } from '../src/index.js'
-
-/** Where the shared PostgreSQL server is. */
-export const PG = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-  database: process.env.PGDATABASE ?? 'test',
-}
 
 /** A store, and how to drop it. */
 export interface TestStore {
@@ -26,10 +17,8 @@ export interface TestStore {
 
 export type OpenStore = () => Promise<TestStore>
 
-/** A schema name no other run uses. */
-export function uniqueSchema(): string {
-  return `phonon_ev_${process.pid}_${randomBytes(4).toString('hex')}`
-}
+/** The prefix of this package's schemas (`phonon_ev_<pid>_<random>`). */
+export const SCHEMA_PREFIX = 'phonon_ev'
 
 let shared: Promise<PGlite> | undefined
 
@@ -44,25 +33,21 @@ export function sharedPGlite(): Promise<PGlite> {
 
 export const openPGlite: OpenStore = async () => {
   const pglite = await sharedPGlite()
-  const schema = uniqueSchema()
+  const { schema, drop } = postgresSchema((sql) => pglite.query(sql), SCHEMA_PREFIX)
   const store = await pgliteStore({ pglite, schema })
-  return {
-    store,
-    sql: (text, params) => store.driver.query(text, params),
-    drop: () => store.driver.query(`DROP SCHEMA "${schema}" CASCADE`).then(() => {}),
-  }
+  return { store, sql: (text, params) => store.driver.query(text, params), drop }
 }
 
 export const openPostgres: OpenStore = async () => {
-  const schema = uniqueSchema()
-  const pool = new pg.Pool({ ...PG, max: 12 })
+  const pool = new pg.Pool({ ...postgresConfig(), max: 12 })
+  const { schema, drop } = postgresSchema((sql) => pool.query(sql), SCHEMA_PREFIX)
   const store = await postgresStore({ pool, schema })
   return {
     store,
     sql: async (text, params) => (await pool.query(text, params)).rows,
     async drop() {
       try {
-        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+        await drop()
       } finally {
         await store.close()
         await pool.end()

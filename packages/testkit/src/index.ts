@@ -7,6 +7,13 @@
 export { cliArgs } from './cli.js'
 export { type KinesaliteServer, startKinesalite } from './kinesalite.js'
 export {
+  type PostgresConfig,
+  type PostgresSchema,
+  postgresConfig,
+  postgresSchema,
+  uniqueName,
+} from './postgres.js'
+export {
   type Fault,
   type FaultPolicy,
   type FaultProxy,
@@ -33,4 +40,5 @@ export {
   waitFor,
 } from './redis.js'
 export { type RespReply, respCommand } from './resp.js'
+export { type RunScriptOptions, runScript } from './script.js'
 export { createZipf, type Zipf, type ZipfOptions, zipfSample } from './zipf.js'
