@@ -19,7 +19,7 @@ export class ProgressBars {
     enabled = process.stdout.isTTY === true,
   ) {
     for (const name of names)
-      this.#rows.set(name, { events: 0, merges: 0, flushes: 0, executions: 0 })
+      this.#rows.set(name, { events: 0, merges: 0, flushes: 0, executions: 0, owned: 0 })
     this.#expectedPerWorker = Math.max(1, totalEvents / Math.max(1, names.length))
     this.#enabled = enabled
     if (enabled) this.#timer = setInterval(() => this.#draw(), 100)

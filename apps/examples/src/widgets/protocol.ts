@@ -1,63 +1,68 @@
 import type { Aggregator } from '@phonon/lru-update'
+import type { WorkerTuning } from './stream.js'
 
 /** What a worker process is started with (as JSON in its first argument). */
 export interface WorkerConfig {
   readonly name: string
   readonly redisUrl: string
+  /** The stream's physical name (`widgets-<run>`) and shard count. */
+  readonly stream: string
+  readonly shards: number
   /** phonon's key namespace, unique per run. */
   readonly namespace: string
-  readonly stream: string
-  readonly group: string
-  /** LRU entries. */
-  readonly capacity: number
-  /** Entries dirty this long are folded into Redis and their messages acked (ms). */
-  readonly flushIntervalMs: number
-  /** Write to this PostgreSQL directly; otherwise executions go to the parent (PGlite). */
-  readonly databaseUrl?: string
+  readonly tuning: WorkerTuning
+  /** The PostgreSQL the worker writes to (DATABASE_URL, or the parent's PGlite over its socket). */
+  readonly databaseUrl: string
   readonly schema?: string
 }
 
 /** A worker's counters, as its progress bar shows them. */
-export function progressOf(aggregator: Aggregator): WorkerProgress {
+export interface WorkerProgress {
+  /** Records the worker handled (a refused round's records count again when re-read). */
+  readonly events: number
+  readonly merges: number
+  /** Folds and releases sent to the shard. */
+  readonly flushes: number
+  readonly executions: number
+  /** Shards leased now. */
+  readonly owned: number
+}
+
+/** The counters of an aggregator (`events` and `owned` are the worker's). */
+export function progressOf(aggregator: Aggregator, events: number, owned: number): WorkerProgress {
   const stats = aggregator.stats()
   return {
-    events: stats.offers,
+    events,
     merges: stats.merges,
     flushes: stats.releases + stats.folds,
     executions: stats.executions,
+    owned,
   }
 }
 
-/** What {@link progressOf} reports. */
-export interface WorkerProgress {
+/** Process CPU time (user + system, ms) and the records handled, when the parent asked. */
+export interface Sample {
+  readonly cpuMs: number
   readonly events: number
-  readonly merges: number
-  readonly flushes: number
-  readonly executions: number
-}
-
-/** An execution sent to the parent, which owns the embedded database. */
-export interface ExecutionMessage {
-  readonly resourceId: string
-  readonly epoch: number
-  readonly aggregate: { readonly id: string; readonly clicks: number; readonly impressions: number }
 }
 
 export type ToParent =
   | ({ readonly type: 'progress'; readonly name: string } & WorkerProgress)
-  | {
-      readonly type: 'execute'
-      readonly id: number
-      readonly executions: readonly ExecutionMessage[]
-    }
+  | { readonly type: 'sample'; readonly name: string; readonly id: number; readonly sample: Sample }
   | {
       readonly type: 'done'
       readonly name: string
       readonly progress: WorkerProgress
       readonly redisRoundTrips: number
       readonly sqlStatements: number
+      readonly cpuMs: number
     }
+  | { readonly type: 'failed'; readonly name: string; readonly message: string }
 
-export type ToWorker =
-  | { readonly type: 'stop' }
-  | { readonly type: 'executed'; readonly id: number; readonly error?: string }
+export type ToWorker = { readonly type: 'stop' } | { readonly type: 'sample'; readonly id: number }
+
+/** CPU time of this process so far (ms). */
+export function cpuMs(): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}

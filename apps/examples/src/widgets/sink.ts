@@ -1,4 +1,4 @@
-import { createSink, type Sink } from '@phonon/adapters-django-style'
+import { createSink, type PGliteSinkOptions, type Sink } from '@phonon/adapters-django-style'
 import { ArgumentError, SinkError } from '@phonon/core'
 import type { Claim } from '@phonon/redis-shard'
 import { Widget } from './model.js'
@@ -14,11 +14,16 @@ export interface CountingSink {
 }
 
 /**
- * PostgreSQL at `databaseUrl` (in `schema`, created if missing), or PGlite in memory; the widgets
- * table created.
+ * PostgreSQL at `databaseUrl` (in `schema`, created if missing), or `pglite` (an instance), or
+ * PGlite in memory; the widgets table created unless `migrate` is false.
  * @throws ArgumentError for a URL that is not `postgres://` or `postgresql://`.
+ * @throws SinkError when the database cannot be reached.
  */
-export async function openSink(databaseUrl?: string, schema?: string): Promise<CountingSink> {
+export async function openSink(
+  databaseUrl?: string,
+  schema?: string,
+  options: { readonly migrate?: boolean; readonly pglite?: PGliteSinkOptions['pglite'] } = {},
+): Promise<CountingSink> {
   let statements = 0
   const log = (event: { level: string }) => {
     if (event.level === 'query') statements++
@@ -30,7 +35,12 @@ export async function openSink(databaseUrl?: string, schema?: string): Promise<C
   }
   const sink = await createSink(
     databaseUrl === undefined
-      ? { dialect: 'pglite', models: [Widget.sqlModel], log }
+      ? {
+          dialect: 'pglite',
+          models: [Widget.sqlModel],
+          log,
+          ...(options.pglite === undefined ? {} : { pglite: options.pglite }),
+        }
       : {
           dialect: 'postgres',
           pool: databaseUrl,
@@ -40,7 +50,7 @@ export async function openSink(databaseUrl?: string, schema?: string): Promise<C
         },
   )
   Widget.sqlModel.bind(sink)
-  await sink.migrate()
+  if (options.migrate !== false) await sink.migrate()
   return {
     sink,
     statements: () => statements,
