@@ -1,5 +1,15 @@
 import { createZipf } from '@phonon/testkit'
-import { type WidgetEvent, widgetId } from './model.js'
+
+/** One event of the seed's stream. */
+export interface WidgetEvent {
+  readonly parent_post_id: number
+  readonly target_post_id: number
+  readonly event_type: 'click' | 'impression'
+}
+
+/** The widget an event counts for: `parent-target`. */
+export const widgetId = (event: WidgetEvent): string =>
+  `${event.parent_post_id}-${event.target_post_id}`
 
 /** What the generator produces. */
 export interface StreamOptions {

@@ -5,6 +5,9 @@
  */
 import { defineSqlModel } from '@phonon/adapters-django-style'
 import { Codec, id, sum } from '@phonon/core'
+import { type WidgetEvent, widgetId } from './events.js'
+
+export { type WidgetEvent, widgetId } from './events.js'
 
 export const Widget = defineSqlModel(
   'Widget',
@@ -13,17 +16,6 @@ export const Widget = defineSqlModel(
 )
 export type WidgetUpdate = ReturnType<typeof Widget.create>
 export const codec = () => new Codec([Widget])
-
-/** One event of the seed's stream. */
-export interface WidgetEvent {
-  readonly parent_post_id: number
-  readonly target_post_id: number
-  readonly event_type: 'click' | 'impression'
-}
-
-/** The widget an event counts for: `parent-target`. */
-export const widgetId = (event: WidgetEvent): string =>
-  `${event.parent_post_id}-${event.target_post_id}`
 
 /** The update an event feeds. */
 export const widgetUpdate = (event: WidgetEvent): WidgetUpdate =>

@@ -1,5 +1,4 @@
 import type { Aggregator } from '@phonon/lru-update'
-import type { WorkerTuning } from './stream.js'
 
 /** What a worker process is started with (as JSON in its first argument). */
 export interface WorkerConfig {
@@ -65,4 +64,27 @@ export type ToWorker = { readonly type: 'stop' } | { readonly type: 'sample'; re
 export function cpuMs(): number {
   const { user, system } = process.cpuUsage()
   return (user + system) / 1000
+}
+
+/** How a worker aggregates and commits. */
+export interface WorkerTuning {
+  /** LRU entries: a session lasts while its widget stays among the most recent `capacity`. */
+  readonly capacity: number
+  /** A round (checkpoints + the source's log entry, one fenced script) commits this often (ms)… */
+  readonly roundMs: number
+  /** …or after this many records. */
+  readonly roundRecords: number
+  /** Lease time to live (ms); leases are renewed and rebalanced every quarter of it. */
+  readonly leaseMs: number
+}
+
+/**
+ * Default tuning: an LRU larger than the default widget count (a session spans the run), rounds
+ * of up to 3 s (a round folds every entry dirty in it into Redis: longer rounds, fewer folds).
+ */
+export const TUNING: WorkerTuning = {
+  capacity: 50_000,
+  roundMs: 3_000,
+  roundRecords: 500_000,
+  leaseMs: 4_000,
 }

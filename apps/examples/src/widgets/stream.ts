@@ -14,6 +14,7 @@ import {
   Worker,
 } from '@phonon/streams'
 import { type WidgetEvent, widgetUpdate } from './model.js'
+import type { WorkerTuning } from './protocol.js'
 
 /** A record of the stream: the seed's event and its widget, the partition key. */
 export interface WidgetRecord extends WidgetEvent {
@@ -32,27 +33,7 @@ export function widgetStream(
   kind: 'redis' | 'memory',
 ): Stream<WidgetRecord> {
   const config = defineStreams({ widgets: { name, partitionKey: 'widget', shards, backend: kind } })
-  return getStream<WidgetRecord>('widgets', config, backend, { maxBatch: 1_000 })
-}
-
-/** How a worker aggregates and commits. */
-export interface WorkerTuning {
-  /** LRU entries: a session lasts while its widget stays among the most recent `capacity`. */
-  readonly capacity: number
-  /** A round (checkpoints + the source's log entry, one fenced script) commits this often (ms)… */
-  readonly roundMs: number
-  /** …or after this many records. */
-  readonly roundRecords: number
-  /** Lease time to live (ms); leases are renewed and rebalanced every quarter of it. */
-  readonly leaseMs: number
-}
-
-/** Default tuning: rounds of up to a second, an LRU as large as the default widget count. */
-export const TUNING: WorkerTuning = {
-  capacity: 50_000,
-  roundMs: 1_000,
-  roundRecords: 200_000,
-  leaseMs: 4_000,
+  return getStream<WidgetRecord>('widgets', config, backend, { aggregate: true, maxBatch: 1_000 })
 }
 
 /** One worker of the job: leases shards of `stream`, aggregates exactly once into `shard`. */
