@@ -291,10 +291,7 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       if (entry === undefined) return
       const held = prepared?.entry === entry ? prepared.held : undefined
       prepared = undefined
-      const before = applying
       applyLogged(coordinator, id, entry, held).catch(() => undefined)
-      // Backpressure: one entry applies while the next round is read, not an unbounded queue.
-      await before
     },
     async discard() {
       // The round's folds are dropped and its releases sent without their deltas (the records

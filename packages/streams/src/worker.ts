@@ -26,6 +26,9 @@ export interface RoundProcessor<T> {
   close(): Promise<void>
 }
 
+/** A shard's first read takes `batch / this` stored records, then as many as held `batch`. */
+const FIRST_READ_DIVISOR = 100
+
 /** The longest wait between two attempts of a commit whose reply was lost (ms). */
 const COMMIT_BACKOFF_MS = 2_000
 
@@ -58,13 +61,6 @@ export interface WorkerOptions<T> {
   readonly onEvent?: (event: WorkerEvent) => void
 }
 
-/** A read of the owned shards, made from the positions of `generation`. */
-interface Prefetch {
-  readonly generation: number
-  readonly shards: ReadonlyArray<[number, ReadFrom]>
-  readonly reads: Promise<StoredRecord[][]>
-}
-
 /** What a worker tells `onEvent`. */
 export type WorkerEvent =
   | { readonly type: 'acquired' | 'released' | 'lost'; readonly shard: number }
@@ -83,9 +79,6 @@ export class Worker<T = unknown> {
   readonly #positions = new Map<number, ReadFrom>()
   /** Stored records to read next per shard (fewer than `batch` when they are aggregated). */
   readonly #limits = new Map<number, number>()
-  /** Bumped whenever positions change other than by reading on: a prefetch of before is dropped. */
-  #generation = 0
-  #prefetch: Prefetch | undefined
   /** Last sequence read per shard this round (the checkpoint a commit moves to). */
   readonly #read = new Map<number, string>()
   /** The lease token each shard is read under: a round commits under these, not the current ones. */
@@ -177,26 +170,14 @@ export class Worker<T = unknown> {
   /** Applies lease changes, reads each owned shard once, commits when the round is due. */
   async #step(): Promise<void> {
     if (await this.#apply()) this.#startRound()
-    const current =
-      this.#prefetch?.generation === this.#generation ? this.#prefetch : this.#readOwned()
-    this.#prefetch = undefined
-    const { shards } = current
-    const reads = await current.reads
-    let more = false
-    for (const [i, stored] of reads.entries()) {
-      const shard = (shards[i] as [number, ReadFrom])[0]
-      const last = stored.at(-1)
-      if (last === undefined || !this.#positions.has(shard)) continue
-      this.#positions.set(shard, { after: last.sequence })
-      more = true
-    }
-    // The next read goes out now, while this one is processed (dropped if positions change).
-    if (more && this.#running) this.#prefetch = this.#readOwned()
+    const { shards, reads: reading } = this.#readOwned()
+    const reads = await reading
     let fetched = 0
     for (const [i, stored] of reads.entries()) {
       const shard = (shards[i] as [number, ReadFrom])[0]
       const last = stored.at(-1)
       if (last === undefined || !this.#positions.has(shard)) continue
+      this.#positions.set(shard, { after: last.sequence })
       this.#read.set(shard, last.sequence)
       const records: StreamRecord<T>[] = []
       expand(stored, shard, records)
@@ -217,7 +198,10 @@ export class Worker<T = unknown> {
   }
 
   /** Reads every owned shard once from its position, all at once (one round trip). */
-  #readOwned(): Prefetch {
+  #readOwned(): {
+    shards: ReadonlyArray<[number, ReadFrom]>
+    reads: Promise<StoredRecord[][]>
+  } {
     const { stream } = this.#o
     const shards = [...this.#positions]
     const reads = Promise.all(
@@ -226,12 +210,13 @@ export class Worker<T = unknown> {
           stream.definition,
           shard,
           from,
-          this.#limits.get(shard) ?? this.#o.batch,
+          // A shard not read yet may hold aggregated records: a first read of `batch` of them
+          // could be hundreds of times `batch` records, a step long enough to lose leases.
+          this.#limits.get(shard) ?? Math.ceil(this.#o.batch / FIRST_READ_DIVISOR),
         ),
       ),
     )
-    reads.catch(() => undefined) // a read dropped unawaited fails silently; an awaited one throws
-    return { generation: this.#generation, shards, reads }
+    return { shards, reads }
   }
 
   #startRound(): void {
@@ -264,7 +249,6 @@ export class Worker<T = unknown> {
     for (const grant of changes.flatMap((c) => c.acquired)) {
       if (this.#leases.owned().get(grant.shard) !== grant.token) continue
       this.#tokens.set(grant.shard, grant.token)
-      this.#generation++
       const checkpoint = await this.#coordinator.checkpoint(grant.shard)
       this.#positions.set(
         grant.shard,
@@ -346,7 +330,6 @@ export class Worker<T = unknown> {
     }
     await this.#o.processor.discard()
     this.#read.clear()
-    this.#generation++
     for (const shard of this.#positions.keys()) {
       const checkpoint = await this.#coordinator.checkpoint(shard)
       this.#positions.set(shard, checkpoint === undefined ? 'all' : { after: checkpoint })
@@ -354,7 +337,6 @@ export class Worker<T = unknown> {
   }
 
   #forget(shard: number, type: 'lost' | 'released'): void {
-    this.#generation++
     this.#positions.delete(shard)
     this.#tokens.delete(shard)
     this.#read.delete(shard)
