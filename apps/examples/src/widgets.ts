@@ -20,7 +20,12 @@ import { TUNING } from './widgets/protocol.js'
 import type { WidgetsOptions, WidgetsSummary } from './widgets/run.js'
 
 export { widgetEvents } from './widgets/events.js'
-export type { ProcessCpu, WidgetsOptions, WidgetsSummary } from './widgets/run.js'
+export type {
+  ProcessCpu,
+  StartupMarks,
+  WidgetsOptions,
+  WidgetsSummary,
+} from './widgets/run.js'
 
 /**
  * Runs the job and checks the table (the job's modules load on the first call).
@@ -33,6 +38,7 @@ export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummar
 }
 
 const n = (x: number) => x.toLocaleString('en-US')
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
 function printSummary(summary: WidgetsSummary): void {
   const rows: Array<[string, string]> = [
@@ -40,7 +46,10 @@ function printSummary(summary: WidgetsSummary): void {
     ['workers', `${summary.workers} (${summary.shards} shards, leased)`],
     ['stream and shared tier', summary.redis],
     ['table in', summary.sql],
-    ['start-up', `${(summary.startupMs / 1000).toFixed(1)} s (Redis, database, workers, leases)`],
+    [
+      'start-up',
+      `${(summary.startupMs / 1000).toFixed(1)} s (done at: Redis ${seconds(summary.startup.redisMs)}, database ${seconds(summary.startup.databaseMs)}, workers ${seconds(summary.startup.workersMs)}, leases ${seconds(summary.startup.leasesMs)})`,
+    ],
     [
       'steady',
       `${(summary.steadyMs / 1000).toFixed(1)} s: ${n(summary.steadyEventsPerSec)} events/s (generated, streamed, aggregated, committed)`,

@@ -41,9 +41,8 @@ export function* widgetEvents(options: StreamOptions): Generator<WidgetEvent> {
   }
 }
 
-/** Adds an event to the ground truth. */
-export function count(truth: Totals, event: WidgetEvent): void {
-  const key = widgetId(event)
+/** Adds an event to the ground truth (`key`: its widget, when known). */
+export function count(truth: Totals, event: WidgetEvent, key = widgetId(event)): void {
   const row = truth.get(key) ?? { clicks: 0, impressions: 0 }
   if (event.event_type === 'click') row.clicks++
   else row.impressions++

@@ -10,9 +10,6 @@ export interface WorkerConfig {
   /** phonon's key namespace, unique per run. */
   readonly namespace: string
   readonly tuning: WorkerTuning
-  /** The PostgreSQL the worker writes to (DATABASE_URL, or the parent's PGlite over its socket). */
-  readonly databaseUrl: string
-  readonly schema?: string
 }
 
 /** A worker's counters, as its progress bar shows them. */
@@ -58,7 +55,11 @@ export type ToParent =
     }
   | { readonly type: 'failed'; readonly name: string; readonly message: string }
 
-export type ToWorker = { readonly type: 'stop' } | { readonly type: 'sample'; readonly id: number }
+export type ToWorker =
+  | { readonly type: 'stop' }
+  | { readonly type: 'sample'; readonly id: number }
+  /** The PostgreSQL the worker writes to (DATABASE_URL, or the parent's PGlite over its socket). */
+  | { readonly type: 'database'; readonly url: string; readonly schema?: string }
 
 /** CPU time of this process so far (ms). */
 export function cpuMs(): number {

@@ -78,6 +78,8 @@ export interface WidgetsSummary {
   readonly sql: string
   /** Start-up: Redis, database and workers started, every shard leased (ms). */
   readonly startupMs: number
+  /** When each part of the start-up was done, since the run began (ms). */
+  readonly startup: StartupMarks
   /** Steady phase: the first event put → every shard's checkpoint at its last event (ms). */
   readonly steadyMs: number
   /** Events ÷ the steady phase: generated, streamed, aggregated, committed concurrently. */
@@ -124,6 +126,18 @@ const STARTUP_DEADLINE_MS = 60_000
 const compiled = import.meta.url.endsWith('.js')
 const WORKER = new URL(compiled ? './worker.js' : './worker.ts', import.meta.url)
 
+/** Start-up, part by part: each the time since the run began at which it was done (ms). */
+export interface StartupMarks {
+  /** The private redis-server answered (or REDIS_URL was taken as is). */
+  redisMs: number
+  /** The database is open, its table created (and PGlite served). */
+  databaseMs: number
+  /** Every worker process reported (its modules loaded, connected, running). */
+  workersMs: number
+  /** Every shard leased, evenly: the steady phase starts. */
+  leasesMs: number
+}
+
 /** A run's phases, measured by the parent. */
 interface Phases {
   startupMs: number
@@ -148,25 +162,34 @@ export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummar
   const shards = options.shards ?? 16
   const tuning: WorkerTuning = { ...TUNING, ...options.tuning, capacity: options.capacity }
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL
+  const since = () => Math.round(performance.now() - started)
+  const marks: StartupMarks = { redisMs: 0, databaseMs: 0, workersMs: 0, leasesMs: 0 }
   const redis = options.memory
     ? undefined
     : await resolveRedis(
         options.redisUrl ?? process.env.REDIS_URL,
         options.interrupted !== undefined,
       )
+  marks.redisMs = since()
+  // PGlite starts while the workers do (they are sent its URL once it is served); PostgreSQL is
+  // opened first, so that an unreachable one fails the run before any worker starts.
+  const opening = openDatabase(databaseUrl, runId, options.workers).then((db) => {
+    marks.databaseMs = since()
+    return db
+  })
   let database: Database | undefined
   try {
-    database = await openDatabase(databaseUrl, runId, options.workers)
+    if (databaseUrl !== undefined || redis === undefined) database = await opening
     const truth: Totals = new Map()
-    const before = database.sink.statements()
     const run =
       redis === undefined
-        ? await runInProcess(options, shards, tuning, database, truth, started)
-        : await runOnRedis(options, shards, tuning, redis, runId, database, truth, started)
+        ? await runInProcess(options, shards, tuning, await opening, truth, started, marks)
+        : await runOnRedis(options, shards, tuning, redis, runId, opening, truth, started, marks)
+    database = await opening
     const wallMs = Math.round(performance.now() - started)
     const differences = run.interrupted ? [] : await compare(truth)
     const left = redis === undefined ? 'none (memory)' : await redis.clean(runId)
-    const sqlStatements = database.sink.statements() - before + run.workerStatements
+    const sqlStatements = database.sink.statements() + run.workerStatements
     const steadyEventsPerSec = Math.round(options.events / (Math.max(1, run.steadyMs) / 1000))
     return {
       events: options.events,
@@ -177,6 +200,7 @@ export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummar
         'memory backend and MemoryShards (in process: no redis-server, or --memory)',
       sql: database.label,
       startupMs: Math.round(run.startupMs),
+      startup: marks,
       steadyMs: Math.round(run.steadyMs),
       steadyEventsPerSec,
       finishMs: Math.round(run.finishMs),
@@ -195,7 +219,7 @@ export async function runWidgets(options: WidgetsOptions): Promise<WidgetsSummar
       interrupted: run.interrupted,
     }
   } finally {
-    await database?.close()
+    await (database ?? (await opening.catch(() => undefined)))?.close()
     await redis?.stop()
   }
 }
@@ -277,6 +301,8 @@ interface Child {
   readonly exited: Promise<void>
   kill(): void
   progress: WorkerProgress
+  /** It sent its first progress message. */
+  reported?: boolean
   done?: Extract<ToParent, { type: 'done' }>
 }
 
@@ -290,9 +316,10 @@ async function runOnRedis(
   tuning: WorkerTuning,
   redis: RedisTier,
   runId: string,
-  database: Database,
+  opening: Promise<Database>,
   truth: Totals,
   started: number,
+  marks: StartupMarks,
 ): Promise<Phases> {
   const name = `widgets-${runId}`
   const backend = new RedisBackend({ redis: redis.url })
@@ -310,8 +337,6 @@ async function runOnRedis(
       shards,
       namespace: name,
       tuning,
-      databaseUrl: database.workerUrl,
-      ...(database.schema === undefined ? {} : { schema: database.schema }),
     }
     const process_ = fork(WORKER, [JSON.stringify(config)], {
       execArgv: compiled ? [] : ['--import', 'tsx', '--conditions=@phonon/source'],
@@ -344,6 +369,11 @@ async function runOnRedis(
     child.exited.catch(() => undefined)
     process_.on('message', (message: ToParent) => {
       if (message.type === 'progress') {
+        if (!child.reported) {
+          child.reported = true
+          if (children.every((c) => c.reported))
+            marks.workersMs = Math.round(performance.now() - started)
+        }
         child.progress = message
         view.update(workerName, message)
       } else if (message.type === 'sample')
@@ -386,17 +416,29 @@ async function runOnRedis(
   try {
     const lastSequences = new Map<number, string>()
     const coordinator = backend.coordinator(stream.definition, APPLICATION)
-    // Start-up: every worker running and every shard leased, split evenly.
-    await Promise.race([
-      failed,
-      interruption,
-      poll(STARTUP_DEADLINE_MS, 'the workers did not lease every shard', () => {
-        const owned = children.map((c) => c.progress.owned)
-        const total = owned.reduce((a, b) => a + b, 0)
-        return total === shards && Math.max(...owned) - Math.min(...owned) <= 1
-      }),
-    ])
+    // Start-up: the database served (its URL sent to every worker), every worker running and
+    // every shard leased, split evenly.
+    const database = await Promise.race([failed, interruption.then(() => undefined), opening])
+    if (database !== undefined) {
+      for (const child of children)
+        child.send({
+          type: 'database',
+          url: database.workerUrl,
+          ...(database.schema === undefined ? {} : { schema: database.schema }),
+        })
+      await Promise.race([
+        failed,
+        interruption,
+        poll(STARTUP_DEADLINE_MS, 'the workers did not lease every shard', () => {
+          const owned = children.map((c) => c.progress.owned)
+          const total = owned.reduce((a, b) => a + b, 0)
+          return total === shards && Math.max(...owned) - Math.min(...owned) <= 1
+        }),
+      ])
+    }
     const startupMs = performance.now() - started
+    marks.workersMs ||= Math.round(startupMs)
+    marks.leasesMs = Math.round(startupMs)
     const steadyStart = performance.now()
     const first = interrupted ? undefined : await sample()
     if (!interrupted) {
@@ -491,8 +533,14 @@ async function produce(
   }
   for (const event of widgetEvents(options)) {
     if (stopped()) return
-    count(truth, event)
-    batch.push({ ...event, widget: widgetId(event) })
+    const widget = widgetId(event)
+    count(truth, event, widget)
+    batch.push({
+      parent_post_id: event.parent_post_id,
+      target_post_id: event.target_post_id,
+      event_type: event.event_type,
+      widget,
+    })
     if (batch.length === PRODUCE_BATCH) await flush()
   }
   if (batch.length > 0) await flush()
@@ -538,6 +586,7 @@ async function runInProcess(
   database: Database,
   truth: Totals,
   started: number,
+  marks: StartupMarks,
 ): Promise<Phases> {
   const backend: Backend = new MemoryBackend()
   const stream = widgetStream('widgets-memory', shards, backend, 'memory')
@@ -590,6 +639,8 @@ async function runInProcess(
       }),
     ])
     const startupMs = performance.now() - started
+    marks.workersMs ||= Math.round(startupMs)
+    marks.leasesMs = Math.round(startupMs)
     const steadyStart = performance.now()
     const cpuBefore = cpuMs()
     const lastSequences = new Map<number, string>()

@@ -9,11 +9,11 @@
  * IPC; on `stop`, SIGTERM, SIGINT or the parent going away it commits its last round, releases
  * its sessions (executing what it is last to hold), gives up its leases, reports and exits.
  */
-import { connect } from '@phonon/redis-shard'
+import { type Claim, connect } from '@phonon/redis-shard'
 import { RedisBackend } from '@phonon/streams'
 import { codec } from './model.js'
 import { cpuMs, progressOf, type ToParent, type ToWorker, type WorkerConfig } from './protocol.js'
-import { openSink } from './sink.js'
+import { type CountingSink, openSink } from './sink.js'
 import { widgetStream, widgetWorker } from './stream.js'
 
 const config = JSON.parse(process.argv[2] as string) as WorkerConfig
@@ -22,8 +22,38 @@ const send = (message: ToParent) => {
   if (process.connected) process.send?.(message, undefined, {}, () => {})
 }
 
+/** The database, once the parent sent where it is (PGlite starts while the workers do). */
+let database: (url: string, schema: string | undefined) => void = () => {}
+let noDatabase: (error: Error) => void = () => {}
+const sqlOpening = new Promise<CountingSink>((resolve, reject) => {
+  database = (url, schema) => openSink(url, schema, { migrate: false }).then(resolve, reject)
+  noDatabase = reject
+})
+sqlOpening.catch(() => undefined)
+/** Stops the worker once it runs (a stop may come before). */
+let stop = () => {
+  stopping = true
+}
+let stopping = false
+let sample = () => ({ cpuMs: cpuMs(), events: 0 })
+// Listening from the start: the parent may send the database or a stop while this one starts.
+process.on('message', (message: ToWorker) => {
+  if (message.type === 'database') database(message.url, message.schema)
+  else if (message.type === 'stop') {
+    noDatabase(new Error('stopped before the database was given'))
+    stop()
+  } else send({ type: 'sample', name: config.name, id: message.id, sample: sample() })
+})
+process.once('SIGTERM', () => stop())
+process.once('SIGINT', () => stop())
+process.once('disconnect', () => stop())
+let sql: CountingSink | undefined
+const executeBatch = async (claims: readonly Claim[]) => {
+  sql ??= await sqlOpening
+  await sql.executeBatch(claims)
+}
+
 try {
-  const sql = await openSink(config.databaseUrl, config.schema, { migrate: false })
   const backend = new RedisBackend({ redis: config.redisUrl })
   const stream = widgetStream(config.stream, config.shards, backend, 'redis')
   const widgetCodec = codec()
@@ -33,7 +63,7 @@ try {
     namespace: config.namespace,
     workerId: config.name,
     // What recovery of a dead worker executes goes the same way.
-    execute: (claim) => sql.executeBatch([claim]),
+    execute: (claim) => executeBatch([claim]),
   })
   let executions = 0
   const { worker, source } = widgetWorker({
@@ -43,7 +73,7 @@ try {
     codec: widgetCodec,
     tuning: config.tuning,
     executeBatch: async (claims) => {
-      await sql.executeBatch(claims)
+      await executeBatch(claims)
       executions += claims.length
     },
   })
@@ -51,30 +81,25 @@ try {
     ...progressOf(source.aggregator(), worker.processed, worker.owned().length),
     executions,
   })
-  const stop = () => worker.stop()
-  process.on('message', (message: ToWorker) => {
-    if (message.type === 'stop') stop()
-    else send({ type: 'sample', name: config.name, id: message.id, sample: sample() })
-  })
-  const sample = () => ({ cpuMs: cpuMs(), events: worker.processed })
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
-  process.once('disconnect', stop)
+  sample = () => ({ cpuMs: cpuMs(), events: worker.processed })
   const ticker = setInterval(
     () => send({ type: 'progress', name: config.name, ...progress() }),
     250,
   )
-  await worker.run()
+  const running = worker.run()
+  stop = () => worker.stop()
+  if (stopping) stop()
+  await running
   clearInterval(ticker)
   send({
     type: 'done',
     name: config.name,
     progress: progress(),
     redisRoundTrips: shard.stats().roundTrips,
-    sqlStatements: sql.statements(),
+    sqlStatements: sql?.statements() ?? 0,
     cpuMs: cpuMs(),
   })
-  await sql.close()
+  await sql?.close()
   await backend.close()
 } catch (error) {
   send({ type: 'failed', name: config.name, message: (error as Error)?.message ?? String(error) })
