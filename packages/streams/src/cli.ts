@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 /**
  * `phonon-streams`: put lines from stdin into a stream, or print a stream's records.
- * Exit status: 0 done, 1 the backend failed or cannot be reached (within 5 s), 2 a usage error.
+ * Exit status: 0 done, 1 the backend failed or cannot be reached (Redis: within 5 s), 2 a usage
+ * error (one line on stderr, no stack trace).
  */
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { PhononError } from '@phonon/core'
+import type { Backend } from './Backend.js'
+import { KinesisBackend } from './backends/kinesis.js'
+import { MemoryBackend } from './backends/memory.js'
 import { RedisBackend } from './backends/redis.js'
-import { loadConfig } from './config.js'
+import { type BackendKind, loadConfig, type StreamDefinition } from './config.js'
 import type { StartPosition } from './Iterator.js'
 import { getStream } from './Stream.js'
 
@@ -20,12 +24,21 @@ const HELP = `usage: phonon-streams <put|get> -s <stream> [options]
 options:
   -s, --stream <name>      the logical stream (required)
   -c, --config <file>      the streams YAML file (default: $STREAMS_CONFIG or streams.yaml)
+  -b, --backend <kind>     redis, kinesis or memory (default: the stream's backend in the config)
       --redis <url>        Redis (default: $REDIS_URL or redis://127.0.0.1:6379)
+      --region <region>    Kinesis: the AWS region (default: the config's, else the SDK's)
+      --endpoint <url>     Kinesis: an endpoint (default: the config's, else AWS's), e.g. a local
+                           implementation's http://127.0.0.1:4567; credentials: the SDK's chain
       --from <position>    get: latest (default), all, or a sequence number (read after it)
       --shards <list>      get: shard indexes, e.g. 0,1 (default: all)
       --count <n>          get: stop after n records
   -h, --help               this help
+
+The memory backend keeps records in this process only: put shows where records are routed.
+Exit status: 0 done, 1 the backend failed or cannot be reached, 2 a usage error.
 `
+
+const KINDS: readonly BackendKind[] = ['redis', 'kinesis', 'memory']
 
 /** A mistake of the user's: one line, exit 2. */
 class UsageError extends Error {}
@@ -52,6 +65,16 @@ function parse(argv: readonly string[]) {
   if (command === 'put' && (values.from ?? values.shards ?? values.count) !== undefined) {
     throw new UsageError('--from, --shards and --count are options of get')
   }
+  const backend = values.backend as BackendKind | undefined
+  if (backend !== undefined && !KINDS.includes(backend)) {
+    usage(`--backend must be ${KINDS.join(', ')}, got ${backend}`)
+  }
+  if (values.endpoint !== undefined && !/^https?:\/\/\S+$/.test(values.endpoint)) {
+    usage(`--endpoint must be an http(s):// URL, got ${values.endpoint}`)
+  }
+  if (values.region !== undefined && !/^[a-z][a-z0-9-]{0,31}$/.test(values.region)) {
+    usage(`--region must be an AWS region such as eu-west-1, got ${values.region}`)
+  }
   const from: StartPosition =
     values.from === undefined || values.from === 'latest'
       ? 'latest'
@@ -74,6 +97,9 @@ function parse(argv: readonly string[]) {
     stream: values.stream,
     config: values.config ?? process.env.STREAMS_CONFIG ?? 'streams.yaml',
     redis: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    backend,
+    region: values.region,
+    endpoint: values.endpoint,
     from,
     shards,
     count,
@@ -83,7 +109,10 @@ function parse(argv: readonly string[]) {
 const OPTIONS = {
   stream: { type: 'string', short: 's' },
   config: { type: 'string', short: 'c' },
+  backend: { type: 'string', short: 'b' },
   redis: { type: 'string' },
+  region: { type: 'string' },
+  endpoint: { type: 'string' },
   from: { type: 'string' },
   shards: { type: 'string' },
   count: { type: 'string' },
@@ -94,8 +123,8 @@ function usage(message: string): never {
   throw new UsageError(message)
 }
 
-/** Connects, failing within 5 s when Redis cannot be reached. */
-async function connectBackend(url: string): Promise<RedisBackend> {
+/** Connects to Redis, failing within 5 s when it cannot be reached. */
+async function connectRedis(url: string): Promise<RedisBackend> {
   if (!/^rediss?:\/\//.test(url)) usage(`--redis must be a redis:// URL, got ${url}`)
   const backend = new RedisBackend({
     redis: url,
@@ -107,14 +136,20 @@ async function connectBackend(url: string): Promise<RedisBackend> {
     },
   })
   backend.redis.on('error', () => {}) // reported by the ping below
+  let timer: NodeJS.Timeout | undefined
   try {
-    await backend.redis.connect()
-    await backend.redis.ping()
+    // A server that accepts the connection but never answers fails the same way, within 5 s.
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no reply within 5 s')), 5_000)
+    })
+    await Promise.race([backend.redis.connect().then(() => backend.redis.ping()), silent])
   } catch (error) {
     backend.redis.disconnect()
     throw new Error(
       `cannot reach Redis at ${url.replace(/\/\/[^@]*@/, '//')}: ${(error as Error).message}`,
     )
+  } finally {
+    clearTimeout(timer)
   }
   return backend
 }
@@ -126,10 +161,30 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0
   }
   const config = loadConfig(options.config)
-  if (!config.has(options.stream)) usage(`no stream ${options.stream} in ${options.config}`)
-  const backend = await connectBackend(options.redis)
+  const found = config.get(options.stream)
+  if (found === undefined) usage(`no stream ${options.stream} in ${options.config}`)
+  // Flags override the config's backend, region and endpoint.
+  const definition: StreamDefinition = {
+    ...found,
+    backend: options.backend ?? found.backend,
+    ...(options.region === undefined ? {} : { region: options.region }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+  }
+  if (definition.backend !== 'kinesis' && (options.region ?? options.endpoint) !== undefined) {
+    usage('--region and --endpoint are options of the kinesis backend')
+  }
+  const backend: Backend =
+    definition.backend === 'redis'
+      ? await connectRedis(options.redis)
+      : definition.backend === 'kinesis'
+        ? new KinesisBackend()
+        : new MemoryBackend()
   try {
-    const stream = getStream<unknown>(options.stream, config, backend)
+    const stream = getStream<unknown>(
+      options.stream,
+      new Map([[options.stream, definition]]),
+      backend,
+    )
     if (options.command === 'put') {
       const key = stream.definition.partitionKey
       for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
@@ -174,8 +229,11 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error)
-    process.stderr.write(`phonon-streams: ${message}\n`)
-    if (error instanceof UsageError) process.stderr.write('try phonon-streams --help\n')
+    // One line: a usage error points at --help, no stack trace.
+    const line = message.replace(/\s*\n\s*/g, ' ')
+    process.stderr.write(
+      `phonon-streams: ${line}${error instanceof UsageError ? ' (see phonon-streams --help)' : ''}\n`,
+    )
     // A config or record the user got wrong is a usage error; the backend failing is not.
     process.exitCode =
       error instanceof UsageError ||

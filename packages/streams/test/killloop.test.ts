@@ -1,35 +1,46 @@
 /**
  * The kill -9 loop (issue 12): four worker processes over a 16-shard Redis stream, Zipf events,
- * a random worker SIGKILLed and restarted (fresh or reused name) every couple of seconds while
- * events are produced; every other fault is a SIGSTOP past the stream lease instead (then
- * SIGCONT): a zombie whose late round must be refused. Then drained: the sink must equal the
- * ground truth exactly. KILL_LOOP_EVENTS (default 20,000) and KILL_LOOP_FAULTS (default 4) scale
- * it for a long run (300,000 / 10 takes several minutes on this 2-core machine).
+ * executing into a SQL table (PostgreSQL, a schema of its own) through
+ * `@phonon/adapters-django-style`. Every couple of seconds, while events are produced and until
+ * the workers have caught up, a random worker is SIGKILLed and restarted (under its name or a
+ * fresh one), or — every third fault — SIGSTOPped past its stream lease and then SIGCONTed: a
+ * zombie whose late round must be refused. Then drained: the table must equal the ground truth
+ * exactly, with no log entry left, nothing held or claimed in the shard, no lease held.
+ * KILL_LOOP_EVENTS (default 300,000) and KILL_LOOP_FAULTS (the least number of faults, default
+ * 6) scale it.
  */
 import type { ChildProcess } from 'node:child_process'
-import { type RedisServer, seededRandom, startRedis } from '@phonon/testkit'
-import { afterAll, beforeAll, test } from 'vitest'
+import type { Sink } from '@phonon/adapters-django-style'
+import { type RedisServer, seededRandom, startRedis, uniqueName } from '@phonon/testkit'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
-import { drainAndCheck, exited, startWorker } from './fixtures/loop.js'
+import { caughtUp, drainAndCheck, exited, killWorkers, startWorker } from './fixtures/loop.js'
+import { createSchema } from './fixtures/sink.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
-const EVENTS = Number(process.env.KILL_LOOP_EVENTS ?? 20_000)
-const FAULTS = Number(process.env.KILL_LOOP_FAULTS ?? 4)
+const EVENTS = Number(process.env.KILL_LOOP_EVENTS ?? 300_000)
+const FAULTS = Number(process.env.KILL_LOOP_FAULTS ?? 6)
 const LEASE_MS = 3_000
 
 let server: RedisServer
+let sink: Sink & { drop(): Promise<void> }
+const schema = uniqueName('streams_killloop')
 beforeAll(async () => {
   server = await startRedis()
+  sink = await createSchema(schema)
 })
 afterAll(async () => {
+  await killWorkers()
+  await sink?.drop()
   await server?.stop()
 })
 
-const start = (name: string) => startWorker(server.url, name, LEASE_MS)
+const start = (name: string) => startWorker(server.url, name, LEASE_MS, schema)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ${FAULTS} SIGKILLs / SIGSTOPs: sink == truth`, async () => {
+test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ≥ ${FAULTS} SIGKILLs / SIGSTOPs: table == truth`, async () => {
+  const started = Date.now()
   const config = defineStreams({
     widgets: { name: 'widgets', partitionKey: 'widget', shards: 16 },
   })
@@ -42,31 +53,49 @@ test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ${FAULTS} SIGKILLs /
   const events = [...widgetEvents(EVENTS, 5_000)]
   const truth = truthOf(events)
 
+  let produced = false
   const producing = (async () => {
     for (let i = 0; i < events.length; i += 2_000) {
       await stream.putMany(events.slice(i, i + 2_000))
-      await sleep(100)
+      await sleep(20)
     }
+    produced = true
   })()
-  for (let k = 0; k < FAULTS; k++) {
+  const faults = { kills: 0, reused: 0, stops: 0 }
+  // Faults go on until the workers caught up with everything produced (and at least FAULTS).
+  for (let k = 0; k < FAULTS || !produced || !(await caughtUp(backend, stream)); k++) {
     await sleep(1_500 + random() * 1_500)
     const names = [...workers.keys()]
     const victim = names[Math.floor(random() * names.length)] as string
     const child = workers.get(victim) as ChildProcess
-    if (k % 2 === 1) {
+    if (k % 3 === 1) {
+      faults.stops++
       child.kill('SIGSTOP')
       await sleep(LEASE_MS * 1.5)
       child.kill('SIGCONT')
       continue
     }
+    faults.kills++
     child.kill('SIGKILL')
     await exited(child)
     workers.delete(victim)
-    const name = random() < 0.5 ? victim : `w${next++}`
+    const reuse = random() < 0.5
+    if (reuse) faults.reused++
+    const name = reuse ? victim : `w${next++}`
     workers.set(name, start(name))
   }
   await producing
+  const faulted = Date.now()
 
-  await drainAndCheck(server.url, backend, stream, [...workers.values()], truth)
+  await drainAndCheck(server.url, backend, stream, [...workers.values()], truth, sink)
+  const executions = await sink.db
+    .selectFrom('phonon_executions')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirst()
+  console.log(
+    `kill -9 loop: ${EVENTS} events, ${truth.size} widgets, ${faults.kills} SIGKILLs (${faults.reused} restarted under the same name), ${faults.stops} SIGSTOPs past the lease; ${Number(executions?.n)} executions; produce+faults ${((faulted - started) / 1000).toFixed(1)} s, drain ${((Date.now() - faulted) / 1000).toFixed(1)} s; table == truth`,
+  )
+  expect(faults.kills).toBeGreaterThan(0)
+  expect(faults.stops).toBeGreaterThan(0)
   await backend.close()
-}, 240_000)
+}, 900_000)
