@@ -42,6 +42,7 @@ const record = (sequence: string, data: WidgetEvent): StreamRecord<WidgetEvent> 
   shardId: 'shardId-000000000000',
   shard: 0,
   sequence,
+  subSequence: 0,
   timestamp: Date.now(),
 })
 
