@@ -90,6 +90,9 @@ test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ≥ ${FAULTS} SIGKIL
   }
   await producing
   const faulted = Date.now()
+  console.log(
+    `kill -9 loop: ${faults.kills} SIGKILLs (${faults.reused} under the same name), ${faults.stops} SIGSTOPs in ${((faulted - started) / 1000).toFixed(1)} s; draining`,
+  )
 
   await drainAndCheck(server.url, backend, stream, [...workers.values()], truth, sink)
   const executions = await sink.db
