@@ -56,9 +56,9 @@ test('Redis restarted twice with AOF under two workers: table == truth', async (
   for (const part of [events.slice(0, 10_000), events.slice(10_000, 20_000)]) {
     const before = await executions(sink)
     await stream.putMany(part)
-    await waitFor('an execution', async () => (await executions(sink)) > before, 60_000)
+    await waitFor('an execution', async () => (await executions(sink)) > before, 180_000)
     await server.restart()
   }
   await stream.putMany(events.slice(20_000))
   await drainAndCheck(server.url, backend, stream, workers, truthOf(events), sink)
-}, 400_000)
+}, 900_000)
