@@ -200,20 +200,15 @@ export class TypePlans {
 
   /**
    * The plan of a hold's type, the hold checked to be one that `newHold` and folds make: a
-   * registered type, a well-formed resource id, a token `<incarnation>:<sequence>` (no white
-   * space; the sequence a positive integer) and a step (a non-negative integer). Both shards check every item of a call first.
+   * registered type, a well-formed resource id, a token `<incarnation>:<sequence>` (a positive
+   * integer) and a step (a non-negative integer). Both shards check every item of a call first.
    * @throws {@link ArgumentError} otherwise (nothing is sent or changed).
    */
   ofHold(hold: Hold): TypePlan {
     checkResource(hold.resourceId)
     this.ref({ resourceId: hold.resourceId, typeName: hold.typeName })
     const [incarnation, sequence] = splitToken(String(hold.token))
-    if (
-      incarnation === '' ||
-      /\s/.test(incarnation) ||
-      !Number.isSafeInteger(sequence) ||
-      sequence <= 0
-    ) {
+    if (incarnation === '' || !Number.isSafeInteger(sequence) || sequence <= 0) {
       throw new ArgumentError(`malformed hold token ${JSON.stringify(hold.token)}`)
     }
     if (!Number.isSafeInteger(hold.step) || hold.step < 0) {

@@ -51,13 +51,13 @@ export const HashField = {
   mods: 'm',
   /** forceExpiry's mark. */
   forced: 'x',
-  /**
-   * The claimed execution, one field (one write, one read): `<epoch> <owner incarnation> <lease
-   * deadline ms> <what claimed it> <final step>` — what claimed it: a release's token, `c:<epoch>`
-   * for a complete, empty for recovery; the final step of the hold whose release claimed it,
-   * empty for other claims.
-   */
-  claim: 'e',
+  /** The claimed execution: epoch, owner incarnation, lease deadline (ms), what claimed it. */
+  epoch: 'e',
+  owner: 'o',
+  lease: 'l',
+  claimedBy: 'k',
+  /** The final step of the hold whose release claimed it (absent for other claims). */
+  claimedStep: 's',
   /** Prefixes. */
   holder: 'h:',
   pending: 'p',

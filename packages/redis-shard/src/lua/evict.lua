@@ -18,7 +18,7 @@
 return forEachResource(true, function(r, at)
   local dead = {}
   for inc in string.gmatch(ARGV[at + 1], '%S+') do dead[inc] = true end
-  local st = redis.pcall('HMGET', r.main, F.count, F.mods, F.claim)
+  local st = redis.pcall('HMGET', r.main, F.count, F.mods, F.epoch, F.owner, F.lease, F.claimedBy, F.claimedStep)
   if isError(st) then return { R.WRONG_TYPE }, at + 2 end
   local n, removed = tonumber(st[1] or '0'), {}
   for _, field in ipairs(rcall('HKEYS', r.main)) do
@@ -34,11 +34,10 @@ return forEachResource(true, function(r, at)
   end
   local t = math.floor(micros() / 1000)
   if st[3] then
-    local c = claimOf(st[3])
-    if dead[c.owner] or c.lease < t then
-      recordReleased(r, c.by, c.step)
-      rcall('HSET', r.main, F.claim, claimText(c.epoch, INCARNATION, t + LEASE, c.by, c.step))
-      return claimReply(r, tonumber(c.epoch), 0), at + 2
+    if dead[st[4]] or tonumber(st[5]) < t then
+      recordReleased(r, st[6], st[7])
+      rcall('HSET', r.main, F.owner, INCARNATION, F.lease, t + LEASE)
+      return claimReply(r, tonumber(st[3]), 0), at + 2
     end
     -- A live owner's claim with a valid lease: to look at again once the lease ran out.
     return { R.PENDING }, at + 2

@@ -5,7 +5,7 @@
   answers as applied, changing nothing; a fold ahead of the record (a fold before it, in doubt,
   never arrived) is refused with R.OUT_OF_ORDER, changing nothing. A fold whose hold the shard
   does not know folds anyway and re-establishes the hold, flagged lost, unless its release is on
-  record (the resource's claim was made by it, or its incarnation's released record): then a fold at or
+  record (its claim `k` = its token, or its incarnation's released record): then a fold at or
   below the hold's final step is a replay of one applied before the release (the release came
   after every fold of its hold) and answers as applied, changing nothing; a fold past it (after
   the release) is refused R.NOT_HELD, nothing changed.
@@ -24,12 +24,11 @@ return forEachResource(true, function(r, at)
   local token, step = ARGV[at + 1], tonumber(ARGV[at + 2])
   local delta, nextAt = parseDelta(r.spec, at + 3)
   local holder = F.holder .. token
-  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced, F.claim)
+  local st = redis.pcall('HMGET', r.main, holder, F.mods, F.forced, F.claimedBy, F.claimedStep)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
   local mods, forced = tonumber(st[2] or '0'), st[3] and 1 or 0
   if not st[1] then
-    local c = claimOf(st[4])
-    local replayed = replayedFold(r, token, step, c and c.by, c and c.step)
+    local replayed = replayedFold(r, token, step, st[4], st[5])
     if replayed then return { R.FOLDED, 0, mods, forced }, nextAt end
     if replayed == false then return { R.NOT_HELD }, nextAt end
   end

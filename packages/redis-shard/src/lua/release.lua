@@ -2,7 +2,7 @@
   release: end one session of each resource of the batch in one atomic step (invariant 2):
   remove the holder, fold its delta, and claim the execution under a new epoch when no holder is
   left (or forceExpiry marked the resource). Idempotent: a retry is told apart by the claim it
-  made (its claim names its token) or by the released record of its incarnation; a release whose hold the shard does
+  made (`k`) or by the released record of its incarnation; a release whose hold the shard does
   not know (Redis lost it, or recovery removed it) folds its delta as a late release, flagged lost.
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
@@ -26,7 +26,7 @@ local function claimDelta(r, delta, token, inc, step)
   if bad then return { bad } end
   local us = micros()
   local epoch = string.format('%.0f', us)
-  local sets = { F.claim, claimText(epoch, inc, math.floor(us / 1000) + LEASE, token, step) }
+  local sets = { F.epoch, epoch, F.owner, inc, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, token, F.claimedStep, step }
   local stored = {}
   if r.spec.custom then
     rcall('RPUSH', claimedKey(r), ARGV[delta.custom])
@@ -56,14 +56,13 @@ return forEachResource(true, function(r, at)
   local token, stepText, claimEmpty = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3] == '1'
   local step = tonumber(stepText)
   local delta, nextAt = parseDelta(r.spec, at + 4)
-  local st = redis.pcall('HMGET', r.main, F.holder .. token, F.count, F.mods, F.claim, F.forced)
+  local st = redis.pcall('HMGET', r.main, F.holder .. token, F.count, F.mods, F.epoch, F.forced, F.claimedBy, F.lease, F.claimedStep)
   if isError(st) then return { R.WRONG_TYPE }, nextAt end
   local inc, seq = splitToken(token)
   local held, lost = st[1] ~= false, 0
   if held and tonumber(st[1]) < step then return { R.OUT_OF_ORDER }, nextAt end
-  local c = claimOf(st[4])
   if not held then
-    if c and c.by == token then return claimReply(r, tonumber(c.epoch), 0), nextAt end
+    if st[6] == token then return claimReply(r, tonumber(st[4]), 0), nextAt end
     if releasedRecord(r, inc) >= seq then return { R.RELEASED }, nextAt end
     lost = 1
   end
@@ -88,12 +87,11 @@ return forEachResource(true, function(r, at)
   if folded then mods = rcall('HINCRBY', r.main, F.mods, 1) end
   if st[4] then
     -- An execution is pending. Its owner's lease ran out (stuck or dead): take it over.
-    local t = math.floor(micros() / 1000)
-    if c.lease < t then
-      recordReleased(r, c.by, c.step)
-      rcall('HSET', r.main, F.claim, claimText(c.epoch, inc, t + LEASE, c.by, c.step))
+    if tonumber(st[7]) < math.floor(micros() / 1000) then
+      recordReleased(r, st[6], st[8])
+      rcall('HSET', r.main, F.owner, inc, F.lease, math.floor(micros() / 1000) + LEASE)
       recordReleased(r, token, final)
-      return claimReply(r, tonumber(c.epoch), lost), nextAt
+      return claimReply(r, tonumber(st[4]), lost), nextAt
     end
     recordReleased(r, token, final)
     return { R.PENDING, lost }, nextAt

@@ -215,18 +215,6 @@ local function claimReply(r, epoch, lost, stored)
   return reply
 end
 
--- The claim field F.claim: '<epoch> <owner> <lease ms> <claimed by> <final step>' (the last two
--- may be empty). Parsed only where more than its presence or epoch is needed.
-local function claimOf(text)
-  if not text then return nil end
-  local epoch, owner, lease, by, step = string.match(text, '^(%S+) (%S*) (%S*) (%S*) (%S*)$')
-  return { epoch = epoch, owner = owner, lease = tonumber(lease), by = by, step = step ~= '' and step or nil }
-end
-
-local function claimText(epoch, owner, leaseMs, by, step)
-  return epoch .. ' ' .. owner .. ' ' .. string.format('%.0f', leaseMs) .. ' ' .. (by or '') .. ' ' .. (step or '')
-end
-
 -- The incarnation and sequence of a hold token `<incarnation>:<sequence>`.
 local function splitToken(token)
   local inc, seq = string.match(token, '^(.*):(%d+)$')
@@ -258,8 +246,7 @@ end
 -- applied before the hold's release, a no-op) when the hold's release is on record and `step`
 -- is at most its final step, or the incarnation released a later hold of the resource since
 -- (its releases of a resource are sequential); false (refused) when past the final step; nil
--- when no release of it is known (`claimedBy` / `claimedStep`: what made the resource's claim and
--- that hold's final step).
+-- when no release of it is known (`claimedBy` / `claimedStep`: the claim's `k` and `s`).
 local function replayedFold(r, token, step, claimedBy, claimedStep)
   if claimedBy == token then return step <= (tonumber(claimedStep) or -1) end
   local inc, seq = splitToken(token)
@@ -271,13 +258,17 @@ end
 
 -- Moves the pending state to the claimed one under a new epoch (> `floor`), claimed by `by`
 -- (a release's token, 'c:<epoch>' for a complete, '' for recovery) for `owner`; a release passes
--- its hold's final `step` (kept in the claim, for replayed folds).
+-- its hold's final `step` (kept as `s` beside `k`, for replayed folds).
 local function claim(r, by, owner, lost, floor, step)
   local us = micros()
   local epoch = string.format('%.0f', math.max((floor or 0) + 1, us))
   local main, stored = r.main, {}
-  local sets = { F.claim, claimText(epoch, owner, math.floor(us / 1000) + LEASE, by, step) }
+  local sets = { F.epoch, epoch, F.owner, owner, F.lease, math.floor(us / 1000) + LEASE, F.claimedBy, by }
   local drops = { F.mods, F.forced }
+  if step then
+    sets[#sets + 1] = F.claimedStep
+    sets[#sets + 1] = step
+  end
   if r.spec.custom then
     if rcall('EXISTS', pendingKey(r)) == 1 then rcall('RENAME', pendingKey(r), claimedKey(r)) end
   else
