@@ -21,7 +21,7 @@
  * Run: pnpm --filter @phonon/bench bench:e2e [-- --events N --widgets N --skew S --workers 2,1
  *   --capacity N (LRU entries per worker) --naive N (events of the baseline) --seed N]
  */
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { createSink, defineSqlModel } from '@phonon/adapters-django-style'
 import { id, sum } from '@phonon/core'
 import type { WidgetsSummary } from '@phonon/examples/widgets'
@@ -103,6 +103,8 @@ async function perEventUpsert(): Promise<{ perSec: number; cpuMicrosPerEvent: nu
 
 const cpuOf = (run: WidgetsSummary) => run.cpu.reduce((n, c) => n + c.cpuMicrosPerEvent, 0)
 
+/** The 1-minute load average when the benchmark started (the machine is shared: read it first). */
+const loadBefore = loadavg()[0] as number
 const server = await startRedis()
 try {
   const redis = await redisVersion(server)
@@ -183,6 +185,8 @@ try {
       redis,
       sql: main.sql.replace(/ on port \d+/, ''),
       cores: cpus().length,
+      loadAverage1mBefore: Number(loadBefore.toFixed(1)),
+      loadAverage1mAfter: Number((loadavg()[0] as number).toFixed(1)),
       steadyEventsPerSec:
         'events ÷ the steady phase: first event put → every shard checkpointed at its last event (workers up, shards leased)',
       redisCommandsPerEvent:
