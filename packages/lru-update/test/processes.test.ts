@@ -91,10 +91,24 @@ async function sink() {
 
 const sorted = (m: Map<string, unknown>) => [...m].sort(([a], [b]) => (a < b ? -1 : 1))
 
-/** Asserts nothing is held, pending or claimed in the shard any more: no resource hash is left. */
-async function expectShardEmpty(): Promise<void> {
+/** Ends `workers` gracefully (SIGTERM) and asserts each exited cleanly. */
+async function stop(workers: readonly ReturnType<typeof worker>[]): Promise<void> {
+  for (const w of workers) w.child.kill('SIGTERM')
+  for (const w of workers) expect(await w.exited).toEqual({ code: 0, signal: null })
+}
+
+/**
+ * Asserts the sink holds exactly `truth` and nothing is held, pending or claimed in the shard any
+ * more (no resource hash is left).
+ *
+ * @returns how many re-executions the sink refused.
+ */
+async function expectExact(truth: Map<string, unknown>): Promise<number> {
+  const { totals, duplicates } = await sink()
+  expect(sorted(totals)).toEqual(sorted(truth))
   const leftovers = (await redis.keys('{ns:Widget.*')).filter((k) => k.endsWith('}'))
   expect(leftovers).toEqual([])
+  return duplicates
 }
 
 describe('several worker processes on one Redis and one sink', () => {
@@ -102,12 +116,8 @@ describe('several worker processes on one Redis and one sink', () => {
     const truth = await produce()
     const workers = ['a', 'b', 'c', 'd'].map((name) => worker(name))
     await waitFor('every event acked', allAcked, 120_000)
-    for (const w of workers) w.child.kill('SIGTERM')
-    for (const w of workers) expect(await w.exited).toEqual({ code: 0, signal: null })
-    const { totals, duplicates } = await sink()
-    expect(sorted(totals)).toEqual(sorted(truth))
-    expect(duplicates).toBe(0)
-    await expectShardEmpty()
+    await stop(workers)
+    expect(await expectExact(truth)).toBe(0)
   }, 180_000)
 
   it('a worker SIGKILLed mid-run, right after a sink write: redelivery and epoch dedupe keep it exact', async () => {
@@ -124,12 +134,8 @@ describe('several worker processes on one Redis and one sink', () => {
       async () => !Object.values(await redis.hgetall('{ns}:names')).includes('a'),
       60_000,
     )
-    for (const w of others) w.child.kill('SIGTERM')
-    for (const w of others) expect(await w.exited).toEqual({ code: 0, signal: null })
-    const { totals, duplicates } = await sink()
-    expect(sorted(totals)).toEqual(sorted(truth))
-    expect(duplicates).toBeGreaterThanOrEqual(1) // the re-run epoch, refused by the sink
-    await expectShardEmpty()
+    await stop(others)
+    expect(await expectExact(truth)).toBeGreaterThanOrEqual(1) // the re-run epoch, refused
   }, 180_000)
 
   it('SIGTERM during load: what it acked is in the sink, what it did not is redelivered once', async () => {
@@ -143,14 +149,9 @@ describe('several worker processes on one Redis and one sink', () => {
       async () => (await group()).read > EVENTS / 4,
       60_000,
     )
-    stopping.child.kill('SIGTERM')
-    expect(await stopping.exited).toEqual({ code: 0, signal: null })
+    await stop([stopping])
     await waitFor('every event acked', allAcked, 120_000)
-    for (const w of others) w.child.kill('SIGTERM')
-    for (const w of others) expect(await w.exited).toEqual({ code: 0, signal: null })
-    const { totals, duplicates } = await sink()
-    expect(sorted(totals)).toEqual(sorted(truth))
-    expect(duplicates).toBe(0)
-    await expectShardEmpty()
+    await stop(others)
+    expect(await expectExact(truth)).toBe(0)
   }, 180_000)
 })
