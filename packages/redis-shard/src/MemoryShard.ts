@@ -106,6 +106,11 @@ export interface MemoryShardOptions {
   readonly leaseMs?: number
   /** The largest delta one release may carry (bytes). Default 4 MiB. */
   readonly maxDeltaBytes?: number
+  /**
+   * Completing a claim that a release won records that release as released, as RedisShard's
+   * option of the same name does (see there). Default false.
+   */
+  readonly rememberExecuted?: boolean
   /** Executes claims found by `recover`. Default: `claim.update.execute(claim)`. */
   readonly execute?: (claim: Claim) => Promise<void> | void
 }
@@ -119,6 +124,9 @@ export class MemoryShard implements Shard {
   readonly workerId: string
   readonly incarnation: string
   readonly store: MemoryStore
+  readonly rememberExecuted: boolean
+  /** Released records live as long as the store: never expire. */
+  readonly retryWindowMs = Number.POSITIVE_INFINITY
   readonly #codec: Codec
   readonly #leaseMs: number
   readonly #execute: (claim: Claim) => Promise<void> | void
@@ -138,6 +146,7 @@ export class MemoryShard implements Shard {
     this.#leaseMs = options.leaseMs ?? 30_000
     this.#types = new TypePlans(options.codec, options.maxDeltaBytes ?? 4 * 2 ** 20)
     this.#execute = options.execute ?? executeClaim
+    this.rememberExecuted = options.rememberExecuted ?? false
   }
 
   newHold(target: Update | ResourceRef): Hold {
@@ -277,6 +286,9 @@ export class MemoryShard implements Shard {
         // Completed already; when that complete claimed the next state, hand it out again.
         return resource.exec?.by === by ? resource.exec.claim : undefined
       }
+      const done = resource.exec
+      if (this.rememberExecuted && done.step !== undefined)
+        this.#markReleased(resource, done.by, done.step)
       resource.exec = undefined
       const next =
         resource.mods > 0 && (resource.holders.size === 0 || resource.forcedExpiry)

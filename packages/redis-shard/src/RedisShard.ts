@@ -70,6 +70,18 @@ export interface RedisShardOptions {
    * (ms): a retry of that release arriving later would fold its delta again. Default 600,000.
    */
   readonly retryWindowMs?: number
+  /**
+   * Completing a claim that a release won (by its owner, by recovery of a dead incarnation or
+   * after a takeover) records that release as released, for `retryWindowMs`, as a release that
+   * did not claim is recorded: a release replayed after its claim was executed and completed,
+   * and its replayed folds, then answer `released` / applied (nothing folded, no new claim, not
+   * `lost`) instead of counting again. For callers that replay whole logged rounds of folds and
+   * releases (`@phonon/streams`' `phononSource` requires it). Costs one key (`{ns:R}:r`) per
+   * executed resource, kept `retryWindowMs`, and two commands more in each complete's script.
+   * Default false: a release replayed after its claim was completed is a late release of an
+   * unknown hold (`lost: true`, folded and claimed again).
+   */
+  readonly rememberExecuted?: boolean
   /** The largest delta one release may carry (bytes). Default 4 MiB. */
   readonly maxDeltaBytes?: number
   /** Replicas that must acknowledge each batch of releases (`WAIT`); 0 skips it. Default 0. */
@@ -112,6 +124,7 @@ export class RedisShard implements Shard {
   readonly codec: Codec
   readonly leaseMs: number
   readonly retryWindowMs: number
+  readonly rememberExecuted: boolean
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
   readonly #types: TypePlans
@@ -148,6 +161,7 @@ export class RedisShard implements Shard {
     }
     this.leaseMs = positive(options.leaseMs ?? 30_000, 'leaseMs')
     this.retryWindowMs = positive(options.retryWindowMs ?? 600_000, 'retryWindowMs')
+    this.rememberExecuted = options.rememberExecuted ?? false
     this.#types = new TypePlans(
       options.codec,
       positive(options.maxDeltaBytes ?? 4 * 2 ** 20, 'maxDeltaBytes'),
@@ -353,8 +367,9 @@ export class RedisShard implements Shard {
     this.#assertOpen()
     const calls = claims.map((claim) => {
       const plan = this.#types.ofClaim(claim)
-      const keys = resourceKeys(this.namespace, claim.resourceId, plan.extraKeys, false)
-      return this.#script('complete', claim.resourceId, keys, plan.spec, [String(claim.epoch)])
+      const keys = resourceKeys(this.namespace, claim.resourceId, plan.extraKeys, true)
+      const args = [String(claim.epoch), this.rememberExecuted ? '1' : '']
+      return this.#script('complete', claim.resourceId, keys, plan.spec, args)
     })
     const registry = this.#registryCalls([])
     const replies = (await this.#batch([...registry, ...calls])).slice(registry.length)

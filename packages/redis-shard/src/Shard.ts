@@ -137,6 +137,16 @@ export interface Shard {
   /** This process start of the worker: unique, the prefix of its hold tokens. */
   readonly incarnation: string
   /**
+   * How long a release stays on record for its retries and replayed folds (ms; `Infinity` for a
+   * `MemoryShard`, whose records live as long as its store).
+   */
+  readonly retryWindowMs: number
+  /**
+   * Whether completing a release's claim records that release (the `rememberExecuted` option),
+   * so that replaying the release or its folds after the claim was completed counts nothing.
+   */
+  readonly rememberExecuted: boolean
+  /**
    * Mints the hold of a new session (no I/O): acquire it, then retry with the same hold.
    * @throws {@link ArgumentError} for an unknown update type or a malformed resource id.
    */

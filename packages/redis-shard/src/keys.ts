@@ -16,7 +16,7 @@ export function resourceSubkey(ns: string, resourceId: string, name: string): st
 
 /**
  * The keys a per-resource script gets for one resource: its hash, its released records (release,
- * evict), then its type's extra keys (collection fields, custom deltas).
+ * fold, complete, evict), then its type's extra keys (collection fields, custom deltas).
  */
 export function resourceKeys(
   ns: string,

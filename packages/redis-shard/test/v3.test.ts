@@ -2,7 +2,15 @@ import { spawnSync } from 'node:child_process'
 import { ArgumentError, type ModelUpdate, ShardError } from '@phonon/core'
 import { waitFor } from '@phonon/testkit'
 import { describe, expect, it } from 'vitest'
-import { connect, type Hold, ResourceError, type Shard } from '../src/index.js'
+import {
+  type Claim,
+  connect,
+  type Hold,
+  MemoryShard,
+  type RedisShard,
+  ResourceError,
+  type Shard,
+} from '../src/index.js'
 import { codec, Everything, memoryWorkers, redisFixture, Widget } from './shards.js'
 
 const redis = redisFixture()
@@ -11,9 +19,19 @@ const unique = () => Math.random().toString(36).slice(2)
 const clicksOf = (update: unknown) =>
   (update as ModelUpdate<typeof Widget.fields>).aggregate().clicks
 
+/** Options both shards take. */
+interface Options {
+  readonly rememberExecuted?: boolean
+  readonly leaseMs?: number
+  readonly execute?: (claim: Claim) => void
+}
+/** Recovers a dead incarnation through `by` (executing and completing what it claims). */
+const recover = (by: Shard, dead: string) =>
+  by instanceof MemoryShard ? by.recover(dead) : (by as RedisShard).recovery.recover(dead)
+
 describe.each([
-  ['redis', () => redis.worker({ namespace: 'v3' })],
-  ['memory', () => memory.worker()],
+  ['redis', (options: Options = {}) => redis.worker({ namespace: 'v3', ...options })],
+  ['memory', (options: Options = {}) => memory.worker(options)],
 ] as const)('v3 operations on %s', (_, worker) => {
   it('every operation called twice (a lost reply retried) counts once', async () => {
     const a: Shard = await worker()
@@ -135,6 +153,71 @@ describe.each([
     if (!last.last) throw new Error('expected the last release to claim')
     expect(clicksOf(last.claim.update)).toBe(5)
     await b.completeExecution(last.claim)
+  })
+
+  /**
+   * A logged round replayed after it was applied in full (its folds, its release, the claim the
+   * release won executed and completed): what `@phonon/streams` does when a worker dies before
+   * removing the round's log entry. Returns what the replay answered.
+   */
+  async function replayCompleted(options: Options, complete: 'owner' | 'recovery' | 'takeover') {
+    const a: Shard = await worker({ ...options, leaseMs: complete === 'takeover' ? 300 : 30_000 })
+    const b: Shard = await worker(options)
+    const id = unique()
+    const hold = await a.acquire(Widget.create({ id }))
+    const folded = await a.fold(hold, Widget.create({ id, clicks: 1 }))
+    const released = await a.release(folded.hold, Widget.create({ id, clicks: 2 }))
+    if (!released.last) throw new Error('expected the release to claim')
+    expect(clicksOf(released.claim.update)).toBe(3)
+    if (complete === 'owner') expect(await a.completeExecution(released.claim)).toBeUndefined()
+    if (complete === 'recovery') expect(await recover(b, a.incarnation)).toBe(true)
+    if (complete === 'takeover') {
+      // A release of b once a's lease ran out takes a's claim over (same epoch); b completes it.
+      let taken: Claim | undefined
+      await waitFor(
+        "a release after the claim's lease",
+        async () => {
+          const result = await b.release(await b.acquire(Widget.create({ id })))
+          if (result.last) taken = result.claim
+          return taken !== undefined
+        },
+        10_000,
+      )
+      expect(taken?.epoch).toBe(released.claim.epoch)
+      expect(await b.completeExecution(taken as Claim)).toBeUndefined()
+    }
+    expect(await b.count(hold.resourceId)).toBe(0)
+    // The replay, sent by another worker as the orphan sweep does: the same holds and steps.
+    const fold = await b.foldMany([[hold, Widget.create({ id, clicks: 1 })]])
+    const release = await b.releaseMany([[folded.hold, Widget.create({ id, clicks: 2 })]])
+    return { fold: fold[0], release: release[0], a, b, resourceId: hold.resourceId }
+  }
+
+  it.each(['owner', 'recovery', 'takeover'] as const)(
+    'rememberExecuted: a release replayed with its folds after its claim was completed (by %s) counts nothing',
+    async (by) => {
+      const { fold, release, a, b, resourceId } = await replayCompleted(
+        { rememberExecuted: true, execute: () => {} },
+        by,
+      )
+      expect(fold).toMatchObject({ lost: false })
+      expect(release).toEqual({ last: false, reason: 'released' })
+      expect(await b.count(resourceId)).toBe(0)
+      expect(await b.timesModified(resourceId)).toBe(0)
+      expect(a.stats().shardStateLost + b.stats().shardStateLost).toBe(0)
+      expect(a.rememberExecuted && b.rememberExecuted).toBe(true)
+    },
+  )
+
+  it('without rememberExecuted, a release replayed after its claim was completed by its owner counts again, flagged lost', async () => {
+    const { fold, release, b } = await replayCompleted({}, 'owner')
+    expect(fold).toMatchObject({ lost: true })
+    const again = release as Awaited<ReturnType<Shard['release']>>
+    if (!again.last) throw new Error('expected the replayed release to claim again')
+    expect(clicksOf(again.claim.update)).toBe(3)
+    expect(b.stats().shardStateLost).toBe(1)
+    expect(b.rememberExecuted).toBe(false)
+    await b.completeExecution(again.claim)
   })
 
   it('forceExpiry: the next release by any holder executes the pending state now', async () => {

@@ -60,6 +60,12 @@ class DeferredShard implements Shard {
   get incarnation() {
     return this.inner.incarnation
   }
+  get retryWindowMs() {
+    return this.inner.retryWindowMs
+  }
+  get rememberExecuted() {
+    return this.inner.rememberExecuted
+  }
   newHold(target: Update | ResourceRef) {
     return this.inner.newHold(target)
   }

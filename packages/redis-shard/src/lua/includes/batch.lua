@@ -6,7 +6,7 @@
 --   ARGV[6 .. 5+T] type specs: comma-separated fold codes (OP), each with an optional number
 --           (rpush's cap, zadd's keep): 'i,i', 'l4,s,z3'; '*' is a custom update type
 --   then, per resource: its type's index (1..T), then the script's own arguments.
---   KEYS: per resource, its hash `{ns:R}`, [its released-records key (release, fold, evict)], then a
+--   KEYS: per resource, its hash `{ns:R}`, its released-records key, then a
 --         pending/claimed key pair per collection field, or `deltas`/`claimed deltas` (custom).
 local rcall = redis.call
 local LEASE, INCARNATION, RETRY_WINDOW = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
@@ -32,7 +32,7 @@ end
 local SPECS = {}
 for t = 1, tonumber(ARGV[5]) do SPECS[t] = parseSpec(ARGV[5 + t]) end
 
--- forEachResource(hasReleased, fn): fn(r, at) for each resource r = { spec, main, released,
+-- forEachResource(hasReleased, fn) (acquire has no released-records key; the others do): fn(r, at) for each resource r = { spec, main, released,
 -- base } (KEYS[base] is its first collection key), ARGV[at] its type index and its arguments
 -- after it; fn returns
 -- (reply, next argument index). Returns the replies.
