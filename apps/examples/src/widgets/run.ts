@@ -121,6 +121,8 @@ type Row = { clicks: number; impressions: number }
 const PRODUCE_BATCH = 10_000
 /** The producer waits while this many events are put but not yet handled by a worker. */
 const MAX_AHEAD = 400_000
+/** The steady phase fails when no checkpoint moved for this long (ms). */
+const STALL_MS = 120_000
 /** Start-up gives up after this long (ms). */
 const STARTUP_DEADLINE_MS = 60_000
 const compiled = import.meta.url.endsWith('.js')
@@ -553,13 +555,23 @@ async function waitCommitted(
   stopped: () => boolean,
 ) {
   const pending = new Map(lastSequences)
+  const seen = new Map<number, string | undefined>()
+  let moved = performance.now()
   while (pending.size > 0 && !stopped()) {
     const shards = [...pending.keys()]
     const checkpoints = await Promise.all(shards.map((shard) => coordinator.checkpoint(shard)))
     for (const [i, shard] of shards.entries()) {
       const checkpoint = checkpoints[i]
+      if (checkpoint !== seen.get(shard)) moved = performance.now()
+      seen.set(shard, checkpoint)
       const last = pending.get(shard) as string
       if (checkpoint !== undefined && compareSequences(checkpoint, last) >= 0) pending.delete(shard)
+    }
+    // A run that stopped moving (workers alive but stuck) fails rather than waiting forever.
+    if (performance.now() - moved > STALL_MS) {
+      throw new Error(
+        `no checkpoint of shards ${[...pending.keys()].join(', ')} moved for ${STALL_MS / 1000} s`,
+      )
     }
     if (pending.size > 0) await sleep(25)
   }
