@@ -6,14 +6,8 @@ import { ArgumentError, type Json } from '@phonon/core'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { importDriver } from '../src/driver.js'
-import {
-  Consumer,
-  createConsumerManager,
-  createEventManager,
-  Event,
-  EventStoreError,
-  type StoredEvent,
-} from '../src/index.js'
+import { createConsumerManager, createEventManager, Event, EventStoreError } from '../src/index.js'
+import { Recorder } from './recorder.js'
 import { backends, drain, sharedPGlite, type TestStore } from './stores.js'
 
 beforeAll(() => sharedPGlite(), 60_000)
@@ -30,13 +24,6 @@ class SignedUp extends Event<{ email: string }> {
   override transform(payload: Json): Json {
     const { email } = payload as { email: string }
     return { email: email.toLowerCase(), domain: email.split('@')[1]!.toLowerCase() }
-  }
-}
-
-class Recorder extends Consumer {
-  readonly seen: StoredEvent[] = []
-  override consume(event: StoredEvent) {
-    this.seen.push(event)
   }
 }
 

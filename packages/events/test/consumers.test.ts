@@ -18,6 +18,7 @@ import {
   type StoredEvent,
   TransactionalAggregation,
 } from '../src/index.js'
+import { Recorder } from './recorder.js'
 import { backends, drain, eventually, sharedPGlite, step, type TestStore } from './stores.js'
 
 beforeAll(() => sharedPGlite(), 60_000)
@@ -41,29 +42,6 @@ class TxRecorder extends Consumer {
       `INSERT INTO "${this.schema}".seen (consumer, event_id, name) VALUES ($1, $2, $3)`,
       [this.name, event.id, event.name],
     )
-  }
-}
-
-/** Records in memory (at least once), failing as `fail` says. */
-class Recorder extends Consumer {
-  readonly seen: StoredEvent[] = []
-  readonly failures = new Map<number, number>()
-  constructor(
-    private readonly consumerName = 'Recorder',
-    private readonly fail: (event: StoredEvent, failures: number) => boolean = () => false,
-  ) {
-    super()
-  }
-  override get name() {
-    return this.consumerName
-  }
-  override consume(event: StoredEvent) {
-    const failures = this.failures.get(event.id) ?? 0
-    if (this.fail(event, failures)) {
-      this.failures.set(event.id, failures + 1)
-      throw new Error(`refused ${event.id}`)
-    }
-    this.seen.push(event)
   }
 }
 

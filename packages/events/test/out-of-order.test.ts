@@ -11,13 +11,12 @@ import fc from 'fast-check'
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import {
-  Consumer,
   createConsumerManager,
   createEventManager,
   type EventStore,
   postgresStore,
-  type StoredEvent,
 } from '../src/index.js'
+import { Recorder } from './recorder.js'
 import { eventually, SCHEMA_PREFIX } from './stores.js'
 
 const pool = new pg.Pool({ ...postgresConfig(), max: 12 })
@@ -31,19 +30,6 @@ afterAll(async () => {
   await drop()
   await pool.end()
 })
-
-class Recorder extends Consumer {
-  readonly seen: number[] = []
-  constructor(private readonly consumerName: string) {
-    super()
-  }
-  override get name() {
-    return this.consumerName
-  }
-  override consume(event: StoredEvent) {
-    this.seen.push(event.id)
-  }
-}
 
 type Op =
   | { kind: 'log'; writer: number; n: number }
@@ -114,7 +100,7 @@ it('never skips an event whose transaction commits after higher ids were consume
           await consumers.consumeOnce()
           return (await consumers.lag())[0]!.events === 0
         })
-        expect([...consumer.seen].sort((a, b) => a - b)).toEqual(committed.sort((a, b) => a - b))
+        expect(consumer.ids.sort((a, b) => a - b)).toEqual(committed.sort((a, b) => a - b))
       },
     ),
     { numRuns: 25 },
@@ -133,13 +119,13 @@ it('holds back a reader behind a long transaction, then delivers its lower id', 
     const late = await events.log('e', 'short') // a higher id, committed first
     expect(late.id).toBeGreaterThan(early!.id)
     await consumers.consumeOnce()
-    expect(consumer.seen).toEqual([]) // not `late` alone: that would move past `early`
+    expect(consumer.ids).toEqual([]) // not `late` alone: that would move past `early`
     await long.query('COMMIT')
     await eventually('both', async () => {
       await consumers.consumeOnce()
       return consumer.seen.length === 2
     })
-    expect(consumer.seen).toEqual([early!.id, late.id])
+    expect(consumer.ids).toEqual([early!.id, late.id])
   } finally {
     long.release()
   }
