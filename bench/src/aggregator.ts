@@ -209,6 +209,8 @@ function requireServer(server: RedisServer | undefined): RedisServer {
 class NullShard implements Shard {
   readonly workerId = 'null'
   readonly incarnation = 'null'
+  readonly retryWindowMs = 0
+  readonly rememberExecuted = false
   #sequence = 0
 
   newHold(target: { resourceId: string }): Hold {
