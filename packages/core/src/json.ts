@@ -22,8 +22,39 @@ const FORBIDDEN_KEYS = new Set(['__proto__'])
  * @throws {@link ArgumentError} naming the path of the first offending value.
  */
 export function assertJson(value: unknown, path = 'value'): Json {
-  checkJson(value, path, new Set())
+  // The common case (shallow, valid) is checked without building paths or a set; anything else
+  // goes through the walk that names the offending path.
+  if (!isShallowJson(value, 4)) checkJson(value, path, new Set())
   return value as Json
+}
+
+/** Whether `value` is JSON-safe within `depth` levels (false: deeper, or not JSON-safe). */
+function isShallowJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    case 'object': {
+      if (value === null) return true
+      if (depth === 0) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isShallowJson(value[i], depth - 1)) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return false
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) return false
+        if (FORBIDDEN_KEYS.has(key)) return false
+        if (!isShallowJson((value as Record<string, unknown>)[key], depth - 1)) return false
+      }
+      return true
+    }
+    default:
+      return false
+  }
 }
 
 function checkJson(value: unknown, path: string, seen: Set<object>): void {

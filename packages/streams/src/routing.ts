@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 const HASH_SPACE = 1n << 128n
 
@@ -8,9 +8,10 @@ const HASH_SPACE = 1n << 128n
  * (the last range takes the remainder), so a key lands on the same index on every backend.
  */
 export function shardOf(partitionKey: string, shards: number): number {
-  const hash = BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`)
+  // One-shot `hash` (no Hash object per key): half the CPU of createHash for short keys.
+  const digest = BigInt(`0x${hash('md5', partitionKey, 'hex')}`)
   const width = HASH_SPACE / BigInt(shards)
-  const index = Number(hash / width)
+  const index = Number(digest / width)
   return Math.min(index, shards - 1)
 }
 
