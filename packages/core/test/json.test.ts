@@ -12,7 +12,11 @@ const unsafe = fc.oneof(
 
 /** `inner` placed `depth` levels down, alternately in an object and an array. */
 const nest = (inner: unknown, depth: number): unknown =>
-  depth === 0 ? inner : depth % 2 ? { a: 1, b: nest(inner, depth - 1) } : [0, nest(inner, depth - 1)]
+  depth === 0
+    ? inner
+    : depth % 2
+      ? { a: 1, b: nest(inner, depth - 1) }
+      : [0, nest(inner, depth - 1)]
 
 describe('assertJson', () => {
   test('accepts every JSON value, as deep as it goes', () => {
