@@ -231,7 +231,13 @@ async function terminate({ child, exited }: Launched, graceMs: number): Promise<
  */
 async function launch(argv: readonly string[], tracked: Tracked, port: number): Promise<Launched> {
   const { dir } = tracked
-  const child = spawn('redis-server', argv, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  // In a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) reaches
+  // the program using the server, which stops it when it is done, not the server under its feet.
+  const child = spawn('redis-server', argv, {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  })
   tracked.current = child
   // Errors in the arguments are printed to stderr, before the log file is opened.
   let stderr = ''

@@ -117,6 +117,22 @@ describe('startRedis', () => {
     expect(existsSync(dir)).toBe(false)
   })
 
+  it('runs the server in a process group of its own (a Ctrl-C reaches the program, not the server)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', abandon, 'wait'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    try {
+      const [line] = (await once(child.stdout, 'data')) as [Buffer]
+      const { pid } = JSON.parse(line.toString()) as { pid: number }
+      const groupOf = async (p: number) =>
+        Number((await run('ps', ['-o', 'pgid=', '-p', String(p)])).stdout.trim())
+      expect(await groupOf(pid)).toBe(pid)
+      expect(await groupOf(child.pid as number)).not.toBe(pid)
+    } finally {
+      child.kill('SIGTERM')
+    }
+  })
+
   it('kills a server that was never stopped when SIGTERM ends the process (as vitest does)', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', abandon, 'wait'], {
       stdio: ['ignore', 'pipe', 'inherit'],
