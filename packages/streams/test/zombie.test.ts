@@ -46,6 +46,8 @@ test('a worker process SIGSTOPped past its lease: its late round is refused, eac
   const stream = getStream<WidgetEvent>('widgets', config, backend)
   const coordinator = backend.coordinator(stream.definition, 'widgets-test')
   const redis = new Redis(server.url)
+  const t0 = Date.now()
+  const log = (what: string) => console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`)
   const events = [...widgetEvents(30_000, 2_000, 5)]
   const zombie = startWorker(server.url, 'z1', LEASE_MS, schema, DEAD_AFTER_MS)
   const other = startWorker(server.url, 'z2', LEASE_MS, schema, DEAD_AFTER_MS)
@@ -88,7 +90,7 @@ test('a worker process SIGSTOPped past its lease: its late round is refused, eac
   // More records, and the worker paused at once, while it reads them.
   await stream.putMany(events.slice(10_000, 15_000))
   const taken = await zombieShards()
-  console.log(`pausing z1 with shards ${taken.join(',')}`)
+  log(`pausing z1 with shards ${taken.join(',')}`)
   zombie.kill('SIGSTOP')
   try {
     await stream.putMany(events.slice(15_000, 25_000))
@@ -107,7 +109,7 @@ test('a worker process SIGSTOPped past its lease: its late round is refused, eac
   } finally {
     zombie.kill('SIGCONT')
   }
-  console.log(`z1 resumed; shards now owned by ${(await owners()).join(' ')}`)
+  log(`z1 resumed; shards now owned by ${(await owners()).join(' ')}`)
   await waitFor(
     'the resumed worker to find its leases lost',
     async () =>
@@ -116,9 +118,10 @@ test('a worker process SIGSTOPped past its lease: its late round is refused, eac
       ),
     60_000,
   )
-  console.log('z1 found its leases lost')
+  log('z1 found its leases lost')
   await stream.putMany(events.slice(25_000))
   await drainAndCheck(server.url, backend, stream, [zombie, other], truthOf(events), sink)
+  log('drained, table == truth')
   sampling = false
   await sampler
 
