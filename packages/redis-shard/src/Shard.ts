@@ -138,14 +138,15 @@ export interface Shard {
   readonly incarnation: string
   /**
    * How long a release stays on record for its retries and replayed folds (ms; `Infinity` for a
-   * `MemoryShard`, whose records live as long as its store).
+   * `MemoryShard`, whose records live as long as its store). Optional for other implementations.
    */
-  readonly retryWindowMs: number
+  readonly retryWindowMs?: number | undefined
   /**
    * Whether completing a release's claim records that release (the `rememberExecuted` option),
    * so that replaying the release or its folds after the claim was completed counts nothing.
+   * Optional for other implementations (absent: false).
    */
-  readonly rememberExecuted: boolean
+  readonly rememberExecuted?: boolean | undefined
   /**
    * Mints the hold of a new session (no I/O): acquire it, then retry with the same hold.
    * @throws {@link ArgumentError} for an unknown update type or a malformed resource id.

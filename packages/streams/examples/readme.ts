@@ -38,7 +38,7 @@ const worker = new Worker<Click>({
   application: 'click-counter',
   name: 'worker-1',
   processor: phononSource<Click>({
-    shard: new MemoryShard({ codec }),
+    shard: new MemoryShard({ codec, rememberExecuted: true }),
     codec,
     max: 1_000,
     toUpdates: (record) => Widget.create({ id: record.data.widget, clicks: record.data.clicks }),

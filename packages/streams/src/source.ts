@@ -20,7 +20,11 @@ import type { RoundProcessor } from './worker.js'
 /** Options of {@link phononSource}. */
 export interface PhononSourceOptions<T>
   extends Omit<AggregatorOptions, 'shard' | 'execute' | 'executeBatch' | 'closeShard'> {
-  /** The shared tier (a `RedisShard` from `connect`, or a `MemoryShard`); closed with the source. */
+  /**
+   * The shared tier (a `RedisShard` from `connect`, or a `MemoryShard`), made with
+   * `rememberExecuted: true` (a log entry applied again after its claims were completed must not
+   * count again); closed with the source.
+   */
   readonly shard: Shard
   /** The codec of the shard (the write-ahead log encodes deltas with it). */
   readonly codec: Codec
@@ -30,7 +34,10 @@ export interface PhononSourceOptions<T>
   readonly executeBatch: (claims: readonly Claim[]) => Promise<void>
   /** Told of each record the handler refused (it is skipped, not retried). */
   readonly onBadRecord?: (record: StreamRecord<T>, error: unknown) => void
-  /** A log entry left this long by a worker is applied by whoever sees it (ms). Default 15,000. */
+  /**
+   * A log entry left this long by a worker is applied by whoever sees it (ms). Default 15,000.
+   * Must be below the shard's `retryWindowMs`, by a wide margin (see the README, "Exactly once").
+   */
   readonly orphanMs?: number
 }
 
@@ -144,6 +151,9 @@ function check<T>(results: ReadonlyArray<T | ResourceError>): T[] {
  * The phonon source: records feed `withLocalAggregation`, and their contributions reach the
  * sink exactly once (see the README, "Exactly once"). Give it to a {@link Worker} as its
  * processor.
+ * @throws {@link ArgumentError} when the shard was made without `rememberExecuted: true` (a log
+ * entry replayed after its claims were completed would count them again), or `orphanMs` is not
+ * below the shard's `retryWindowMs` (when the shard tells it).
  */
 export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor<T> & {
   /** The current aggregator (replaced after a refused round). */
@@ -152,6 +162,17 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   applyAll(coordinator: Coordinator): Promise<void>
 } {
   const { shard, codec, toUpdates, executeBatch, onBadRecord, orphanMs = 15_000, ...rest } = options
+  if (shard.rememberExecuted !== true) {
+    throw new ArgumentError(
+      'phononSource needs a shard made with rememberExecuted: true (connect / MemoryShard option): ' +
+        'without it a log entry applied again after its claims were completed counts them twice',
+    )
+  }
+  if (shard.retryWindowMs !== undefined && !(orphanMs < shard.retryWindowMs)) {
+    throw new ArgumentError(
+      `orphanMs (${orphanMs}) must be below the shard's retryWindowMs (${shard.retryWindowMs}), by a wide margin`,
+    )
+  }
   let applying = Promise.resolve()
 
   /** Executes claims and what completing them hands back, until none is left. */

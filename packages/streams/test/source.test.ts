@@ -37,7 +37,7 @@ test('the phonon source over aggregated and plain records: each counted once, ba
   const done = new Set<string>()
   const bad: Array<[string, unknown]> = []
   const source = phononSource<Event>({
-    shard: new MemoryShard({ codec }),
+    shard: new MemoryShard({ codec, rememberExecuted: true }),
     codec,
     max: 10,
     toUpdates: ({ data }) => {

@@ -67,6 +67,7 @@ test.fails('a log entry replayed after its worker was recovered counts each reco
       codec: codec(),
       namespace: 'walrec',
       workerId,
+      rememberExecuted: true,
       execute: (claim) => executeBatch([claim]),
     })
   const source = (s: Awaited<ReturnType<typeof shard>>) =>

@@ -617,7 +617,12 @@ async function runInProcess(
       ...widgetWorker({
         stream,
         name,
-        shard: new MemoryShard({ codec: widgetCodec, store, workerId: name }),
+        shard: new MemoryShard({
+          codec: widgetCodec,
+          store,
+          workerId: name,
+          rememberExecuted: true,
+        }),
         codec: widgetCodec,
         tuning,
         executeBatch,

@@ -62,6 +62,8 @@ try {
     codec: widgetCodec,
     namespace: config.namespace,
     workerId: config.name,
+    // phononSource requires it: a log entry applied again must not count its executions twice.
+    rememberExecuted: true,
     // What recovery of a dead worker executes goes the same way.
     execute: (claim) => executeBatch([claim]),
   })

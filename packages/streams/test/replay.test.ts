@@ -1,0 +1,148 @@
+/**
+ * A committed log entry applied in full — its release folded, the claim it won executed into the
+ * sink and completed — and then applied again, because its worker died before removing it (the
+ * orphan sweep of another worker, or `applyAll`, finds it). The shard keeps nothing of the
+ * released session in the resource's hash once its claim is completed, so without
+ * `rememberExecuted` the replayed release is a late release of an unknown hold: folded and
+ * claimed again under a new epoch, which the sink's `(resourceId, epoch)` dedupe cannot catch.
+ * Real parts: a private redis-server, RedisShard, the Redis coordinator, phononSource.
+ */
+import { ArgumentError } from '@phonon/core'
+import { type Claim, connect, MemoryShard } from '@phonon/redis-shard'
+import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import {
+  defineStreams,
+  getStream,
+  phononSource,
+  RedisBackend,
+  type StreamRecord,
+} from '../src/index.js'
+import { codec, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
+
+let server: RedisServer
+beforeAll(async () => {
+  server = await startRedis()
+})
+afterAll(async () => {
+  await server?.stop()
+})
+
+const record = (sequence: string, data: WidgetEvent): StreamRecord<WidgetEvent> => ({
+  data,
+  shardId: 'shardId-000000000000',
+  shard: 0,
+  sequence,
+  subSequence: 0,
+  timestamp: Date.now(),
+})
+
+test('a log entry applied in full (claims completed) and replayed before its removal counts each record once', async () => {
+  const config = defineStreams({ s: { name: 'replay', partitionKey: 'widget', shards: 1 } })
+  const backend = new RedisBackend({ redis: server.url })
+  const stream = getStream<WidgetEvent>('s', config, backend)
+  const coordinator = backend.coordinator(stream.definition, 'app')
+  // The sink: dedupes (resourceId, epoch), as phonon's sinks do.
+  const seen = new Set<string>()
+  const totals = new Map<string, string>()
+  const executeBatch = async (claims: readonly Claim[]) => {
+    for (const claim of claims) {
+      const key = `${claim.resourceId}@${claim.epoch}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      const { id, clicks, views } = (
+        claim.update as unknown as { aggregate(): { id: string; clicks: number; views: number } }
+      ).aggregate()
+      const [c, v] = (totals.get(id) ?? '0/0').split('/').map(Number) as [number, number]
+      totals.set(id, `${c + clicks}/${v + views}`)
+    }
+  }
+  const shard = (workerId: string) =>
+    connect({
+      nodes: [server.url],
+      codec: codec(),
+      namespace: 'replay',
+      workerId,
+      rememberExecuted: true,
+      execute: (claim) => executeBatch([claim]),
+    })
+  const source = (s: Awaited<ReturnType<typeof shard>>) =>
+    phononSource<WidgetEvent>({
+      shard: s,
+      codec: codec(),
+      max: 1, // a second widget ends the first one's session
+      toUpdates: (r) => toUpdate(r.data),
+      executeBatch,
+    })
+
+  const shardA = await shard('a')
+  const a = source(shardA)
+  const shardB = await shard('b')
+  const b = source(shardB)
+  try {
+    // Worker A's round: w1 twice, then w2 ends w1's session: the entry holds w1's release.
+    const token = (await coordinator.acquire(0, 'a', 60_000)) as number
+    await a.process([
+      record('1-0', { widget: 'w1', click: 1 }),
+      record('2-0', { widget: 'w1', click: 0 }),
+      record('3-0', { widget: 'w2', click: 1 }),
+    ])
+    const entry = (await a.prepare()) as string
+    expect(entry).toContain('release')
+    const commit = () =>
+      coordinator.commit('a', 60_000, [{ shard: 0, token, sequence: '3-0' }], {
+        id: 'e1',
+        blob: entry,
+      })
+    await commit()
+    // A applies it in full: w1's release claims, the claim is executed and completed, the entry
+    // removed…
+    await a.committed('e1', entry, coordinator)
+    await waitFor('the entry applied', async () => (await coordinator.walEntries(0)).length === 0)
+    expect(totals.get('w1')).toBe('1/1')
+    expect(await shardA.count('Widget.w1')).toBe(0)
+    // …but as if A died before removing it: the entry is there again (the same commit again).
+    await commit()
+    expect(await coordinator.walEntries(0)).toEqual(['e1'])
+    // B replays it (applyAll executes the claims its releases win before resolving).
+    await b.applyAll(coordinator)
+    expect(await coordinator.walEntries(0)).toEqual([])
+    expect(totals.get('w1')).toBe('1/1')
+    expect(shardA.stats().shardStateLost + shardB.stats().shardStateLost).toBe(0)
+    // A ends w2's session (closing releases it); every record counted once.
+    await a.close()
+    expect(Object.fromEntries(totals)).toEqual({ w1: '1/1', w2: '1/0' })
+    expect(await shardB.count('Widget.w1')).toBe(0)
+    expect(await shardB.count('Widget.w2')).toBe(0)
+  } finally {
+    await a.close().catch(() => undefined)
+    await b.close()
+    await backend.close()
+  }
+}, 60_000)
+
+test('phononSource refuses a shard without rememberExecuted, and orphanMs not below its retryWindowMs', async () => {
+  const options = {
+    codec: codec(),
+    max: 10,
+    toUpdates: () => undefined,
+    executeBatch: async () => {},
+  }
+  const without = new MemoryShard({ codec: codec() })
+  expect(() => phononSource({ ...options, shard: without })).toThrow(ArgumentError)
+  expect(() => phononSource({ ...options, shard: without })).toThrow(/rememberExecuted/)
+  const shard = await connect({
+    nodes: [server.url],
+    codec: codec(),
+    namespace: 'replay-options',
+    heartbeatMs: 0,
+    retryWindowMs: 10_000,
+    rememberExecuted: true,
+  })
+  try {
+    expect(() => phononSource({ ...options, shard, orphanMs: 10_000 })).toThrow(/retryWindowMs/)
+  } finally {
+    // A valid one is made, and closing it closes the shard.
+    await phononSource({ ...options, shard, orphanMs: 5_000 }).close()
+  }
+})
