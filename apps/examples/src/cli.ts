@@ -58,6 +58,11 @@ export class ServiceUnreachable extends PhononError {
   readonly _tag = 'ServiceUnreachable' as const
 }
 
+/** A part of a running job failed (a worker exited, the run stopped moving): one line, exit 1. */
+export class JobFailed extends PhononError {
+  readonly _tag = 'JobFailed' as const
+}
+
 /**
  * Parses and checks `argv` against the command's flags.
  * @returns the values (defaults filled in), or `'help'` when `--help` or `-h` was given.

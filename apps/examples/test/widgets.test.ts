@@ -142,6 +142,33 @@ describe('the widgets job', () => {
     expect(stdout).toBe('')
   }, 120_000)
 
+  it('fails with one line when a worker dies: exit status 1, no stack trace', async () => {
+    const child = spawn(process.execPath, [...job, '--events', '5000000', '--workers', '2'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk
+        if (/widgets: [1-9][\d,]* of/.test(stderr)) resolve()
+      }),
+    )
+    const { stdout: ps } = await run('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)])
+    const worker = ps.split('\n').find((line) => line.includes('worker'))
+    expect(worker).toBeDefined()
+    process.kill(Number.parseInt(worker as string, 10), 'SIGKILL')
+    expect(await exited).toBe(1)
+    const lines = stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('widgets: '))
+    expect(lines).toEqual([
+      expect.stringMatching(/^pnpm start: JobFailed: worker-\d exited with SIGKILL/),
+    ])
+  }, 120_000)
+
   it("generates the seed's events, deterministically for a seed", () => {
     const events = [...widgetEvents({ events: 1000, widgets: 500, skew: 1.1, seed: 3 })]
     expect(events).toEqual([...widgetEvents({ events: 1000, widgets: 500, skew: 1.1, seed: 3 })])

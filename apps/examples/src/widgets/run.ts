@@ -15,7 +15,7 @@ import {
 } from '@phonon/streams'
 import { startRedis } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { progressLines, redact } from '../cli.js'
+import { JobFailed, progressLines, redact } from '../cli.js'
 import { type Database, openDatabase } from './database.js'
 import { count, type StreamOptions, type Totals, widgetEvents } from './events.js'
 import { codec, Widget, widgetId } from './model.js'
@@ -361,7 +361,7 @@ async function runOnRedis(
           code === 0
             ? resolve()
             : reject(
-                new Error(
+                new JobFailed(
                   `${workerName} exited with ${code ?? signal}${failure ? `: ${failure}` : ''}`,
                 ),
               ),
@@ -569,7 +569,7 @@ async function waitCommitted(
     }
     // A run that stopped moving (workers alive but stuck) fails rather than waiting forever.
     if (performance.now() - moved > STALL_MS) {
-      throw new Error(
+      throw new JobFailed(
         `no checkpoint of shards ${[...pending.keys()].join(', ')} moved for ${STALL_MS / 1000} s`,
       )
     }
@@ -770,7 +770,7 @@ const never = () => new Promise<never>(() => {})
 async function poll(ms: number, message: string, ready: () => boolean) {
   const deadline = performance.now() + ms
   while (!ready()) {
-    if (performance.now() > deadline) throw new Error(`${message} within ${ms / 1000} s`)
+    if (performance.now() > deadline) throw new JobFailed(`${message} within ${ms / 1000} s`)
     await sleep(20)
   }
 }
