@@ -11,13 +11,17 @@
  * 6) scale it.
  */
 import type { ChildProcess } from 'node:child_process'
-import type { Sink } from '@phonon/adapters-django-style'
-import { type RedisServer, seededRandom, startRedis, uniqueName } from '@phonon/testkit'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { seededRandom } from '@phonon/testkit'
+import { expect, test } from 'vitest'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
 import { overlaps, readAudit } from './fixtures/audit.js'
-import { caughtUp, drainAndCheck, exited, killWorkers, startWorker } from './fixtures/loop.js'
-import { createSchema } from './fixtures/sink.js'
+import {
+  caughtUp,
+  drainAndCheck,
+  exited,
+  processTestServers,
+  startWorker,
+} from './fixtures/loop.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const EVENTS = Number(process.env.KILL_LOOP_EVENTS ?? 30_000)
@@ -26,24 +30,15 @@ const LEASE_MS = 3_000
 /** KILL_LOOP_STOPS=0: SIGKILLs only (to tell the two kinds of faults apart). */
 const STOPS = process.env.KILL_LOOP_STOPS !== '0'
 
-let server: RedisServer
-let sink: Sink & { drop(): Promise<void> }
-const schema = uniqueName('streams_killloop')
-beforeAll(async () => {
-  server = await startRedis()
-  sink = await createSchema(schema)
-})
-afterAll(async () => {
-  await killWorkers()
-  await sink?.drop()
-  await server?.stop()
-})
+const { schema, ...servers } = processTestServers('streams_killloop')
 
-const start = (name: string) => startWorker(server.url, name, LEASE_MS, schema)
+const start = (name: string) => startWorker(servers.server().url, name, LEASE_MS, schema)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ≥ ${FAULTS} SIGKILLs / SIGSTOPs: table == truth`, async () => {
+  const server = servers.server()
+  const sink = servers.sink()
   const started = Date.now()
   const config = defineStreams({
     widgets: { name: 'widgets', partitionKey: 'widget', shards: 16 },

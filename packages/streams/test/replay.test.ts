@@ -11,14 +11,8 @@ import { ArgumentError } from '@phonon/core'
 import { type Claim, connect, MemoryShard } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import {
-  defineStreams,
-  getStream,
-  phononSource,
-  RedisBackend,
-  type StreamRecord,
-} from '../src/index.js'
-import { codec, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
+import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
+import { codec, streamRecord, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -28,14 +22,7 @@ afterAll(async () => {
   await server?.stop()
 })
 
-const record = (sequence: string, data: WidgetEvent): StreamRecord<WidgetEvent> => ({
-  data,
-  shardId: 'shardId-000000000000',
-  shard: 0,
-  sequence,
-  subSequence: 0,
-  timestamp: Date.now(),
-})
+const record = streamRecord
 
 test('a log entry applied in full (claims completed) and replayed before its removal counts each record once', async () => {
   const config = defineStreams({ s: { name: 'replay', partitionKey: 'widget', shards: 1 } })

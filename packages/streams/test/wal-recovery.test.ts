@@ -20,14 +20,8 @@
 import { connect } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import {
-  defineStreams,
-  getStream,
-  phononSource,
-  RedisBackend,
-  type StreamRecord,
-} from '../src/index.js'
-import { codec, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
+import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
+import { codec, streamRecord, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -37,14 +31,7 @@ afterAll(async () => {
   await server?.stop()
 })
 
-const record = (sequence: string, data: WidgetEvent): StreamRecord<WidgetEvent> => ({
-  data,
-  shardId: 'shardId-000000000000',
-  shard: 0,
-  sequence,
-  subSequence: 0,
-  timestamp: Date.now(),
-})
+const record = streamRecord
 
 test.fails('a log entry replayed after its worker was recovered counts each record once', async () => {
   const config = defineStreams({ s: { name: 'walrec', partitionKey: 'widget', shards: 1 } })

@@ -1,37 +1,16 @@
-/**
- * Leases at process level: a worker PROCESS SIGSTOPped past its stream lease (but not so long
- * that phonon's shard presumes it dead: see the README's note on deadAfterMs) while another
- * takes its shards over. After SIGCONT its late round is refused (it reports the leases lost), the
- * checkpoints never move backwards (sampled all along), no record is committed by two workers
- * (the workers' audit of committed ranges: disjoint per shard, and as many records committed as
- * were put), and the SQL table equals the ground truth.
- */
-import type { Sink } from '@phonon/adapters-django-style'
-import { type RedisServer, startRedis, uniqueName, waitFor } from '@phonon/testkit'
+import { waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
 import { overlaps, readAudit } from './fixtures/audit.js'
-import { caughtUp, drainAndCheck, killWorkers, startWorker } from './fixtures/loop.js'
-import { createSchema } from './fixtures/sink.js'
+import { caughtUp, drainAndCheck, processTestServers, startWorker } from './fixtures/loop.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const LEASE_MS = 2_000
 /** phonon's shard presumes a silent worker dead after this: longer than any pause here. */
 const DEAD_AFTER_MS = 120_000
 
-let server: RedisServer
-let sink: Sink & { drop(): Promise<void> }
-const schema = uniqueName('streams_zombie')
-beforeAll(async () => {
-  server = await startRedis()
-  sink = await createSchema(schema)
-})
-afterAll(async () => {
-  await killWorkers()
-  await sink?.drop()
-  await server?.stop()
-})
+const { schema, ...servers } = processTestServers('streams_zombie')
 
 /** `a` < `b` for Redis stream ids. */
 const before = (a: string, b: string) => {
@@ -41,6 +20,8 @@ const before = (a: string, b: string) => {
 }
 
 test('a worker process SIGSTOPped past its lease: its late round is refused, each record committed once', async () => {
+  const server = servers.server()
+  const sink = servers.sink()
   const config = defineStreams({ widgets: { name: 'widgets', partitionKey: 'widget', shards: 16 } })
   const backend = new RedisBackend({ redis: server.url })
   const stream = getStream<WidgetEvent>('widgets', config, backend)

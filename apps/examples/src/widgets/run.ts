@@ -416,7 +416,6 @@ async function runOnRedis(
     stopAll()
   })
   try {
-    const lastSequences = new Map<number, string>()
     const coordinator = backend.coordinator(stream.definition, APPLICATION)
     // Start-up: the database served (its URL sent to every worker), every worker running and
     // every shard leased, split evenly.
@@ -444,23 +443,12 @@ async function runOnRedis(
     const steadyStart = performance.now()
     const first = interrupted ? undefined : await sample()
     if (!interrupted) {
-      await Promise.race([
-        failed,
-        produce(
-          stream,
-          options,
-          truth,
-          lastSequences,
-          () => interrupted,
-          () => children.reduce((n, c) => n + c.progress.events, 0),
-        ),
-      ])
-      // Steady until every shard's checkpoint is at its last event.
-      await Promise.race([
+      await steadyPhase(stream, options, truth, coordinator, {
         failed,
         interruption,
-        waitCommitted(coordinator, lastSequences, () => interrupted),
-      ])
+        stopped: () => interrupted,
+        handled: () => children.reduce((n, c) => n + c.progress.events, 0),
+      })
     }
     const steadyMs = performance.now() - steadyStart
     const last = interrupted ? undefined : await sample()
@@ -510,6 +498,35 @@ async function runOnRedis(
     info.disconnect()
     await backend.close()
   }
+}
+
+/**
+ * The steady phase: the events produced while the workers consume them, until every shard's
+ * checkpoint is at its last event — or a worker failed (`failed` rejects), or the run was
+ * interrupted.
+ */
+async function steadyPhase(
+  stream: Stream<WidgetRecord>,
+  options: StreamOptions,
+  truth: Totals,
+  coordinator: ReturnType<RedisBackend['coordinator']>,
+  run: {
+    readonly failed: Promise<never>
+    readonly interruption: Promise<unknown>
+    readonly stopped: () => boolean
+    readonly handled: () => number
+  },
+): Promise<void> {
+  const lastSequences = new Map<number, string>()
+  await Promise.race([
+    run.failed,
+    produce(stream, options, truth, lastSequences, run.stopped, run.handled),
+  ])
+  await Promise.race([
+    run.failed,
+    run.interruption,
+    waitCommitted(coordinator, lastSequences, run.stopped),
+  ])
 }
 
 /**
@@ -660,28 +677,19 @@ async function runInProcess(
     marks.leasesMs = Math.round(startupMs)
     const steadyStart = performance.now()
     const cpuBefore = cpuMs()
-    const lastSequences = new Map<number, string>()
     if (!interrupted) {
-      await Promise.race([
-        failed,
-        produce(
-          stream,
-          options,
-          truth,
-          lastSequences,
-          () => interrupted,
-          () => workers.reduce((n, w) => n + w.worker.processed, 0),
-        ),
-      ])
-      await Promise.race([
-        failed,
-        interruption,
-        waitCommitted(
-          backend.coordinator(stream.definition, APPLICATION),
-          lastSequences,
-          () => interrupted,
-        ),
-      ])
+      await steadyPhase(
+        stream,
+        options,
+        truth,
+        backend.coordinator(stream.definition, APPLICATION),
+        {
+          failed,
+          interruption,
+          stopped: () => interrupted,
+          handled: () => workers.reduce((n, w) => n + w.worker.processed, 0),
+        },
+      )
     }
     const steadyMs = performance.now() - steadyStart
     const cpu = cpuMs() - cpuBefore
