@@ -114,7 +114,7 @@ let sourceRuns = 0
 async function source() {
   let counted = 0
   const processor = phononSource<(typeof records)[number]>({
-    shard: new MemoryShard({ codec }),
+    shard: new MemoryShard({ codec, rememberExecuted: true }),
     codec,
     max: 20_000,
     toUpdates: ({ data }) =>
