@@ -8,11 +8,12 @@
  * Real parts: a private redis-server, RedisShard, the Redis coordinator, phononSource.
  */
 import { ArgumentError } from '@phonon/core'
-import { type Claim, connect, MemoryShard } from '@phonon/redis-shard'
+import { connect, MemoryShard } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
-import { codec, streamRecord, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
+import { replayRig } from './fixtures/rig.js'
+import { codec, streamRecord, type WidgetEvent } from './fixtures/widgets.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -29,38 +30,7 @@ test('a log entry applied in full (claims completed) and replayed before its rem
   const backend = new RedisBackend({ redis: server.url })
   const stream = getStream<WidgetEvent>('s', config, backend)
   const coordinator = backend.coordinator(stream.definition, 'app')
-  // The sink: dedupes (resourceId, epoch), as phonon's sinks do.
-  const seen = new Set<string>()
-  const totals = new Map<string, string>()
-  const executeBatch = async (claims: readonly Claim[]) => {
-    for (const claim of claims) {
-      const key = `${claim.resourceId}@${claim.epoch}`
-      if (seen.has(key)) continue
-      seen.add(key)
-      const { id, clicks, views } = (
-        claim.update as unknown as { aggregate(): { id: string; clicks: number; views: number } }
-      ).aggregate()
-      const [c, v] = (totals.get(id) ?? '0/0').split('/').map(Number) as [number, number]
-      totals.set(id, `${c + clicks}/${v + views}`)
-    }
-  }
-  const shard = (workerId: string) =>
-    connect({
-      nodes: [server.url],
-      codec: codec(),
-      namespace: 'replay',
-      workerId,
-      rememberExecuted: true,
-      execute: (claim) => executeBatch([claim]),
-    })
-  const source = (s: Awaited<ReturnType<typeof shard>>) =>
-    phononSource<WidgetEvent>({
-      shard: s,
-      codec: codec(),
-      max: 1, // a second widget ends the first one's session
-      toUpdates: (r) => toUpdate(r.data),
-      executeBatch,
-    })
+  const { totals, shard, source } = replayRig(server.url, 'replay')
 
   const shardA = await shard('a')
   const a = source(shardA)
