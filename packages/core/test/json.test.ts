@@ -10,6 +10,9 @@ const unsafe = fc.oneof(
   fc.constant(JSON.parse('{"__proto__": 1}')),
 )
 
+/** JSON values without `__proto__` keys (which assertJson refuses on purpose). */
+const json = fc.jsonValue().filter((value) => !JSON.stringify(value).includes('"__proto__"'))
+
 /** `inner` placed `depth` levels down, alternately in an object and an array. */
 const nest = (inner: unknown, depth: number): unknown =>
   depth === 0
@@ -21,7 +24,7 @@ const nest = (inner: unknown, depth: number): unknown =>
 describe('assertJson', () => {
   test('accepts every JSON value, as deep as it goes', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), fc.nat(8), (value, depth) => {
+      fc.property(json, fc.nat(8), (value, depth) => {
         const nested = nest(value, depth)
         expect(assertJson(nested)).toBe(nested)
       }),
