@@ -36,6 +36,20 @@ export interface LeaseGrant {
   readonly token: number
 }
 
+/** A shard in a commit: its grant, the checkpoint the round read from, where it moves to. */
+export interface CommitEntry extends LeaseGrant {
+  /** The shard's checkpoint the round started from (undefined: none was stored). */
+  readonly from: string | undefined
+  /** The last sequence the round processed (undefined: it read nothing of this shard). */
+  readonly sequence?: string | undefined
+}
+
+/**
+ * How long a coordinator remembers a commit's id (ms), to answer a commit sent again after its
+ * reply was lost `'already-committed'`: 10 minutes.
+ */
+export const COMMIT_IDS_KEPT_MS = 600_000
+
 /**
  * Coordination of one application (a consumer group) on one stream: leases per shard,
  * forward-only checkpoints fenced by the lease, live members, and the write-ahead log of the
@@ -53,17 +67,25 @@ export interface Coordinator {
   /** A shard's checkpoint: the last sequence processed, or undefined. */
   checkpoint(shard: number): Promise<string | undefined>
   /**
-   * In one atomic step: checks every grant is still `owner`'s with that token (extending it),
-   * moves each given checkpoint forward, and stores `wal` under its id.
+   * Commits a round, in one atomic step, exclusively and at most once:
+   * - a commit whose `round.id` was committed already (an attempt whose reply was lost, sent
+   *   again) writes nothing and answers `'already-committed'`, whoever holds the leases now (ids
+   *   are remembered for {@link COMMIT_IDS_KEPT_MS});
+   * - otherwise it checks every grant is still `owner`'s with that token, and (compare-and-set)
+   *   that every shard's stored checkpoint is still `from`, the one the round read from
+   *   (undefined: none); then it extends the grants, moves each given checkpoint to `sequence`,
+   *   stores `round.wal` (if any) as the log entry `round.id`, and answers `'committed'`.
    * @throws {@link LeaseLost} when a grant is not ours any more; nothing is written.
+   * @throws {@link CheckpointConflict} when a stored checkpoint is not `from` (another round
+   *   committed that range already); nothing is written.
    * @throws {@link ArgumentError} when a checkpoint would move backwards; nothing is written.
    */
   commit(
     owner: string,
     ttlMs: number,
-    entries: ReadonlyArray<LeaseGrant & { readonly sequence?: string | undefined }>,
-    wal?: { readonly id: string; readonly blob: string },
-  ): Promise<void>
+    entries: readonly CommitEntry[],
+    round: { readonly id: string; readonly wal?: string | undefined },
+  ): Promise<'committed' | 'already-committed'>
   /** Records `member` as alive for `ttlMs`; returns the live members, sorted. */
   heartbeat(member: string, ttlMs: number): Promise<string[]>
   /** Removes a member. */

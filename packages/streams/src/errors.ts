@@ -43,3 +43,23 @@ export class LeaseLost extends PhononError {
     super(message)
   }
 }
+
+/**
+ * A commit's round did not start from a shard's stored checkpoint: another round committed that
+ * range already (or the stored checkpoint changed under the worker). Nothing was written; the
+ * round must go back to the stored checkpoint.
+ */
+export class CheckpointConflict extends PhononError {
+  readonly _tag = 'CheckpointConflict' as const
+  constructor(
+    readonly shard: number,
+    /** The checkpoint the round read from (undefined: none). */
+    readonly from: string | undefined,
+    /** The stored checkpoint (undefined: none). */
+    readonly current: string | undefined,
+  ) {
+    super(
+      `the checkpoint of shard ${shard} is ${current ?? 'none'}, not ${from ?? 'none'} as the round read from: another round committed that range`,
+    )
+  }
+}

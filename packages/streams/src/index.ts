@@ -7,12 +7,14 @@
  */
 export type {
   Backend,
+  CommitEntry,
   Coordinator,
   Lease,
   LeaseGrant,
   ReadFrom,
   StoredRecord,
 } from './Backend.js'
+export { COMMIT_IDS_KEPT_MS } from './Backend.js'
 export {
   KinesisBackend,
   type KinesisBackendOptions,
@@ -31,6 +33,7 @@ export {
   type StreamsConfig,
 } from './config.js'
 export {
+  CheckpointConflict,
   CommitUnconfirmed,
   LeaseLost,
   RecordError,

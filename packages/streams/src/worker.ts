@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { ArgumentError } from '@phonon/core'
 import { expand } from './aggregation.js'
 import type { Coordinator, ReadFrom, StoredRecord } from './Backend.js'
-import { CommitUnconfirmed, LeaseLost, StreamError } from './errors.js'
+import { CheckpointConflict, CommitUnconfirmed, LeaseLost, StreamError } from './errors.js'
 import { pinLatest, type StreamRecord, shardIndexes, storedLimit } from './Iterator.js'
 import { type LeaseChanges, ShardLeases } from './Lease.js'
 import type { Stream } from './Stream.js'
@@ -83,6 +83,10 @@ export class Worker<T = unknown> {
   readonly #read = new Map<number, string>()
   /** The lease token each shard is read under: a round commits under these, not the current ones. */
   readonly #tokens = new Map<number, number>()
+  /** Each shard's stored checkpoint the round reads from (undefined: none): a commit's compare-and-set. */
+  readonly #from = new Map<number, string | undefined>()
+  /** Positions must be read again from the checkpoints before the next read (a refused round). */
+  #stale = false
   #running = false
   #roundStart = Date.now()
   #roundCount = 0
@@ -170,6 +174,7 @@ export class Worker<T = unknown> {
   /** Applies lease changes, reads each owned shard once, commits when the round is due. */
   async #step(): Promise<void> {
     if (await this.#apply()) this.#startRound()
+    if (this.#stale) await this.#reposition()
     const { shards, reads: reading } = this.#readOwned()
     const reads = await reading
     let fetched = 0
@@ -246,18 +251,14 @@ export class Worker<T = unknown> {
     const changes = this.#changes.splice(0)
     const lost = changes.flatMap((c) => c.lost)
     if (lost.length > 0) await this.#refused(lost)
-    for (const grant of changes.flatMap((c) => c.acquired)) {
-      if (this.#leases.owned().get(grant.shard) !== grant.token) continue
-      this.#tokens.set(grant.shard, grant.token)
-      const checkpoint = await this.#coordinator.checkpoint(grant.shard)
-      this.#positions.set(
-        grant.shard,
-        checkpoint !== undefined
-          ? { after: checkpoint }
-          : this.#o.initialPosition === 'all'
-            ? 'all'
-            : await pinLatest(this.#o.stream.backend, this.#o.stream.definition, grant.shard),
-      )
+    const acquired = changes
+      .flatMap((c) => c.acquired)
+      .filter((grant) => this.#leases.owned().get(grant.shard) === grant.token)
+    // Every grant is recorded first: should a checkpoint read below fail, #refused positions
+    // them all (none is left owned and never read).
+    for (const grant of acquired) this.#tokens.set(grant.shard, grant.token)
+    for (const grant of acquired) {
+      await this.#position(grant.shard)
       this.#o.onEvent?.({ type: 'acquired', shard: grant.shard })
     }
     const surplus = changes.at(-1)?.surplus ?? []
@@ -279,13 +280,15 @@ export class Worker<T = unknown> {
     const entries = [...shards].map((shard) => ({
       shard,
       token: this.#tokens.get(shard) ?? -1,
+      from: this.#from.get(shard),
       sequence: this.#read.get(shard),
     }))
-    // A commit is idempotent (same checks, same checkpoints, the same entry under the same id),
-    // so one whose reply was lost (Redis restarting) is sent again until it is known to be done
-    // or refused (the lease lost): dropping the round then could drop a committed entry's
-    // deltas. Once stopped, the worker tries for one more lease time, then gives up without
-    // releasing anything (see CommitUnconfirmed).
+    // A commit is exclusive (compare-and-set on the checkpoints the round read from) and
+    // idempotent (its id is remembered: sent again, it answers 'already-committed' and writes
+    // nothing), so one whose reply was lost (Redis restarting) is sent again until it is known to
+    // be done or refused: dropping the round then could drop a committed entry's deltas. Once
+    // stopped, the worker tries for one more lease time, then gives up without releasing
+    // anything (see CommitUnconfirmed).
     let stoppedAt: number | undefined
     for (let attempt = 1; ; attempt++) {
       try {
@@ -293,12 +296,19 @@ export class Worker<T = unknown> {
           this.incarnation,
           this.#o.leaseMs,
           entries,
-          entry === undefined ? undefined : { id, blob: entry },
+          entry === undefined ? { id } : { id, wal: entry },
         )
         break
       } catch (error) {
         if (error instanceof LeaseLost) {
           await this.#refused([error.shard])
+          return
+        }
+        if (error instanceof CheckpointConflict) {
+          // Another round committed from these checkpoints already: this one is dropped and the
+          // shards are read again from what is stored.
+          this.#o.onEvent?.({ type: 'error', error })
+          await this.#refused([])
           return
         }
         if (!(error instanceof StreamError)) throw error
@@ -315,6 +325,9 @@ export class Worker<T = unknown> {
         await this.#sleep(Math.min(COMMIT_BACKOFF_MS, 50 * 2 ** Math.min(attempt, 6)))
       }
     }
+    for (const { shard, sequence } of entries) {
+      if (sequence !== undefined) this.#from.set(shard, sequence)
+    }
     this.#read.clear()
     await this.#o.processor.committed(id, entry, this.#coordinator)
   }
@@ -328,17 +341,41 @@ export class Worker<T = unknown> {
       this.#leases.drop(shard)
       this.#forget(shard, 'lost')
     }
-    await this.#o.processor.discard()
+    // Until every position is back at its checkpoint nothing is read (a checkpoint read that
+    // fails here is tried again before the next read, not skipped).
+    this.#stale = true
     this.#read.clear()
-    for (const shard of this.#positions.keys()) {
-      const checkpoint = await this.#coordinator.checkpoint(shard)
-      this.#positions.set(shard, checkpoint === undefined ? 'all' : { after: checkpoint })
-    }
+    await this.#o.processor.discard()
+    await this.#reposition()
+  }
+
+  /** Every owned shard's position and `from` back at its stored checkpoint. */
+  async #reposition(): Promise<void> {
+    for (const shard of this.#tokens.keys()) await this.#position(shard)
+    this.#stale = false
+  }
+
+  /**
+   * A shard's position and `from` at its stored checkpoint; without one, the initial position
+   * for a shard not read yet, else from the oldest record.
+   */
+  async #position(shard: number): Promise<void> {
+    const checkpoint = await this.#coordinator.checkpoint(shard)
+    this.#from.set(shard, checkpoint)
+    this.#positions.set(
+      shard,
+      checkpoint !== undefined
+        ? { after: checkpoint }
+        : this.#o.initialPosition === 'all' || this.#positions.has(shard)
+          ? 'all'
+          : await pinLatest(this.#o.stream.backend, this.#o.stream.definition, shard),
+    )
   }
 
   #forget(shard: number, type: 'lost' | 'released'): void {
     this.#positions.delete(shard)
     this.#tokens.delete(shard)
+    this.#from.delete(shard)
     this.#read.delete(shard)
     this.#o.onEvent?.({ type, shard })
   }

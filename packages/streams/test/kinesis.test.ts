@@ -98,7 +98,12 @@ describe('the Kinesis backend', () => {
     const put = await stream.putMany(['a', 'b', 'c'].map((k) => ({ k })))
     const coordinator = backend.coordinator(stream.definition, 'app')
     const token = (await coordinator.acquire(0, 'w', 10_000)) as number
-    await coordinator.commit('w', 10_000, [{ shard: 0, token, sequence: put[0]?.sequence }])
+    await coordinator.commit(
+      'w',
+      10_000,
+      [{ shard: 0, token, from: undefined, sequence: put[0]?.sequence }],
+      { id: 'r1' },
+    )
     const [lag] = await stream.lag('app')
     expect(lag).toMatchObject({ recordsBehind: 2, latest: put[2]?.sequence })
     const cursor = await backend.pin(stream.definition, 0)

@@ -24,9 +24,18 @@ for (const name of ['memory', 'redis'] as const) {
       const a = await c.acquire(0, 'A', 50)
       expect(a).toBeTypeOf('number')
       expect(await c.acquire(0, 'B', 50)).toBeUndefined() // held, not expired
-      await c.commit('A', 50, [{ shard: 0, token: a as number, sequence: '5-0' }])
+      await c.commit(
+        'A',
+        50,
+        [{ shard: 0, token: a as number, from: undefined, sequence: '5-0' }],
+        {
+          id: 'r1',
+        },
+      )
       await expect(
-        c.commit('A', 50, [{ shard: 0, token: a as number, sequence: '4-9' }]),
+        c.commit('A', 50, [{ shard: 0, token: a as number, from: '5-0', sequence: '4-9' }], {
+          id: 'r2',
+        }),
       ).rejects.toThrow(ArgumentError)
       // A is paused past its lease: B takes the shard over with a higher token.
       await waitFor(
@@ -38,9 +47,9 @@ for (const name of ['memory', 'redis'] as const) {
       expect(b?.token).toBeGreaterThan(a as number)
       // A's late checkpoint (and its log entry) is refused, nothing written.
       await expect(
-        c.commit('A', 50, [{ shard: 0, token: a as number, sequence: '9-0' }], {
+        c.commit('A', 50, [{ shard: 0, token: a as number, from: '5-0', sequence: '9-0' }], {
           id: 'x',
-          blob: 'y',
+          wal: 'y',
         }),
       ).rejects.toThrow(LeaseLost)
       expect(await c.checkpoint(0)).toBe('5-0')

@@ -12,7 +12,7 @@ import { connect, MemoryShard } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
-import { replayRig } from './fixtures/rig.js'
+import { putEntryBack, replayRig } from './fixtures/rig.js'
 import { codec, streamRecord, type WidgetEvent } from './fixtures/widgets.js'
 
 let server: RedisServer
@@ -46,20 +46,18 @@ test('a log entry applied in full (claims completed) and replayed before its rem
     ])
     const entry = (await a.prepare()) as string
     expect(entry).toContain('release')
-    const commit = () =>
-      coordinator.commit('a', 60_000, [{ shard: 0, token, sequence: '3-0' }], {
-        id: 'e1',
-        blob: entry,
-      })
-    await commit()
+    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
+      id: 'e1',
+      wal: entry,
+    })
     // A applies it in full: w1's release claims, the claim is executed and completed, the entry
     // removed…
     await a.committed('e1', entry, coordinator)
     await waitFor('the entry applied', async () => (await coordinator.walEntries(0)).length === 0)
     expect(totals.get('w1')).toBe('1/1')
     expect(await shardA.count('Widget.w1')).toBe(0)
-    // …but as if A died before removing it: the entry is there again (the same commit again).
-    await commit()
+    // …but as if A died before removing it: the entry is there again.
+    await putEntryBack(backend.redis, stream.definition, 'app', 'e1', entry)
     expect(await coordinator.walEntries(0)).toEqual(['e1'])
     // B replays it (applyAll executes the claims its releases win before resolving).
     await b.applyAll(coordinator)

@@ -1,7 +1,7 @@
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
-import { replayRig } from './fixtures/rig.js'
+import { putEntryBack, replayRig } from './fixtures/rig.js'
 import { streamRecord, type WidgetEvent } from './fixtures/widgets.js'
 
 let server: RedisServer
@@ -31,25 +31,22 @@ test.fails('a log entry replayed after its worker was recovered counts each reco
   ])
   const entry1 = (await a.prepare()) as string
   expect(entry1).toContain('fold')
-  await coordinator.commit('a', 60_000, [{ shard: 0, token, sequence: '2-0' }], {
+  await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '2-0' }], {
     id: 'e1',
-    blob: entry1,
+    wal: entry1,
   })
   // A applies it (the fold reaches Redis)…
   await a.committed('e1', entry1, coordinator)
   await waitFor('entry 1 applied', async () => (await coordinator.walEntries(0)).length === 0)
-  // …and is SIGKILLed before removing it: the entry is still there (the same commit again).
-  await coordinator.commit('a', 60_000, [{ shard: 0, token, sequence: '2-0' }], {
-    id: 'e1',
-    blob: entry1,
-  })
+  // …and is SIGKILLed before removing it: the entry is still there.
+  await putEntryBack(backend.redis, stream.definition, 'app', 'e1', entry1)
   // Round 2 (committed, never applied): w2 ends w1's session, so the entry holds its release.
   await a.process([record('3-0', { widget: 'w2', click: 0 })])
   const entry2 = (await a.prepare()) as string
   expect(entry2).toContain('release')
-  await coordinator.commit('a', 60_000, [{ shard: 0, token, sequence: '3-0' }], {
+  await coordinator.commit('a', 60_000, [{ shard: 0, token, from: '2-0', sequence: '3-0' }], {
     id: 'e2',
-    blob: entry2,
+    wal: entry2,
   })
 
   // B recovers A's incarnation first (evicts its holds, executes w1's folded 1/1)…

@@ -1,7 +1,16 @@
 import { ArgumentError } from '@phonon/core'
-import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
+import {
+  type Backend,
+  COMMIT_IDS_KEPT_MS,
+  type CommitEntry,
+  type Coordinator,
+  type Lease,
+  type LeaseGrant,
+  type ReadFrom,
+  type StoredRecord,
+} from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
-import { LeaseLost } from '../errors.js'
+import { CheckpointConflict, LeaseLost } from '../errors.js'
 import { assertNoCursor } from '../Iterator.js'
 import { compareSequences } from '../routing.js'
 
@@ -86,6 +95,8 @@ class MemoryCoordinator implements Coordinator {
   readonly #checkpoints = new Map<number, string>()
   readonly #members = new Map<string, number>()
   readonly #wal = new Map<string, { at: number; blob: string }>()
+  /** Ids of commits by when they were committed (oldest first), kept COMMIT_IDS_KEPT_MS. */
+  readonly #commits = new Map<string, number>()
 
   constructor(
     shards: number,
@@ -129,13 +140,15 @@ class MemoryCoordinator implements Coordinator {
   async commit(
     owner: string,
     ttlMs: number,
-    entries: ReadonlyArray<LeaseGrant & { readonly sequence?: string | undefined }>,
-    wal?: { readonly id: string; readonly blob: string },
+    entries: readonly CommitEntry[],
+    round: { readonly id: string; readonly wal?: string | undefined },
   ) {
+    if (this.#commits.has(round.id)) return 'already-committed' as const
     for (const entry of entries) {
       const lease = this.#leases[entry.shard]
       if (lease?.owner !== owner || lease.token !== entry.token) throw new LeaseLost(entry.shard)
       const current = this.#checkpoints.get(entry.shard)
+      if (current !== entry.from) throw new CheckpointConflict(entry.shard, entry.from, current)
       if (
         entry.sequence !== undefined &&
         current !== undefined &&
@@ -152,7 +165,13 @@ class MemoryCoordinator implements Coordinator {
       this.#leases[entry.shard] = { ...lease, expiresAt: now + ttlMs }
       if (entry.sequence !== undefined) this.#checkpoints.set(entry.shard, entry.sequence)
     }
-    if (wal !== undefined) this.#wal.set(wal.id, { at: now, blob: wal.blob })
+    if (round.wal !== undefined) this.#wal.set(round.id, { at: now, blob: round.wal })
+    this.#commits.set(round.id, now)
+    for (const [id, at] of this.#commits) {
+      if (at > now - COMMIT_IDS_KEPT_MS) break
+      this.#commits.delete(id)
+    }
+    return 'committed' as const
   }
 
   async heartbeat(member: string, ttlMs: number) {

@@ -1,19 +1,28 @@
 import { readFileSync } from 'node:fs'
 import { ArgumentError } from '@phonon/core'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Backend, Coordinator, Lease, LeaseGrant, ReadFrom, StoredRecord } from '../Backend.js'
+import {
+  type Backend,
+  COMMIT_IDS_KEPT_MS,
+  type CommitEntry,
+  type Coordinator,
+  type Lease,
+  type LeaseGrant,
+  type ReadFrom,
+  type StoredRecord,
+} from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
-import { LeaseLost, StreamError } from '../errors.js'
+import { CheckpointConflict, LeaseLost, StreamError } from '../errors.js'
 import { assertNoCursor } from '../Iterator.js'
 
 /** The package's scripts, registered under names carrying this version. */
 const SCRIPTS = {
   leaseAcquire: { file: 'leaseAcquire-2.lua', keys: 2 },
   leaseRenew: { file: 'leaseRenew-1.lua', keys: 1 },
-  commit: { file: 'commit-4.lua', keys: 4 },
+  commit: { file: 'commit-5.lua', keys: 5 },
   heartbeat: { file: 'heartbeat-1.lua', keys: 1 },
 } as const
-const VERSION = 'v1'
+const VERSION = 'v2'
 const LUA_DIR = new URL('../lua/', import.meta.url)
 
 type ScriptClient = Redis & {
@@ -41,6 +50,7 @@ export const coordinationKeys = (stream: StreamDefinition, application: string) 
     checkpoints: `${tag}:checkpoints`,
     wal: `${tag}:wal`,
     walIndex: `${tag}:wal-index`,
+    commits: `${tag}:commits`,
     members: `${tag}:members`,
   }
 }
@@ -155,7 +165,7 @@ class RedisCoordinator implements Coordinator {
   async acquire(shard: number, owner: string, ttlMs: number) {
     const k = this.#keys
     const token = Number(
-      await wrap(this.redis.triton_leaseAcquire_v1(k.leases, k.tokens, shard, owner, ttlMs)),
+      await wrap(this.redis.triton_leaseAcquire_v2(k.leases, k.tokens, shard, owner, ttlMs)),
     )
     return token < 0 ? undefined : token
   }
@@ -164,14 +174,14 @@ class RedisCoordinator implements Coordinator {
     if (grants.length === 0) return []
     const args = grants.flatMap((g) => [g.shard, g.token])
     const reply = (await wrap(
-      this.redis.triton_leaseRenew_v1(this.#keys.leases, owner, ttlMs, ...args),
+      this.redis.triton_leaseRenew_v2(this.#keys.leases, owner, ttlMs, ...args),
     )) as number[]
     return reply.map((ok) => ok === 1)
   }
 
   async release(grant: LeaseGrant, owner: string) {
     await wrap(
-      this.redis.triton_leaseRenew_v1(this.#keys.leases, owner, 0, grant.shard, grant.token),
+      this.redis.triton_leaseRenew_v2(this.#keys.leases, owner, 0, grant.shard, grant.token),
     )
   }
 
@@ -197,34 +207,43 @@ class RedisCoordinator implements Coordinator {
   async commit(
     owner: string,
     ttlMs: number,
-    entries: ReadonlyArray<LeaseGrant & { readonly sequence?: string | undefined }>,
-    wal?: { readonly id: string; readonly blob: string },
+    entries: readonly CommitEntry[],
+    round: { readonly id: string; readonly wal?: string | undefined },
   ) {
     const k = this.#keys
-    const args = entries.flatMap((e) => [e.shard, e.token, e.sequence ?? ''])
+    const args = entries.flatMap((e) => [e.shard, e.token, e.from ?? '', e.sequence ?? ''])
     const reply = (await wrap(
-      this.redis.triton_commit_v1(
+      this.redis.triton_commit_v2(
         k.leases,
         k.checkpoints,
         k.wal,
         k.walIndex,
+        k.commits,
         owner,
         ttlMs,
+        round.id,
+        round.wal ?? '',
+        COMMIT_IDS_KEPT_MS,
         entries.length,
         ...args,
-        wal?.id ?? '',
-        wal?.blob ?? '',
       ),
     )) as [number, number?, string?]
+    if (reply[0] === 1) return 'already-committed' as const
     if (reply[0] === -1) throw new LeaseLost(reply[1] as number)
+    if (reply[0] === -3) {
+      const shard = reply[1] as number
+      const from = entries.find((e) => e.shard === shard)?.from
+      throw new CheckpointConflict(shard, from, reply[2] || undefined)
+    }
     if (reply[0] === -2) {
       throw new ArgumentError(`checkpoint of shard ${reply[1]} would move back from ${reply[2]}`)
     }
+    return 'committed' as const
   }
 
   async heartbeat(member: string, ttlMs: number) {
     return (await wrap(
-      this.redis.triton_heartbeat_v1(this.#keys.members, member, ttlMs),
+      this.redis.triton_heartbeat_v2(this.#keys.members, member, ttlMs),
     )) as string[]
   }
 
