@@ -51,6 +51,18 @@ async function measure(n: number, fn: () => Promise<void>): Promise<Measure> {
   }
 }
 
+/**
+ * Calls `fn` with the start and length of each run of at most `size` of `total` items, in order:
+ * every item once, the last run shorter when `size` does not divide `total`.
+ */
+async function inRuns(
+  total: number,
+  size: number,
+  fn: (start: number, length: number) => Promise<unknown>,
+): Promise<void> {
+  for (let start = 0; start < total; start += size) await fn(start, Math.min(size, total - start))
+}
+
 const best = (runs: readonly Measure[]) =>
   runs.reduce((a, b) => (b.perSecond > a.perSecond ? b : a))
 
@@ -85,14 +97,11 @@ async function logRates(store: EventStore) {
     )
     batches.push(
       await measure(events, async () => {
-        for (let i = 0; i < events; i += batch) {
-          await manager.logMany(
-            Array.from({ length: Math.min(batch, events - i) }, (_, j) => ({
-              name: 'bench.batch',
-              payload: { i: i + j },
-            })),
-          )
-        }
+        await inRuns(events, batch, (i, length) =>
+          manager.logMany(
+            Array.from({ length }, (_, j) => ({ name: 'bench.batch', payload: { i: i + j } })),
+          ),
+        )
       }),
     )
   }
@@ -103,9 +112,9 @@ async function logRates(store: EventStore) {
 async function consumeRate(store: EventStore, workers: number, round: number): Promise<Measure> {
   const name = `bench.consume${workers}_${round}`
   const manager = createEventManager({ store })
-  for (let i = 0; i < events; i += 1000) {
-    await manager.logMany(Array.from({ length: 1000 }, (_, j) => ({ name, payload: { i: i + j } })))
-  }
+  await inRuns(events, 1000, (i, length) =>
+    manager.logMany(Array.from({ length }, (_, j) => ({ name, payload: { i: i + j } }))),
+  )
   let finish!: () => void
   const finished = new Promise<void>((resolve) => {
     finish = resolve
@@ -130,10 +139,10 @@ async function baselineRate(workers: number): Promise<Measure> {
   const table = `"${schema}".queue`
   await pool.query(`DROP TABLE IF EXISTS ${table}`)
   await pool.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, payload jsonb NOT NULL)`)
-  for (let i = 0; i < events; i += 1000) {
-    const rows = Array.from({ length: 1000 }, (_, j) => JSON.stringify({ i: i + j }))
-    await pool.query(`INSERT INTO ${table} (payload) SELECT * FROM unnest($1::jsonb[])`, [rows])
-  }
+  await inRuns(events, 1000, (i, length) => {
+    const rows = Array.from({ length }, (_, j) => JSON.stringify({ i: i + j }))
+    return pool.query(`INSERT INTO ${table} (payload) SELECT * FROM unnest($1::jsonb[])`, [rows])
+  })
   const seen = new Map<string, number>()
   const work = async () => {
     for (;;) {
