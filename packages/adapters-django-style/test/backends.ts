@@ -42,8 +42,15 @@ export const openPGlite: OpenBackend = async (models) => {
   return { sink, queries, drop: () => sink.close() }
 }
 
-export const openPostgres: OpenBackend = async (models) => {
-  const schema = uniqueName()
+/**
+ * Opens `models` on the shared PostgreSQL server in a schema of their own (`schema`, a fresh
+ * {@link uniqueName} unless named), which `migrate()` creates; when `migrate()` fails, the schema
+ * is dropped and the sink closed before the error is rethrown.
+ */
+export async function openPostgres(
+  models: readonly AnySqlModel[],
+  schema: string = uniqueName(),
+): Promise<Backend> {
   const queries: string[] = []
   const sink = await createSink({
     dialect: 'postgres',
@@ -52,18 +59,20 @@ export const openPostgres: OpenBackend = async (models) => {
     models,
     log: recorder(queries),
   })
-  await sink.migrate()
-  return {
-    sink,
-    queries,
-    async drop() {
-      try {
-        await sink.db.schema.dropSchema(schema).cascade().execute()
-      } finally {
-        await sink.close()
-      }
-    },
+  const drop = async () => {
+    try {
+      await sink.db.schema.dropSchema(schema).ifExists().cascade().execute()
+    } finally {
+      await sink.close()
+    }
   }
+  try {
+    await sink.migrate()
+  } catch (error) {
+    await drop()
+    throw error
+  }
+  return { sink, queries, drop }
 }
 
 export const openMariaDB: OpenBackend = async (models) => {
@@ -77,22 +86,22 @@ export const openMariaDB: OpenBackend = async (models) => {
     models,
     log: recorder(queries),
   })
+  const drop = async () => {
+    try {
+      await sink.close()
+    } finally {
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS \`${database}\``)
+      } finally {
+        await admin.end()
+      }
+    }
+  }
   try {
     await sink.migrate()
   } catch (error) {
-    await admin.query(`DROP DATABASE \`${database}\``)
+    await drop()
     throw error
   }
-  return {
-    sink,
-    queries,
-    async drop() {
-      try {
-        await sink.close()
-      } finally {
-        await admin.query(`DROP DATABASE IF EXISTS \`${database}\``)
-        await admin.end()
-      }
-    },
-  }
+  return { sink, queries, drop }
 }
