@@ -176,11 +176,12 @@ export function usage<F extends Record<string, Flag>>(command: Command<F>): stri
 }
 
 /**
- * Runs a command: parses its flags (printing `--help`), runs `main`, and sets the exit status
- * (0 when `main` resolves true, 1 when false). A user's mistake (`ArgumentError`) is one line on
- * stderr and exit status 2; any other phonon error (an unreachable service, a failed shard) one
- * line and 1; anything else is a bug: its stack trace and 1. After an error the process exits at
- * once, whatever connections or workers are left.
+ * Runs a command: parses its flags (printing `--help`), runs `main`, and sets the exit status:
+ * a status `main` set itself (`process.exitCode`, or `process.exit(n)`) is kept; otherwise 0 when
+ * `main` resolves true and 1 when false. A user's mistake (`ArgumentError`) is one line on stderr
+ * and exit status 2; any other phonon error (an unreachable service, a failed shard) one line and
+ * 1; anything else is a bug: its stack trace and 1. After an error the process exits at once,
+ * whatever connections or workers are left.
  */
 export async function runCli<F extends Record<string, Flag>>(
   command: Command<F>,
@@ -190,11 +191,15 @@ export async function runCli<F extends Record<string, Flag>>(
   try {
     const flags = parseFlags(command, argv)
     if (flags === 'help') process.stdout.write(usage(command))
-    else process.exitCode = (await main(flags)) ? 0 : 1
+    else if (!(await main(flags)) && !failed(process.exitCode)) process.exitCode = 1
   } catch (error) {
     process.exit(report(command.name, error))
   }
 }
+
+/** Whether an exit status (as `process.exitCode` holds it) says the run failed. */
+const failed = (code: number | string | null | undefined) =>
+  code !== undefined && code !== null && Number(code) !== 0
 
 /** Writes an error for a user: one line, or a stack trace for a bug; returns the exit status. */
 function report(name: string, error: unknown): number {

@@ -98,19 +98,69 @@ describe('checkRedis', () => {
   })
 })
 
-/** Runs an example script as a user would; its exit status, stdout and stderr. */
+/**
+ * Runs an example script (`src/<script>.ts`, or a path ending in `.ts` under apps/examples) as a
+ * user would; its exit status, stdout and stderr.
+ */
 function runScript(script: string, args: string[], env: Record<string, string> = {}) {
   const cwd = fileURLToPath(new URL('..', import.meta.url))
+  const file = script.endsWith('.ts') ? script : `src/${script}.ts`
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', '--conditions=@phonon/source', `src/${script}.ts`, ...args],
+      ['--import', 'tsx', '--conditions=@phonon/source', file, ...args],
       { cwd, timeout: 120_000, env: { ...process.env, ...env } },
       (error, stdout, stderr) =>
         resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
     )
   })
 }
+
+describe.concurrent('runCli keeps the exit status a handler chose (a child process each)', () => {
+  it.each([
+    ['true', 0, ''],
+    ['false', 1, ''],
+    ['code:3:true', 3, ''],
+    ['code:3:false', 3, ''],
+    ['code:0:false', 1, ''],
+    ['exit:4', 4, ''],
+    ['argument', 2, 'example:exit-status: ArgumentError: --thing must be a thing (see --help)\n'],
+    [
+      'code:3:argument',
+      2,
+      'example:exit-status: ArgumentError: --thing must be a thing (see --help)\n',
+    ],
+    [
+      'service',
+      1,
+      'example:exit-status: ServiceUnreachable: Redis at redis://127.0.0.1:1 does not answer\n',
+    ],
+  ])(
+    'END=%s: exit status %i',
+    async (end, code, stderr) => {
+      const result = await runScript('test/fixtures/exit-status.ts', [], { END: end })
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code, stderr })
+    },
+    60_000,
+  )
+
+  it('END=bug: a stack trace, exit status 1', async () => {
+    const { code, stderr } = await runScript('test/fixtures/exit-status.ts', [], { END: 'bug' })
+    expect(code).toBe(1)
+    expect(stderr).toMatch(
+      /^example:exit-status: unexpected error \(a bug\):\nTypeError: a bug\n {4}at /,
+    )
+  }, 60_000)
+
+  it('a bad flag: one line, exit status 2', async () => {
+    const { code, stdout, stderr } = await runScript('test/fixtures/exit-status.ts', ['--nope'])
+    expect({ code, stdout, stderr }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'example:exit-status: ArgumentError: unknown flag --nope (see --help)\n',
+    })
+  }, 60_000)
+})
 
 // Child processes (a few seconds of CPU each, to load the job): the issue's cases, run two at a
 // time. Every other flag error goes through the same parseFlags, tested above in process.
