@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * `phonon-streams`: put lines from stdin into a stream, or print a stream's records.
- * Exit status: 0 done, 1 the backend failed or cannot be reached (Redis: within 5 s), 2 a usage
- * error (one line on stderr, no stack trace).
+ * Exit status: 0 done, 1 the backend failed or cannot be reached (Redis or Kinesis: within 5 s,
+ * checked before anything is read), 2 a usage error (one line on stderr, no stack trace).
  */
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -35,7 +35,7 @@ options:
   -h, --help               this help
 
 The memory backend keeps records in this process only: put shows where records are routed.
-Exit status: 0 done, 1 the backend failed or cannot be reached, 2 a usage error.
+Exit status: 0 done, 1 the backend failed or cannot be reached (within 5 s), 2 a usage error.
 `
 
 const KINDS: readonly BackendKind[] = ['redis', 'kinesis', 'memory']
@@ -123,13 +123,16 @@ function usage(message: string): never {
   throw new UsageError(message)
 }
 
+/** How long the backend may take to answer: the connection check, and each Kinesis call. */
+const ANSWER_MS = 5_000
+
 /** Connects to Redis, failing within 5 s when it cannot be reached. */
 async function connectRedis(url: string): Promise<RedisBackend> {
   if (!/^rediss?:\/\//.test(url)) usage(`--redis must be a redis:// URL, got ${url}`)
   const backend = new RedisBackend({
     redis: url,
     redisOptions: {
-      connectTimeout: 5_000,
+      connectTimeout: ANSWER_MS,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
       lazyConnect: true,
@@ -140,7 +143,7 @@ async function connectRedis(url: string): Promise<RedisBackend> {
   try {
     // A server that accepts the connection but never answers fails the same way, within 5 s.
     const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no reply within 5 s')), 5_000)
+      timer = setTimeout(() => reject(new Error('no reply within 5 s')), ANSWER_MS)
     })
     await Promise.race([backend.redis.connect().then(() => backend.redis.ping()), silent])
   } catch (error) {
@@ -150,6 +153,22 @@ async function connectRedis(url: string): Promise<RedisBackend> {
     )
   } finally {
     clearTimeout(timer)
+  }
+  return backend
+}
+
+/**
+ * A Kinesis backend whose every call fails within 5 s, once it has answered: the stream's shards
+ * are listed (and checked against the config) and one is pinned before anything is read, so an
+ * endpoint nobody listens on, or one that never answers, fails the run at once (exit status 1).
+ */
+async function connectKinesis(definition: StreamDefinition): Promise<KinesisBackend> {
+  const backend = new KinesisBackend({ requestTimeoutMs: ANSWER_MS })
+  try {
+    await backend.pin(definition, 0)
+  } catch (error) {
+    await backend.close()
+    throw error
   }
   return backend
 }
@@ -177,7 +196,7 @@ async function main(argv: readonly string[]): Promise<number> {
     definition.backend === 'redis'
       ? await connectRedis(options.redis)
       : definition.backend === 'kinesis'
-        ? new KinesisBackend()
+        ? await connectKinesis(definition)
         : new MemoryBackend()
   try {
     const stream = getStream<unknown>(

@@ -273,6 +273,61 @@ describe('phonon-streams', { timeout: 60_000 }, () => {
     expect(Date.now() - started).toBeLessThan(15_000) // 5 s plus starting Node under tsx
   })
 
+  test('--backend kinesis, an endpoint nobody listens on: one line, exit 1, at once', async () => {
+    const endpoint = `http://127.0.0.1:${await freePort()}`
+    const started = Date.now()
+    const { code, stderr } = await cli(
+      [
+        'put',
+        '-s',
+        'test_stream',
+        '-b',
+        'kinesis',
+        '--region',
+        'eu-west-1',
+        '--endpoint',
+        endpoint,
+      ],
+      '', // nothing to put: the endpoint is checked before stdin is read
+      AWS,
+    ).done
+    expect({ code, stderr }).toEqual({
+      code: 1,
+      stderr: `phonon-streams: Kinesis ListShards on stream cli-test failed: connect ECONNREFUSED ${endpoint.slice('http://'.length)}\n`,
+    })
+    expect(Date.now() - started).toBeLessThan(15_000) // 5 s plus starting Node under tsx
+  })
+
+  test('--backend kinesis, an endpoint that accepts connections but never answers: one line, exit 1, within 5 s', async () => {
+    const { createServer } = await import('node:http')
+    const silent = createServer(() => {}) // reads requests, never responds
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const { port } = silent.address() as import('node:net').AddressInfo
+    const started = Date.now()
+    const { code, stderr } = await cli(
+      [
+        'get',
+        '-s',
+        'test_stream',
+        '-b',
+        'kinesis',
+        '--region',
+        'eu-west-1',
+        '--endpoint',
+        `http://127.0.0.1:${port}`,
+      ],
+      '',
+      AWS,
+    ).done
+    silent.closeAllConnections()
+    await new Promise((resolve) => silent.close(resolve))
+    expect({ code, stderr }).toEqual({
+      code: 1,
+      stderr: `phonon-streams: Kinesis ListShards on stream cli-test failed: no answer within 5000 ms from http://127.0.0.1:${port}\n`,
+    })
+    expect(Date.now() - started).toBeLessThan(15_000)
+  })
+
   test('a Redis that accepts connections but never answers: one line, exit 1, within 5 s', async () => {
     // A listener that never speaks RESP: the connect succeeds, PING never returns.
     const { createServer } = await import('node:net')

@@ -112,6 +112,32 @@ describe('the Kinesis backend', () => {
     await backend.close()
   })
 
+  test('requestTimeoutMs: a call to an endpoint that never answers fails at its bound', async () => {
+    const silent = createServer(() => {}) // accepts requests, never responds
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const { port } = silent.address() as AddressInfo
+    const endpoint = `http://127.0.0.1:${port}`
+    const backend = new KinesisBackend({ credentials, region: 'eu-west-1', requestTimeoutMs: 300 })
+    const stream = getStream(
+      's',
+      parseConfig(`s:\n  name: silent\n  partition_key: k\n  endpoint: ${endpoint}\n`),
+      backend,
+    )
+    const started = performance.now()
+    const error = await stream.put({ k: 'a' }).catch((e: unknown) => e)
+    const took = performance.now() - started
+    expect(error).toBeInstanceOf(StreamError)
+    expect((error as Error).message).toBe(
+      `Kinesis ListShards on stream silent failed: no answer within 300 ms from ${endpoint}`,
+    )
+    expect(took).toBeGreaterThanOrEqual(290)
+    expect(took).toBeLessThan(3_000)
+    await backend.close()
+    silent.closeAllConnections()
+    await new Promise((resolve) => silent.close(resolve))
+    expect(() => new KinesisBackend({ requestTimeoutMs: 0 })).toThrow(ArgumentError)
+  })
+
   test('bad endpoints in the YAML name the field', () => {
     expect(() => parseConfig('s:\n  name: x\n  partition_key: k\n  endpoint: 3\n')).toThrow(
       /stream s: endpoint must be a URL/,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type * as Sdk from '@aws-sdk/client-kinesis'
-import { PhononError } from '@phonon/core'
+import { ArgumentError, PhononError } from '@phonon/core'
 import type { Backend, Coordinator, ReadFrom, StoredRecord } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
 import { StreamConfigError, StreamError } from '../errors.js'
@@ -49,6 +49,12 @@ export interface KinesisBackendOptions {
   readonly coordination?: Backend
   /** Attempts of a PutRecords for records Kinesis refused (throttled, internal failure). Default 4. */
   readonly putAttempts?: number
+  /**
+   * How long one Kinesis call may take, the SDK's retries included, before it is abandoned and
+   * fails with a {@link StreamError} (default: no bound, the SDK's own). An endpoint that accepts
+   * connections and never answers otherwise blocks a call for ever.
+   */
+  readonly requestTimeoutMs?: number
 }
 
 type Client = { send: Sdk.KinesisClient['send']; destroy(): void }
@@ -80,7 +86,11 @@ export class KinesisBackend implements Backend {
   readonly #cursors = new Map<string, string>()
   #sdk: Promise<SdkModule> | undefined
 
+  /** @throws ArgumentError for a `requestTimeoutMs` that is not a positive integer. */
   constructor(options: KinesisBackendOptions = {}) {
+    const ms = options.requestTimeoutMs
+    if (ms !== undefined && !(Number.isSafeInteger(ms) && ms >= 1))
+      throw new ArgumentError(`KinesisBackend: requestTimeoutMs must be an integer ≥ 1, got ${ms}`)
     this.#options = options
     this.#coordination = options.coordination ?? new MemoryBackend()
   }
@@ -350,13 +360,26 @@ export class KinesisBackend implements Backend {
   /** Runs a call on the stream's client; an SDK error becomes a {@link StreamError} (its cause). */
   async #send<T>(stream: StreamDefinition, what: string, call: (c: Client) => Promise<T>) {
     const client = await this.#client(stream)
+    const ms = this.#options.requestTimeoutMs
+    const signal = ms === undefined ? undefined : AbortSignal.timeout(ms)
+    const bounded: Client =
+      signal === undefined
+        ? client
+        : {
+            send: ((command: Parameters<Client['send']>[0]) =>
+              client.send(command, { abortSignal: signal })) as Client['send'],
+            destroy: () => client.destroy(),
+          }
     try {
-      return await call(client)
+      return await call(bounded)
     } catch (error) {
-      throw new StreamError(
-        `Kinesis ${what} on stream ${stream.name} failed: ${(error as Error).message}`,
-        { cause: error },
-      )
+      const endpoint = stream.endpoint ?? this.#options.endpoint
+      const reason = signal?.aborted
+        ? `no answer within ${ms} ms${endpoint === undefined ? '' : ` from ${endpoint}`}`
+        : (error as Error).message
+      throw new StreamError(`Kinesis ${what} on stream ${stream.name} failed: ${reason}`, {
+        cause: error,
+      })
     }
   }
 
