@@ -35,17 +35,27 @@ const MARIADB = {
   password: process.env.MYSQL_PASSWORD ?? '',
 }
 
+/** Runs `migrate()` on the backend's sink; when it fails, drops what was made and rethrows. */
+async function migrated(backend: Backend): Promise<Backend> {
+  try {
+    await backend.sink.migrate()
+  } catch (error) {
+    await backend.drop()
+    throw error
+  }
+  return backend
+}
+
 export const openPGlite: OpenBackend = async (models) => {
   const queries: string[] = []
   const sink = await createSink({ dialect: 'pglite', models, log: recorder(queries) })
-  await sink.migrate()
-  return { sink, queries, drop: () => sink.close() }
+  return migrated({ sink, queries, drop: () => sink.close() })
 }
 
 /**
  * Opens `models` on the shared PostgreSQL server in a schema of their own (`schema`, a fresh
  * {@link uniqueName} unless named), which `migrate()` creates; when `migrate()` fails, the schema
- * is dropped and the sink closed before the error is rethrown.
+ * is dropped and the sink closed before the error is rethrown (by {@link migrated}).
  */
 export async function openPostgres(
   models: readonly AnySqlModel[],
@@ -66,13 +76,7 @@ export async function openPostgres(
       await sink.close()
     }
   }
-  try {
-    await sink.migrate()
-  } catch (error) {
-    await drop()
-    throw error
-  }
-  return { sink, queries, drop }
+  return migrated({ sink, queries, drop })
 }
 
 export const openMariaDB: OpenBackend = async (models) => {
@@ -97,11 +101,5 @@ export const openMariaDB: OpenBackend = async (models) => {
       }
     }
   }
-  try {
-    await sink.migrate()
-  } catch (error) {
-    await drop()
-    throw error
-  }
-  return { sink, queries, drop }
+  return migrated({ sink, queries, drop })
 }

@@ -53,6 +53,19 @@ const AWS = {
 const readText = (path: string) =>
   import('node:fs/promises').then((fs) => fs.readFile(path, 'utf8'))
 
+/** The arguments of `command` on test_stream with the Kinesis backend at `endpoint`. */
+const kinesisAt = (endpoint: string, command: 'put' | 'get') => [
+  command,
+  '-s',
+  'test_stream',
+  '-b',
+  'kinesis',
+  '--region',
+  'eu-west-1',
+  '--endpoint',
+  endpoint,
+]
+
 /** Runs the CLI; resolves with its exit code and output once it exits. */
 function cli(args: string[], input = '', env: Record<string, string> = {}) {
   const child = spawn(
@@ -277,17 +290,7 @@ describe('phonon-streams', { timeout: 60_000 }, () => {
     const endpoint = `http://127.0.0.1:${await freePort()}`
     const started = Date.now()
     const { code, stderr } = await cli(
-      [
-        'put',
-        '-s',
-        'test_stream',
-        '-b',
-        'kinesis',
-        '--region',
-        'eu-west-1',
-        '--endpoint',
-        endpoint,
-      ],
+      kinesisAt(endpoint, 'put'),
       '', // nothing to put: the endpoint is checked before stdin is read
       AWS,
     ).done
@@ -304,21 +307,7 @@ describe('phonon-streams', { timeout: 60_000 }, () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     const { port } = silent.address() as import('node:net').AddressInfo
     const started = Date.now()
-    const { code, stderr } = await cli(
-      [
-        'get',
-        '-s',
-        'test_stream',
-        '-b',
-        'kinesis',
-        '--region',
-        'eu-west-1',
-        '--endpoint',
-        `http://127.0.0.1:${port}`,
-      ],
-      '',
-      AWS,
-    ).done
+    const { code, stderr } = await cli(kinesisAt(`http://127.0.0.1:${port}`, 'get'), '', AWS).done
     silent.closeAllConnections()
     await new Promise((resolve) => silent.close(resolve))
     expect({ code, stderr }).toEqual({
