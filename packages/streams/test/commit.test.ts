@@ -24,6 +24,7 @@ import {
   MemoryBackend,
   RedisBackend,
   StreamError,
+  Worker,
 } from '../src/index.js'
 
 let server: RedisServer
@@ -218,4 +219,78 @@ describe('commits through a fault proxy (redis)', () => {
     expect(await c.walEntries(0)).toEqual(['a1'])
     expect(again).toBe('already-committed')
   })
+})
+
+describe('a worker through a fault proxy (redis)', () => {
+  test('a refused round whose checkpoint read fails halfway reads nothing until every shard is back at its checkpoint', async () => {
+    proxy = await startFaultProxy({ target: server })
+    const config = defineStreams({ s: { name: `refused-${++n}`, partitionKey: 'k', shards: 2 } })
+    const direct = new RedisBackend({ redis: server.url })
+    closing.push(direct)
+    const producer = getStream<{ k: string; i: number }>('s', config, direct)
+    const put = await producer.putMany(Array.from({ length: 2_000 }, (_, i) => ({ k: `k${i}`, i })))
+    const backend = new RedisBackend({
+      redis: proxy.url,
+      redisOptions: {
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 20,
+      },
+    })
+    backend.redis.on('error', () => {})
+    closing.push(backend)
+    // Counts the records of committed rounds only: a refused round's records must be read again.
+    const committed = new Map<number, number>()
+    let round: number[] = []
+    let seen = 0
+    const lastRead = new Map<number, string>()
+    const worker = new Worker<{ k: string; i: number }>({
+      stream: getStream<{ k: string; i: number }>('s', config, backend),
+      application: 'app',
+      name: 'w',
+      batch: 10,
+      roundMs: 60_000, // no commit before the faults
+      idleMs: 10,
+      processor: {
+        process: async (records) => {
+          for (const r of records) {
+            round.push(r.data.i)
+            lastRead.set(r.shard, r.sequence)
+          }
+          seen += records.length
+        },
+        prepare: async () => undefined,
+        committed: async () => {
+          for (const i of round) committed.set(i, (committed.get(i) ?? 0) + 1)
+          round = []
+        },
+        discard: async () => {
+          round = []
+        },
+        close: async () => {},
+      },
+    })
+    const running = worker.run()
+    await waitFor('both shards read from', async () => worker.owned().length === 2 && seen >= 40)
+    // A read fails (the round is refused), then the checkpoint read of shard 1 while going back.
+    const readLost = proxy.failNext('drop-command', (c) => c.name === 'XRANGE')
+    const checkpointLost = proxy.failNext(
+      'drop-command',
+      (c) => c.name === 'HGET' && c.args[0]?.endsWith(':checkpoints') === true && c.args[1] === '1',
+    )
+    await readLost
+    await checkpointLost
+    const last = (i: number) => put.filter((p) => p.shard === i).at(-1)?.sequence
+    const c = direct.coordinator(producer.definition, 'app')
+    // The round then commits (roundMs is long: stop() commits it).
+    await waitFor('both shards read to their last record', async () =>
+      [0, 1].every((i) => lastRead.get(i) === last(i)),
+    )
+    worker.stop()
+    await running
+    expect([await c.checkpoint(0), await c.checkpoint(1)]).toEqual([last(0), last(1)])
+    const missing = put.map((_, i) => i).filter((i) => committed.get(i) !== 1)
+    expect(missing.slice(0, 5)).toEqual([])
+    expect(committed.size).toBe(2_000)
+  }, 60_000)
 })
