@@ -157,6 +157,38 @@ describe('Aggregator on MemoryShard', () => {
     await aggregator.close()
   })
 
+  it('a zombie whose holds recovery evicted executes what its later folds leave idle, once', async () => {
+    const { store, shard: worker } = memoryWorkers()
+    const zombie = worker()
+    const clock = { now: 0 }
+    const sink = new RecordingSink()
+    const aggregator = createAggregator({
+      shard: zombie,
+      max: 10,
+      flushIntervalMs: 100,
+      now: () => clock.now,
+      execute: sink.execute,
+    })
+    await aggregator.offer(widget('x', 3))
+    clock.now = 100
+    await aggregator.purge() // folded: 3 pending under the zombie's hold
+    // Another worker finds it dead: evicts its hold and executes the 3.
+    const recoverer = new MemoryShard({ codec: codec(), store, execute: sink.execute })
+    expect(await recoverer.recover(zombie.incarnation)).toBe(true)
+    expect(sink.totals.get('x')?.clicks).toBe(3)
+    // The zombie goes on: its next fold leaves the resource idle, so the fold claims it.
+    await aggregator.offer(widget('x', 4))
+    clock.now = 200
+    await aggregator.purge()
+    expect(sink.totals.get('x')?.clicks).toBe(7)
+    expect(await zombie.count('Widget.x')).toBe(0) // the hold was not taken again
+    await aggregator.offer(widget('x', 5))
+    await aggregator.close() // a late release
+    expect(sink.totals.get('x')?.clicks).toBe(12)
+    expect(sink.duplicates).toBe(0)
+    expect(await recoverer.timesModified('Widget.x')).toBe(0)
+  })
+
   it('starts folding at once for initCache updates', async () => {
     const { aggregator, shard } = setup()
     await aggregator.offer(Widget.create({ id: 'i', clicks: 2 }, { initCache: true }))

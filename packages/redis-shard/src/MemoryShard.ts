@@ -53,6 +53,11 @@ interface Resource {
    * (retries and replayed folds are told apart).
    */
   readonly released: Map<string, { sequence: number; step: number | undefined }>
+  /**
+   * Hold token → the folds applied under it, for the holds recovery evicted (until released): a
+   * replay of their log applies each fold and the release once.
+   */
+  readonly evicted: Map<string, number>
   lock: { token: string; expires: number; fence: number } | undefined
   lastFence: number
 }
@@ -79,6 +84,7 @@ export class MemoryStore {
         lastEpoch: 0,
         forcedExpiry: false,
         released: new Map(),
+        evicted: new Map(),
         lock: undefined,
         lastFence: 0,
       }
@@ -183,19 +189,16 @@ export class MemoryShard implements Shard {
       const resource = this.store.resource(hold.resourceId)
       const next = { ...hold, step: hold.step + 1 }
       const step = resource.holders.get(hold.token)
+      if (step === undefined && resource.exec?.by === foldClaimTag(next))
+        return { ...this.#foldResult(resource, next, true), claim: resource.exec.claim }
       const replayed = step === undefined ? replayedFold(resource, hold) : undefined
+      if (replayed === undefined && resource.evicted.has(hold.token))
+        return this.#evictedFold(resource, next, delta)
       if (replayed === false) {
         return new ResourceError(hold.resourceId, 'notHeld', 'fold past its released session')
       }
-      if (replayed) {
-        // A replay of a fold applied before the hold's release: nothing changes.
-        return {
-          hold: next,
-          timesModified: resource.mods,
-          forcedExpiry: resource.forcedExpiry,
-          lost: false,
-        }
-      }
+      // A replay of a fold applied before the hold's release or eviction: nothing changes.
+      if (replayed) return this.#foldResult(resource, next, false)
       if (step !== undefined && step < hold.step) return outOfOrder(hold)
       // Applied only right after the fold before it; a retry (recorded step past it) is a no-op.
       if (step === undefined || step === hold.step) {
@@ -203,13 +206,28 @@ export class MemoryShard implements Shard {
         resource.holders.set(hold.token, next.step)
       }
       if (step === undefined) this.#lost++
-      return {
-        hold: next,
-        timesModified: resource.mods,
-        forcedExpiry: resource.forcedExpiry,
-        lost: step === undefined,
-      }
+      return this.#foldResult(resource, next, step === undefined)
     })
+  }
+
+  #foldResult(resource: Resource, hold: Hold, lost: boolean): FoldResult {
+    return { hold, timesModified: resource.mods, forcedExpiry: resource.forcedExpiry, lost }
+  }
+
+  /**
+   * The fold of a hold recovery evicted, in sequence after the folds applied under it: folded
+   * without re-establishing the hold (nobody would release it), and the resource claimed when
+   * left idle (as fold.lua).
+   */
+  #evictedFold(resource: Resource, next: Hold, delta: Update): FoldResult | ResourceError {
+    if (next.step > (resource.evicted.get(next.token) as number) + 1) return outOfOrder(next)
+    this.#lost++
+    this.#foldDelta(resource, delta)
+    resource.evicted.set(next.token, next.step)
+    if (resource.holders.size > 0 || resource.exec || resource.mods === 0)
+      return this.#foldResult(resource, next, true)
+    const claim = this.#claim(next.resourceId, next.typeName, resource, foldClaimTag(next))
+    return { ...this.#foldResult(resource, next, true), claim }
   }
 
   async release(hold: Hold, delta?: Update, options?: ReleaseOptions): Promise<ReleaseResult> {
@@ -240,7 +258,11 @@ export class MemoryShard implements Shard {
     if (!held) {
       // A retry of a release that went through: the same answer, nothing folded.
       if (resource.exec?.by === hold.token) return { last: true, claim: resource.exec.claim }
-      if (isReleased(resource, hold.token)) return { last: false, reason: 'released' }
+      // An evicted hold is released once every fold before it was applied.
+      const evicted = resource.evicted.get(hold.token)
+      if (evicted !== undefined && evicted < hold.step) return outOfOrder(hold)
+      if (!resource.evicted.delete(hold.token) && isReleased(resource, hold.token))
+        return { last: false, reason: 'released' }
       this.#lost++
     }
     this.#foldDelta(resource, delta)
@@ -350,8 +372,11 @@ export class MemoryShard implements Shard {
     let watched = false
     for (const [resourceId, typeName] of registry) {
       const resource = this.store.resource(resourceId)
-      for (const token of resource.holders.keys())
-        if (token.startsWith(prefix)) resource.holders.delete(token)
+      for (const [token, step] of resource.holders)
+        if (token.startsWith(prefix)) {
+          resource.holders.delete(token)
+          resource.evicted.set(token, step) // its log's replay applies by it, once
+        }
       let claim: Claim | undefined
       if (resource.exec) {
         if (resource.exec.owner !== deadIncarnation && resource.exec.lease >= Date.now()) {
@@ -418,8 +443,8 @@ export class MemoryShard implements Shard {
    * its folds are told from a lost hold.
    */
   #markReleased(resource: Resource, token: string, step: number | undefined): void {
+    if (step === undefined) return // a claim of a complete, fold or recovery: not a release
     const [incarnation, sequence] = splitToken(token)
-    if (!Number.isSafeInteger(sequence)) return // '' or 'c:<epoch>': not a release
     if (sequence > (resource.released.get(incarnation)?.sequence ?? 0))
       resource.released.set(incarnation, { sequence, step })
   }
@@ -522,6 +547,11 @@ function outOfOrder(hold: Hold): ResourceError {
   )
 }
 
+/** What claims a resource by a fold of an evicted hold (`next`: the hold after it). */
+function foldClaimTag(next: Hold): string {
+  return `f:${next.token}:${next.step}`
+}
+
 /** Whether the session of `token` was released already (and did not claim). */
 function isReleased(resource: Resource, token: string): boolean {
   const [incarnation, sequence] = splitToken(token)
@@ -530,13 +560,16 @@ function isReleased(resource: Resource, token: string): boolean {
 
 /**
  * A fold of a hold the resource does not hold: `true` when it replays a fold applied before the
- * hold's release (its step at most the hold's final step, or a later hold of its incarnation was
- * released since: releases of a resource are sequential per incarnation), `false` when it is past
- * the final step, `undefined` when no release of the hold is known (a lost hold).
+ * hold's release or eviction (its step at most the hold's final or evicted step, or a later hold
+ * of its incarnation was released since: releases of a resource are sequential per incarnation),
+ * `false` when it is past the final step, `undefined` when no release of the hold is known (a
+ * lost hold, or an evicted one's next fold).
  */
 function replayedFold(resource: Resource, hold: Hold): boolean | undefined {
   const step = hold.step + 1
   if (resource.exec?.by === hold.token) return step <= (resource.exec.step ?? -1)
+  const evicted = resource.evicted.get(hold.token)
+  if (evicted !== undefined) return step <= evicted || undefined
   const [incarnation, sequence] = splitToken(hold.token)
   const record = resource.released.get(incarnation)
   if (record === undefined || record.sequence < sequence) return undefined

@@ -284,19 +284,37 @@ export class RedisShard implements Shard {
       const keys = resourceKeys(this.namespace, hold.resourceId, plan.extraKeys, true)
       return this.#script('fold', hold.resourceId, keys, plan.spec, args)
     })
-    const replies = await this.#batch(calls)
-    return replies.map((reply, i) => {
-      const hold = (items[i] as readonly [Hold, Update])[0]
+    const holds = items.map(([hold]) => hold)
+    const registry = this.#registryCalls(this.#foreign(holds))
+    const replies = (await this.#batch([...registry, ...calls])).slice(registry.length)
+    const results = replies.map((reply, i): FoldResult | ResourceError => {
+      const hold = holds[i] as Hold
       const [code, lost, mods, forced] = reply as number[]
-      if (code !== Reply.FOLDED) return resourceError(hold.resourceId, code)
+      const next = { ...hold, step: hold.step + 1 }
       if (lost === 1) this.#lost++
+      if (code === Reply.CLAIMED) {
+        const claim = this.readClaim(hold.resourceId, hold.typeName, reply as RedisReply[]) as Claim
+        this.#claims.set(hold.resourceId, claim)
+        return { hold: next, timesModified: 0, forcedExpiry: false, lost: true, claim }
+      }
+      if (code !== Reply.FOLDED) return resourceError(hold.resourceId, code)
       return {
-        hold: { ...hold, step: hold.step + 1 },
+        hold: next,
         timesModified: Number(mods),
         forcedExpiry: forced === 1,
         lost: lost === 1,
       }
     })
+    this.#markIdle(holds.map((hold) => hold.resourceId))
+    return results
+  }
+
+  /**
+   * The resources of holds this worker did not acquire (a replayed log's): registered before
+   * their fold or release, which may leave this worker owning a claim of them.
+   */
+  #foreign(holds: readonly Hold[]): ResourceRef[] {
+    return holds.filter((hold) => !this.#open.has(hold.token))
   }
 
   async release(hold: Hold, delta?: Update, options?: ReleaseOptions): Promise<ReleaseResult> {
@@ -312,7 +330,7 @@ export class RedisShard implements Shard {
       const { keys, spec, args } = this.#releaseSegment(item)
       return this.#script('release', item[0].resourceId, keys, spec, args)
     })
-    const registry = this.#registryCalls([])
+    const registry = this.#registryCalls(this.#foreign(items.map(([hold]) => hold)))
     const replies = (await this.#batch([...registry, ...calls])).slice(registry.length)
     await this.#waitForReplicas(calls)
     const results = replies.map((reply, i) =>

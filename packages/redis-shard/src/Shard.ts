@@ -66,10 +66,17 @@ export interface FoldResult {
   /** Whether `forceExpiry` was called: the holder should end its session (release). */
   readonly forcedExpiry: boolean
   /**
-   * The shard no longer knew the hold (Redis lost its data, or recovery removed it): the delta
-   * was folded and the hold re-established; counted in `shardStateLost`.
+   * The shard no longer knew the hold: the delta was folded; counted in `shardStateLost`. When
+   * Redis lost it, the hold was re-established; when recovery evicted it (its incarnation was
+   * found dead: the fold replays its log, or comes from a zombie), it was not, and its release
+   * later is a late release.
    */
   readonly lost: boolean
+  /**
+   * A fold of an evicted hold that left its resource idle (no holder, nothing claimed) claimed
+   * it: the caller executes and completes it, as a release's claim.
+   */
+  readonly claim?: Claim
 }
 
 /** Options of one release. */

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import {
   type Claim,
   connect,
+  type FoldResult,
   type Hold,
   MemoryShard,
   MemoryStore,
@@ -33,6 +34,7 @@ type Op =
   | { kind: 'lock'; worker: number; resource: number }
   | { kind: 'unlock'; worker: number }
   | { kind: 'recover'; worker: number; dead: number }
+  | { kind: 'orphan'; worker: number; dead: number; hold: number; amount: number; end: boolean }
 
 const worker = fc.integer({ min: 0, max: WORKERS - 1 })
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -80,6 +82,18 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('lock'), worker, resource: fc.nat(RESOURCES.length - 1) }),
   fc.record({ kind: fc.constant('unlock'), worker }),
   fc.record({ kind: fc.constant('recover'), worker, dead: worker }),
+  // A fold or release of a dead worker's hold, from its log, applied by a live worker.
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('orphan'),
+      worker,
+      dead: worker,
+      hold: fc.nat(3),
+      amount: fc.integer({ min: 1, max: 9 }),
+      end: fc.boolean(),
+    }),
+  },
 ) as fc.Arbitrary<Op>
 
 /** What a program observes; epochs are compared by order, not value. */
@@ -212,6 +226,27 @@ async function runProgram(ops: readonly Op[], world: World, executed: Claim[]): 
           if (!handle) break
           await handle.release()
           trace.push(['unlock'])
+          break
+        }
+        case 'orphan': {
+          const theirs = holds[o.dead] as Array<(typeof mine)[number]>
+          const entry = theirs[o.hold % Math.max(1, theirs.length)]
+          if (!dead.has(o.dead) || !entry) break
+          const d = delta(entry.type, entry.id, o.amount)
+          if (o.end) {
+            theirs.splice(theirs.indexOf(entry), 1)
+            const result = await shard.release(entry.hold, d)
+            if (result.last) (claims[o.worker] as Claim[]).push(result.claim)
+            trace.push(['orphan release', result.last ? summarize(result.claim) : result.reason])
+          } else {
+            const [result] = await shard.foldMany([[entry.hold, d]])
+            if (result instanceof ResourceError) throw result
+            const { hold, claim, ...folded } = result as FoldResult
+            entry.hold = hold
+            if (claim) (claims[o.worker] as Claim[]).push(claim)
+            trace.push(['orphan fold', folded, claim ? summarize(claim) : null])
+          }
+          trace.push(['count', await shard.count(entry.hold.resourceId)])
           break
         }
         case 'recover': {

@@ -136,7 +136,7 @@ export class Flusher {
         else if (!job.entry.acquired) this.#notSent(job, errors.get(job.entry))
         else (job.kind === 'fold' ? folds : releases).push(job)
       }
-      yield* this.#fold(folds)
+      const claimed = yield* this.#fold(folds)
       // A fold in doubt gave up its entry's hold: that entry's release needs a hold of its own.
       const again = yield* this.#acquire(releases)
       const held: Job[] = []
@@ -144,7 +144,7 @@ export class Flusher {
         if (job.entry.acquired) held.push(job)
         else this.#notSent(job, again.get(job.entry))
       }
-      yield* this.#runClaims(yield* this.#release(held))
+      yield* this.#runClaims([...claimed, ...(yield* this.#release(held))])
     })
   }
 
@@ -187,10 +187,11 @@ export class Flusher {
   /**
    * Folds partial aggregates while keeping their sessions: one `foldMany` per round, a round
    * holding at most one fold per entry (the next one waits for the definite answer that gives
-   * its step). A fold whose session was given up meanwhile goes back into its entry.
+   * its step). A fold whose session was given up meanwhile goes back into its entry. Returns
+   * the claims folds won (a fold of a hold recovery evicted, when it left its resource idle).
    */
-  #fold(jobs: readonly Job[]): Effect.Effect<void> {
-    if (jobs.length === 0) return Effect.void
+  #fold(jobs: readonly Job[]): Effect.Effect<readonly Claim[]> {
+    if (jobs.length === 0) return Effect.succeed([])
     const round: Job[] = []
     const later: Job[] = []
     for (const job of jobs) {
@@ -204,19 +205,21 @@ export class Flusher {
     })
     return Effect.gen(this, function* () {
       const outcomes = yield* this.#many(items, (batch) => this.#settings.shard.foldMany(batch))
+      const claims: Claim[] = []
       outcomes.forEach((outcome, i) => {
         const job = round[i] as Job
         if (Either.isLeft(outcome)) {
           this.#fail(job, outcome.left)
           return
         }
-        const { hold, forcedExpiry } = outcome.right
+        const { hold, forcedExpiry, claim } = outcome.right
+        if (claim) claims.push(claim)
         job.entry.hold = hold
         this.#counters.folds++
         this.#finish(job, 'durable')
         if (forcedExpiry) this.#owner.forced(job.entry) // forceExpiry from any process
       })
-      yield* this.#fold(later)
+      return [...claims, ...(yield* this.#fold(later))]
     })
   }
 

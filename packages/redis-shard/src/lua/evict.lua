@@ -1,8 +1,9 @@
 --[[
   evict: recovery of a dead incarnation on each resource of the batch (invariant 4). Removes
-  every hold of the incarnation (and of those it renewed from); takes over an execution it owned
-  or whose lease ran out (same epoch, recording the release that claimed it as released); claims
-  the pending state if no holder is left. Idempotent.
+  every hold of the incarnation (and of those it renewed from), recording each with the folds
+  applied under it (a replay of its log's folds and release then applies once); takes over an
+  execution it owned or whose lease ran out (same epoch, recording the release that claimed it
+  as released); claims the pending state if no holder is left. Idempotent.
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
   Per resource: ARGV type index, the dead incarnations (space-separated).
@@ -21,10 +22,16 @@ return forEachResource(true, function(r, at)
   local st = redis.pcall('HMGET', r.main, F.count, F.mods, F.epoch, F.owner, F.lease, F.claimedBy, F.claimedStep)
   if isError(st) then return { R.WRONG_TYPE }, at + 2 end
   local n, removed = tonumber(st[1] or '0'), {}
-  for _, field in ipairs(rcall('HKEYS', r.main)) do
+  local all = rcall('HGETALL', r.main)
+  for i = 1, #all, 2 do
+    local field = all[i]
     if string.sub(field, 1, #F.holder) == F.holder then
-      local inc = splitToken(string.sub(field, #F.holder + 1))
-      if dead[inc] then removed[#removed + 1] = field end
+      local token = string.sub(field, #F.holder + 1)
+      if dead[splitToken(token)] then
+        removed[#removed + 1] = field
+        -- What its log replays later is applied by this record, once (fold.lua, release.lua).
+        recordEvicted(r, token, all[i + 1])
+      end
     end
   end
   if #removed > 0 then

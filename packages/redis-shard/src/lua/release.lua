@@ -3,7 +3,8 @@
   remove the holder, fold its delta, and claim the execution under a new epoch when no holder is
   left (or forceExpiry marked the resource). Idempotent: a retry is told apart by the claim it
   made (`k`) or by the released record of its incarnation; a release whose hold the shard does
-  not know (Redis lost it, or recovery removed it) folds its delta as a late release, flagged lost.
+  not know (Redis lost it, or recovery evicted it) folds its delta as a late release, flagged
+  lost: one of an evicted hold once every fold of it was applied (else R.OUT_OF_ORDER).
 
   Batch layout: includes/batch.lua (KEYS per resource: hash, released records, extra keys).
   A release carries its hold's step (the folds applied under it): while the recorded step is
@@ -63,7 +64,14 @@ return forEachResource(true, function(r, at)
   if held and tonumber(st[1]) < step then return { R.OUT_OF_ORDER }, nextAt end
   if not held then
     if st[6] == token then return claimReply(r, tonumber(st[4]), 0), nextAt end
-    if releasedRecord(r, inc) >= seq then return { R.RELEASED }, nextAt end
+    local evictedAt = evictedStep(r, token)
+    if evictedAt then
+      -- Recovery evicted the hold: released once every fold before it was applied.
+      if evictedAt < step then return { R.OUT_OF_ORDER }, nextAt end
+      rcall('HDEL', r.released, token)
+    elseif releasedRecord(r, inc) >= seq then
+      return { R.RELEASED }, nextAt
+    end
     lost = 1
   end
   -- The hold's final step, on record for replayed folds: the shard's (past the hold's when a

@@ -230,25 +230,43 @@ local function releasedRecord(r, inc)
   return tonumber(seq), tonumber(step)
 end
 
--- Records that the release of `token` (its hold at `step`, the folds applied under it) did not
--- claim, so that its retry, and a replayed fold of it, are told from a release or fold whose hold
--- was lost; kept RETRY_WINDOW ms past the resource's last release.
+-- Records that the release of `token` (its hold at `step`, the folds applied under it) went
+-- through, so that its retry, and a replayed fold of it, are told from a release or fold whose
+-- hold was lost; kept RETRY_WINDOW ms past the resource's last release. Only a release has a
+-- step: the claims of completes, folds and recovery record nothing.
 local function recordReleased(r, token, step)
   local inc, seq = splitToken(token or '')
-  if not inc then return end
+  if not inc or not step then return end
   if seq > releasedRecord(r, inc) then
-    rcall('HSET', r.released, inc, step and string.match(token, '%d+$') .. ':' .. step or string.match(token, '%d+$'))
+    rcall('HSET', r.released, inc, string.match(token, '%d+$') .. ':' .. step)
   end
   rcall('PEXPIRE', r.released, RETRY_WINDOW)
 end
 
+-- The folds applied under the hold `token` when recovery evicted it, and since (its field in
+-- the released records, beside the incarnations' own); nil when not evicted or released since.
+local function evictedStep(r, token)
+  return tonumber(rcall('HGET', r.released, token))
+end
+
+local function recordEvicted(r, token, step)
+  rcall('HSET', r.released, token, step)
+  rcall('PEXPIRE', r.released, RETRY_WINDOW)
+end
+
 -- A fold of `token` at `step` whose hold the shard does not hold: true (a replay of a fold
--- applied before the hold's release, a no-op) when the hold's release is on record and `step`
--- is at most its final step, or the incarnation released a later hold of the resource since
--- (its releases of a resource are sequential); false (refused) when past the final step; nil
--- when no release of it is known (`claimedBy` / `claimedStep`: the claim's `k` and `s`).
+-- applied before the hold's release or eviction, a no-op) when the hold's release is on record
+-- and `step` is at most its final step, or the incarnation released a later hold of the
+-- resource since (its releases of a resource are sequential); false (refused) when past the
+-- final step; nil when no release of it is known (`claimedBy` / `claimedStep`: the claim's `k`
+-- and `s`), then with the folds applied under it when recovery evicted it.
 local function replayedFold(r, token, step, claimedBy, claimedStep)
   if claimedBy == token then return step <= (tonumber(claimedStep) or -1) end
+  local evictedAt = evictedStep(r, token)
+  if evictedAt then
+    if step <= evictedAt then return true end
+    return nil, evictedAt
+  end
   local inc, seq = splitToken(token)
   local last, final = releasedRecord(r, inc)
   if last > seq then return true end
