@@ -49,11 +49,14 @@ type Held = readonly ['fold' | 'release', Hold, Update | undefined, (ReleaseOpti
  * A shard whose folds and releases are held back: the aggregator sees them succeed (so its
  * messages are acknowledged), and they reach Redis only once the round they belong to has
  * committed with its checkpoints. Acquires go through at once (a hold carries no record). While
- * discarding, folds are dropped and releases go through without their delta.
+ * discarding, folds are dropped and releases go through without their delta, at the step the
+ * shard has (before the hold's first dropped fold: a release never overtakes a fold).
  */
 class DeferredShard implements Shard {
   held: Held[] = []
   discarding = false
+  /** Hold token → its step before its first dropped fold. */
+  readonly #dropped = new Map<string, number>()
 
   constructor(
     readonly inner: Shard,
@@ -88,7 +91,8 @@ class DeferredShard implements Shard {
   }
   async foldMany(items: ReadonlyArray<readonly [Hold, Update]>) {
     return items.map(([hold, delta]): FoldResult => {
-      if (!this.discarding) this.held.push(['fold', hold, delta])
+      if (this.discarding) this.#drop(hold)
+      else this.held.push(['fold', hold, delta])
       return {
         hold: { ...hold, step: hold.step + 1 },
         timesModified: 1,
@@ -103,15 +107,32 @@ class DeferredShard implements Shard {
   }
   async releaseMany(items: ReadonlyArray<ReleaseItem>): Promise<ReleaseResult[]> {
     if (this.discarding) {
-      await this.releaseNow(
-        items.map(([hold, , options]) =>
-          options ? [hold, undefined, options] : [hold, undefined],
-        ),
-      )
+      await this.releaseNow(items.map(([hold, , options]) => this.#bare(hold, options)))
     } else {
       for (const [hold, delta, options] of items) this.held.push(['release', hold, delta, options])
     }
     return items.map(() => ({ last: false, reason: 'held' }))
+  }
+  /**
+   * Starts discarding: drops the folds of the round (and of its refused entry) and returns their
+   * releases, without their deltas (the records will be read again).
+   */
+  discardRound(refused: readonly Held[]): ReleaseItem[] {
+    const held = [...refused, ...this.held]
+    this.held = []
+    this.discarding = true
+    for (const [op, hold] of held) if (op === 'fold') this.#drop(hold)
+    return held.flatMap(([op, hold, , options]) =>
+      op === 'release' ? [this.#bare(hold, options)] : [],
+    )
+  }
+  #drop(hold: Hold): void {
+    if (!this.#dropped.has(hold.token)) this.#dropped.set(hold.token, hold.step)
+  }
+  /** A release without its delta, at the step the shard has. */
+  #bare(hold: Hold, options: ReleaseOptions | undefined): ReleaseItem {
+    const at = { ...hold, step: this.#dropped.get(hold.token) ?? hold.step }
+    return options ? [at, undefined, options] : [at, undefined]
   }
   completeExecution(claim: Claim) {
     return this.inner.completeExecution(claim)
@@ -197,8 +218,12 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       op === 'fold' ? [[hold, delta as Update] as const] : [],
     )
     // A replayed fold whose session was released since is refused `notHeld`: the shard accepts a
-    // release only after every fold before it, so that fold was applied (invariant 11).
-    if (folds.length > 0) check((await shard.foldMany(folds)).filter((r) => !isReleasedHold(r)))
+    // release only after every fold before it, so that fold was applied (invariant 11). A fold
+    // of a hold recovery evicted may win a claim (it left its resource idle).
+    if (folds.length > 0) {
+      const results = check((await shard.foldMany(folds)).filter((r) => !isReleasedHold(r)))
+      await executeAll(results.flatMap((r) => (r.claim ? [r.claim] : [])))
+    }
     await releaseAll(
       held.flatMap(([op, hold, delta, options]) =>
         op === 'release' ? [(options ? [hold, delta, options] : [hold, delta]) as ReleaseItem] : [],
@@ -322,17 +347,10 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
     },
     async discard() {
       // The round's folds are dropped and its releases sent without their deltas (the records
-      // will be read again); then a fresh aggregator, whose old one releases the same way.
-      const held = deferred.held
-      deferred.held = []
-      deferred.discarding = true
-      await releaseNow(
-        held.flatMap(([op, hold, , options]) =>
-          op === 'release'
-            ? [(options ? [hold, undefined, options] : [hold, undefined]) as ReleaseItem]
-            : [],
-        ),
-      )
+      // will be read again), those of its entry too when its commit was refused (the sessions
+      // it ended are no longer in the aggregator); then a fresh aggregator, whose old one
+      // releases the same way.
+      await releaseNow(deferred.discardRound(prepared?.held ?? []))
       await aggregator.close()
       deferred = new DeferredShard(shard, releaseNow)
       aggregator = make()

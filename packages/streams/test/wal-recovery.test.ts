@@ -14,7 +14,7 @@ afterAll(async () => {
 
 const record = streamRecord
 
-test.fails('a log entry replayed after its worker was recovered counts each record once', async () => {
+test('a log entry replayed after its worker was recovered counts each record once', async () => {
   const config = defineStreams({ s: { name: 'walrec', partitionKey: 'widget', shards: 1 } })
   const backend = new RedisBackend({ redis: server.url })
   const stream = getStream<WidgetEvent>('s', config, backend)
