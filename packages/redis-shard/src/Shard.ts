@@ -172,7 +172,8 @@ export interface Shard {
    * Folds a partial aggregate while keeping the hold (phonon's `cache`); use the returned hold
    * next. Retrying with the same hold folds once, also after the hold's release (a replay: the
    * shard accepted the release only after every fold before it), while its release is on record
-   * (`retryWindowMs`).
+   * (`retryWindowMs`). A fold of a hold recovery evicted is applied once, without taking the
+   * hold again, and may claim the resource: execute and complete `FoldResult.claim`.
    * @throws {@link ArgumentError} for a delta of another resource or type (nothing sent).
    * @throws {@link ResourceError} `outOfOrder` (a fold before it has not arrived), `notHeld` (a
    * fold past its released hold's final step), `overflow`, `wrongType`; nothing changed.
