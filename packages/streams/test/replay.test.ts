@@ -101,3 +101,53 @@ test('phononSource refuses a shard without rememberExecuted, and orphanMs not be
     await phononSource({ ...options, shard, orphanMs: 5_000 }).close()
   }
 })
+
+test('a round refused after its entry was prepared releases what it ended, held nothing past it', async () => {
+  const config = defineStreams({ s: { name: 'refused', partitionKey: 'widget', shards: 1 } })
+  const backend = new RedisBackend({ redis: server.url })
+  const stream = getStream<WidgetEvent>('s', config, backend)
+  const coordinator = backend.coordinator(stream.definition, 'app')
+  const { totals, shard, source } = replayRig(server.url, 'refused')
+  const shardA = await shard('a')
+  const a = source(shardA)
+  try {
+    const token = (await coordinator.acquire(0, 'a', 60_000)) as number
+    const round1 = [record('1-0', { widget: 'w1', click: 1 })]
+    await a.process(round1)
+    const entry1 = (await a.prepare()) as string // w1 folded; its session stays open
+    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '1-0' }], {
+      id: 'e1',
+      wal: entry1,
+    })
+    await a.committed('e1', entry1, coordinator)
+    // Round 2: w1 again (a fold), then w2 ends w1's session; its commit is refused (say the
+    // lease was lost), so the worker discards it and will read 2-0 and 3-0 again.
+    const round2 = [
+      record('2-0', { widget: 'w1', click: 1 }),
+      record('3-0', { widget: 'w2', click: 1 }),
+    ]
+    await a.process(round2)
+    const entry2 = (await a.prepare()) as string
+    expect(entry2).toContain('release')
+    await a.discard()
+    // The session the refused entry ended is released (at the step the shard has), nothing held.
+    expect(await shardA.count('Widget.w1')).toBe(0)
+    expect(await shardA.count('Widget.w2')).toBe(0)
+    expect(totals.get('w1')).toBe('1/0') // round 1's click, executed by that release
+    // Read again and committed: each click once.
+    await a.process(round2)
+    const again = (await a.prepare()) as string
+    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: '1-0', sequence: '3-0' }], {
+      id: 'e2',
+      wal: again,
+    })
+    await a.committed('e2', again, coordinator)
+    await a.close()
+    await waitFor('round 2 applied', async () => (await coordinator.walEntries(0)).length === 0)
+    expect(totals.get('w1')).toBe('2/0')
+    expect(totals.get('w2')).toBe('1/0')
+  } finally {
+    await shardA.close().catch(() => undefined)
+    await backend.close()
+  }
+}, 60_000)
