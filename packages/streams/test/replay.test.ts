@@ -11,9 +11,9 @@ import { ArgumentError } from '@phonon/core'
 import { connect, MemoryShard } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { defineStreams, getStream, phononSource, RedisBackend } from '../src/index.js'
+import { phononSource } from '../src/index.js'
 import { putEntryBack, replayRig } from './fixtures/rig.js'
-import { codec, streamRecord, type WidgetEvent } from './fixtures/widgets.js'
+import { codec, streamRecord } from './fixtures/widgets.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -26,11 +26,7 @@ afterAll(async () => {
 const record = streamRecord
 
 test('a log entry applied in full (claims completed) and replayed before its removal counts each record once', async () => {
-  const config = defineStreams({ s: { name: 'replay', partitionKey: 'widget', shards: 1 } })
-  const backend = new RedisBackend({ redis: server.url })
-  const stream = getStream<WidgetEvent>('s', config, backend)
-  const coordinator = backend.coordinator(stream.definition, 'app')
-  const { totals, shard, source } = replayRig(server.url, 'replay')
+  const { totals, shard, source, backend, stream, coordinator } = replayRig(server.url, 'replay')
 
   const shardA = await shard('a')
   const a = source(shardA)
@@ -103,11 +99,7 @@ test('phononSource refuses a shard without rememberExecuted, and orphanMs not be
 })
 
 test('a round refused after its entry was prepared releases what it ended, held nothing past it', async () => {
-  const config = defineStreams({ s: { name: 'refused', partitionKey: 'widget', shards: 1 } })
-  const backend = new RedisBackend({ redis: server.url })
-  const stream = getStream<WidgetEvent>('s', config, backend)
-  const coordinator = backend.coordinator(stream.definition, 'app')
-  const { totals, shard, source } = replayRig(server.url, 'refused')
+  const { totals, shard, source, backend, coordinator } = replayRig(server.url, 'refused')
   const shardA = await shard('a')
   const a = source(shardA)
   try {

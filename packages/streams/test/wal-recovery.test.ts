@@ -1,8 +1,7 @@
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { defineStreams, getStream, RedisBackend } from '../src/index.js'
 import { putEntryBack, replayRig } from './fixtures/rig.js'
-import { streamRecord, type WidgetEvent } from './fixtures/widgets.js'
+import { streamRecord } from './fixtures/widgets.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -15,11 +14,7 @@ afterAll(async () => {
 const record = streamRecord
 
 test('a log entry replayed after its worker was recovered counts each record once', async () => {
-  const config = defineStreams({ s: { name: 'walrec', partitionKey: 'widget', shards: 1 } })
-  const backend = new RedisBackend({ redis: server.url })
-  const stream = getStream<WidgetEvent>('s', config, backend)
-  const coordinator = backend.coordinator(stream.definition, 'app')
-  const { totals, shard, source } = replayRig(server.url, 'walrec')
+  const { totals, shard, source, backend, stream, coordinator } = replayRig(server.url, 'walrec')
 
   // Worker A, round 1: two records of w1; the entry holds w1's fold (its session stays open).
   const shardA = await shard('a')
