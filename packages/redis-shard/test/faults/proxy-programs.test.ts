@@ -57,6 +57,8 @@ interface Program {
   readonly seed: number
   /** Every this many faultable commands, the proxy cuts every connection and refuses for a while. */
   readonly cutEvery: number
+  /** The shards' `rememberExecuted` (the completes then also write released records). */
+  readonly rememberExecuted: boolean
 }
 
 const delta: fc.Arbitrary<Delta> = fc.record({
@@ -82,6 +84,7 @@ const program: fc.Arbitrary<Program> = fc.record({
   }),
   seed: fc.integer(),
   cutEvery: fc.integer({ min: 15, max: 60 }),
+  rememberExecuted: fc.boolean(),
 })
 
 /** The update of a session's resource carrying a delta (or none: `Tally.create({ id })`). */
@@ -158,6 +161,7 @@ async function run(prog: Program, namespace: string): Promise<void> {
             namespace,
             workerId: `w${i}`,
             heartbeatMs: 0,
+            rememberExecuted: prog.rememberExecuted,
             redis: { retryStrategy: () => 10 },
           }),
         ),
