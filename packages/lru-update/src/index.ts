@@ -20,6 +20,7 @@ export type {
   BatchOutcome,
   RetryOptions,
 } from './options.js'
+export { batchFailures } from './options.js'
 export { closeOnSignals } from './signals.js'
 export { OffsetWatermarks } from './Watermarks.js'
 export {

@@ -1,6 +1,7 @@
-import { ArgumentError, type Update } from '@phonon/core'
+import { ArgumentError, CacheError, type Update } from '@phonon/core'
 import { type Claim, executeClaim, type Shard } from '@phonon/redis-shard'
 import type { Failure } from './Failure.js'
+import { describe } from './internal/describe.js'
 
 /** How failed shard calls and executions are retried before they become a {@link Failure}. */
 export interface RetryOptions {
@@ -29,6 +30,35 @@ export interface BatchClaimFailure {
  */
 export interface BatchOutcome {
   readonly failed: readonly BatchClaimFailure[]
+}
+
+/**
+ * The failures an `executeBatch` call reported, as `[index, error]` with each index once; a
+ * {@link CacheError} when the report is not `undefined` or a `{ failed }` list of claims of the
+ * call (the whole call then counts as failed).
+ */
+export function batchFailures(
+  result: unknown,
+  claims: number,
+): Array<readonly [number, unknown]> | CacheError {
+  if (result === undefined || result === null) return []
+  const failed = (result as { failed?: unknown }).failed
+  if (typeof result !== 'object' || !Array.isArray(failed)) {
+    return new CacheError(
+      `executeBatch must resolve with nothing or { failed: [{ index, error }] }, got ${describe(result)}`,
+    )
+  }
+  const byIndex = new Map<number, unknown>()
+  for (const item of failed as unknown[]) {
+    const index = (item as { index?: unknown } | null)?.index
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= claims) {
+      return new CacheError(
+        `executeBatch reported a failure at ${describe(index)}, not an index of its ${claims} claims`,
+      )
+    }
+    byIndex.set(index, (item as { error?: unknown }).error)
+  }
+  return [...byIndex]
 }
 
 /** Options of {@link createAggregator}. */

@@ -1,5 +1,11 @@
 import { ArgumentError, type Codec, type Update } from '@phonon/core'
-import { type Aggregator, type AggregatorOptions, createAggregator } from '@phonon/lru-update'
+import {
+  type Aggregator,
+  type AggregatorOptions,
+  type BatchOutcome,
+  batchFailures,
+  createAggregator,
+} from '@phonon/lru-update'
 import {
   type Claim,
   type FoldResult,
@@ -30,8 +36,16 @@ export interface PhononSourceOptions<T>
   readonly codec: Codec
   /** Turns a record into its updates (none: skipped). Throwing counts the record as bad. */
   readonly toUpdates: (record: StreamRecord<T>) => Update | readonly Update[] | undefined
-  /** Writes claims to the sink, which dedupes by `(resourceId, epoch)`; all or nothing. */
-  readonly executeBatch: (claims: readonly Claim[]) => Promise<void>
+  /**
+   * Writes claims to the sink, which dedupes by `(resourceId, epoch)`. Resolves when all were
+   * written, or with a `BatchOutcome` listing the claims that failed alone (a row the database
+   * refused): the others are completed, those stay claimed in the shard and are executed again
+   * at each tick — the log goes on meanwhile. A rejection fails the whole log entry (applied
+   * again later).
+   */
+  readonly executeBatch: (claims: readonly Claim[]) => Promise<void | BatchOutcome>
+  /** Told of each claim the sink refused alone (it is executed again at the next tick). */
+  readonly onExecuteError?: (claim: Claim, error: unknown) => void
   /** Told of each record the handler refused (it is skipped, not retried). */
   readonly onBadRecord?: (record: StreamRecord<T>, error: unknown) => void
   /**
@@ -163,6 +177,8 @@ class DeferredShard implements Shard {
 const isReleasedHold = (result: unknown) =>
   result instanceof ResourceError && result.code === 'notHeld'
 
+const isClaim = (claim: Claim | undefined): claim is Claim => claim !== undefined
+
 function check<T>(results: ReadonlyArray<T | ResourceError>): T[] {
   for (const result of results) if (result instanceof ResourceError) throw result
   return results as T[]
@@ -182,7 +198,16 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   /** Applies every log entry left by anyone; for a final drain. */
   applyAll(coordinator: Coordinator): Promise<void>
 } {
-  const { shard, codec, toUpdates, executeBatch, onBadRecord, orphanMs = 15_000, ...rest } = options
+  const {
+    shard,
+    codec,
+    toUpdates,
+    executeBatch,
+    onBadRecord,
+    onExecuteError,
+    orphanMs = 15_000,
+    ...rest
+  } = options
   if (shard.rememberExecuted !== true) {
     throw new ArgumentError(
       'phononSource needs a shard made with rememberExecuted: true (connect / MemoryShard option): ' +
@@ -196,11 +221,33 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   }
   let applying = Promise.resolve()
 
-  /** Executes claims and what completing them hands back, until none is left. */
+  /** Claims the sink refused alone: still claimed in the shard, executed again at each tick. */
+  const refused: Claim[] = []
+  /**
+   * Executes claims and what completing them hands back, until none is left; a claim the sink
+   * refuses alone is kept for the next tick.
+   */
   const executeAll = async (claims: Claim[]) => {
     while (claims.length > 0) {
-      await executeBatch(claims)
-      claims = check(await shard.completeMany(claims)).filter((c): c is Claim => c !== undefined)
+      const failures = batchFailures(await executeBatch(claims), claims.length)
+      if (failures instanceof Error) throw failures
+      for (const [i, error] of failures) {
+        refused.push(claims[i] as Claim)
+        onExecuteError?.(claims[i] as Claim, error)
+      }
+      const failed = new Set(failures.map(([i]) => i))
+      const done = claims.filter((_, i) => !failed.has(i))
+      claims = done.length === 0 ? [] : check(await shard.completeMany(done)).filter(isClaim)
+    }
+  }
+  /** The claims the sink refused so far, again (back in the list if the call fails). */
+  const executeRefused = async () => {
+    const again = refused.splice(0)
+    try {
+      await executeAll(again)
+    } catch (error) {
+      for (const claim of again) if (!refused.includes(claim)) refused.push(claim)
+      throw error
     }
   }
   /** Releases (none: no call) and executes the claims they won. */
@@ -358,12 +405,17 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       prepared = undefined
     },
     async tick(coordinator) {
-      // Entries left by a dead worker (or one far behind), oldest first; stop at a failure, as
-      // a hold's later folds must not go before its earlier ones.
-      for (const id of await coordinator.walEntries(orphanMs)) await applyLogged(coordinator, id)
+      try {
+        // Entries left by a dead worker (or one far behind), oldest first; stop at a failure,
+        // as a hold's later folds must not go before its earlier ones.
+        for (const id of await coordinator.walEntries(orphanMs)) await applyLogged(coordinator, id)
+      } finally {
+        if (refused.length > 0) await executeRefused()
+      }
     },
     async applyAll(coordinator) {
       await applying
+      if (refused.length > 0) await executeRefused()
       for (const id of await coordinator.walEntries(0)) await applyLogged(coordinator, id)
     },
     async close() {

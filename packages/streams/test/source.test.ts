@@ -82,3 +82,59 @@ test('the phonon source over aggregated and plain records: each counted once, ba
   expect(bad[1]?.[1]).toBeInstanceOf(ArgumentError)
   expect(await backend.coordinator(plain.definition, 'src').walEntries(0)).toEqual([])
 })
+
+test('a claim the sink refuses alone neither blocks the log nor is lost: executed again at a tick', async () => {
+  const backend = new MemoryBackend()
+  const config = defineStreams({ s: { name: 'refuse', partitionKey: 'widget', shards: 1 } })
+  const stream = getStream<Event>('s', config, backend)
+  const coordinator = backend.coordinator(stream.definition, 'app')
+  const codec = new Codec([Widget])
+  const shard = new MemoryShard({ codec, rememberExecuted: true })
+  const sink = new Map<string, number>()
+  let accept = false
+  const refusals: string[] = []
+  const source = phononSource<Event>({
+    shard,
+    codec,
+    max: 1, // a second widget ends the first one's session
+    toUpdates: ({ data }) => Widget.create({ id: data.widget, clicks: data.clicks }),
+    // The database refuses w1's row until `accept`; the other rows are written.
+    executeBatch: async (claims: readonly Claim[]) => {
+      const failed: Array<{ index: number; error: unknown }> = []
+      claims.forEach((claim, index) => {
+        const { id, clicks } = (
+          claim.update as unknown as { aggregate(): { id: string; clicks: number } }
+        ).aggregate()
+        if (id === 'w1' && !accept) failed.push({ index, error: new Error('refused') })
+        else sink.set(id, (sink.get(id) ?? 0) + clicks)
+      })
+      return { failed }
+    },
+    onExecuteError: (claim) => refusals.push(claim.resourceId),
+  })
+  const token = (await coordinator.acquire(0, 'w', 60_000)) as number
+  const records = ['w1', 'w2', 'w3'].map((widget, i) => ({
+    data: { widget, clicks: i + 1 },
+    shard: 0,
+    shardId: '0',
+    sequence: `${i + 1}-0`,
+  })) as unknown as StreamRecord<Event>[]
+  await source.process(records)
+  const entry = (await source.prepare()) as string
+  await coordinator.commit('w', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
+    id: 'e1',
+    wal: entry,
+  })
+  await source.committed('e1', entry, coordinator)
+  await source.applyAll(coordinator) // waits for the entry: applied although w1 was refused
+  expect(await coordinator.walEntries(0)).toEqual([])
+  expect(refusals).toContain('Widget.w1')
+  expect(sink.get('w1')).toBeUndefined()
+  expect(sink.get('w2')).toBe(2)
+  accept = true
+  await source.tick?.(coordinator)
+  expect(sink.get('w1')).toBe(1)
+  expect(await shard.timesModified('Widget.w1')).toBe(0)
+  await source.close()
+  expect(sink.get('w3')).toBe(3)
+})

@@ -2,7 +2,7 @@ import { ArgumentError, CacheError, CodecError, ShardError, type Update } from '
 import type { Claim, Hold, ReleaseItem, ReleaseResult } from '@phonon/redis-shard'
 import { Cause, Duration, Effect, Either, Fiber, Queue, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
-import type { Settings } from '../options.js'
+import { batchFailures, type Settings } from '../options.js'
 import { describe } from './describe.js'
 import type { Entry, Job } from './Entry.js'
 import type { Counters } from './Stats.js'
@@ -636,35 +636,6 @@ async function settleEach<T>(
 
 /** What `#executeBatch` fails an attempt with when some claims failed alone (not the call). */
 const SOME_FAILED: unique symbol = Symbol('some claims failed')
-
-/**
- * The failures an `executeBatch` call reported, as `[index, error]` with each index once; a
- * {@link CacheError} when the report is not `undefined` or a `{ failed }` list of claims of the
- * call (the whole call then counts as failed).
- */
-function batchFailures(
-  result: unknown,
-  claims: number,
-): Array<readonly [number, unknown]> | CacheError {
-  if (result === undefined || result === null) return []
-  const failed = (result as { failed?: unknown }).failed
-  if (typeof result !== 'object' || !Array.isArray(failed)) {
-    return new CacheError(
-      `executeBatch must resolve with nothing or { failed: [{ index, error }] }, got ${describe(result)}`,
-    )
-  }
-  const byIndex = new Map<number, unknown>()
-  for (const item of failed as unknown[]) {
-    const index = (item as { index?: unknown } | null)?.index
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= claims) {
-      return new CacheError(
-        `executeBatch reported a failure at ${describe(index)}, not an index of its ${claims} claims`,
-      )
-    }
-    byIndex.set(index, (item as { error?: unknown }).error)
-  }
-  return [...byIndex]
-}
 
 /** Bad input fails the same way every time: not worth a retry. */
 function retryable(error: unknown): boolean {
