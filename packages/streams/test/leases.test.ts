@@ -1,11 +1,12 @@
 import { ArgumentError } from '@phonon/core'
-import { waitFor } from '@phonon/testkit'
+import { startRedis, waitFor } from '@phonon/testkit'
 import { describe, expect, test } from 'vitest'
 import {
   defineStreams,
   getStream,
   handlerProcessor,
   LeaseLost,
+  RedisBackend,
   type StreamRecord,
   Worker,
 } from '../src/index.js'
@@ -111,3 +112,32 @@ for (const name of ['memory', 'redis'] as const) {
     })
   })
 }
+
+test('Redis restarted without persistence: fencing tokens keep increasing, a lease from before is refused', async () => {
+  await using server = await startRedis()
+  const backend = new RedisBackend({ redis: server.url })
+  backend.redis.on('error', () => {}) // while the server restarts
+  const config = defineStreams({ s: { name: 'wiped', partitionKey: 'k', shards: 1 } })
+  const c = backend.coordinator(getStream('s', config, backend).definition, 'app')
+  const before = (await c.acquire(0, 'A', 60_000)) as number
+  expect(before).toBeTypeOf('number')
+  // Everything is gone: the lease, its token counter, the checkpoints.
+  await server.restart()
+  expect(await c.leases()).toEqual([])
+  // A takes the shard again: a new lease, whose token must exceed the old one, else A's round
+  // read under the lease from before the loss (from no checkpoint, as none is stored now: the
+  // compare-and-set on the checkpoint cannot tell) would commit under the new one.
+  const after = (await c.acquire(0, 'A', 60_000)) as number
+  expect(after).toBeGreaterThan(before)
+  await expect(
+    c.commit('A', 60_000, [{ shard: 0, token: before, from: undefined, sequence: '9-0' }], {
+      id: 'old',
+    }),
+  ).rejects.toThrow(LeaseLost)
+  expect(await c.checkpoint(0)).toBeUndefined()
+  await c.commit('A', 60_000, [{ shard: 0, token: after, from: undefined, sequence: '9-0' }], {
+    id: 'new',
+  })
+  expect(await c.checkpoint(0)).toBe('9-0')
+  await backend.close()
+})
