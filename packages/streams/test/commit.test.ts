@@ -152,20 +152,25 @@ for (const name of ['memory', 'redis'] as const) {
   })
 }
 
+/** A backend through `proxy` whose client neither resends nor retries a command. */
+function backendThrough(proxy: FaultProxy): RedisBackend {
+  const backend = new RedisBackend({
+    redis: proxy.url,
+    redisOptions: {
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 20,
+    },
+  })
+  backend.redis.on('error', () => {})
+  return backend
+}
+
 describe('commits through a fault proxy (redis)', () => {
   /** A coordinator whose client neither resends nor retries: a lost reply is a StreamError. */
   async function throughProxy(): Promise<{ c: Coordinator; proxy: FaultProxy }> {
     proxy = await startFaultProxy({ target: server })
-    const backend = new RedisBackend({
-      redis: proxy.url,
-      redisOptions: {
-        autoResendUnfulfilledCommands: false,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => 20,
-      },
-    })
-    backend.redis.on('error', () => {})
-    return { c: coordinatorOn(backend), proxy }
+    return { c: coordinatorOn(backendThrough(proxy)), proxy }
   }
   /** The commit script (the only one with the checkpoints key). */
   const isCommit = (command: { name: string; args: readonly string[] }) =>
@@ -229,15 +234,7 @@ describe('a worker through a fault proxy (redis)', () => {
     closing.push(direct)
     const producer = getStream<{ k: string; i: number }>('s', config, direct)
     const put = await producer.putMany(Array.from({ length: 2_000 }, (_, i) => ({ k: `k${i}`, i })))
-    const backend = new RedisBackend({
-      redis: proxy.url,
-      redisOptions: {
-        autoResendUnfulfilledCommands: false,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => 20,
-      },
-    })
-    backend.redis.on('error', () => {})
+    const backend = backendThrough(proxy)
     closing.push(backend)
     // Counts the records of committed rounds only: a refused round's records must be read again.
     const committed = new Map<number, number>()
