@@ -1,6 +1,6 @@
 import { ArgumentError } from '@phonon/core'
 import { expand } from './aggregation.js'
-import type { Backend, ReadFrom } from './Backend.js'
+import type { Backend, ReadFrom, StoredRecord } from './Backend.js'
 import type { StreamDefinition } from './config.js'
 
 /** A record read from a shard. */
@@ -77,37 +77,93 @@ export class StreamIterator<T = unknown> implements AsyncIterable<StreamRecord<T
     return this.#positions
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<StreamRecord<T>> {
-    while (!this.#stopped) {
-      // Every shard asked at once (one round trip on one connection), then yielded in turn.
-      const shards = [...this.#positions]
-      const reads = await Promise.all(
-        shards.map(([shard, from]) =>
-          this.backend.read(this.stream, shard, from, this.#limits.get(shard) ?? this.batch),
-        ),
-      )
-      const fetched: StreamRecord<T>[] = []
-      for (const [i, records] of reads.entries()) {
-        const shard = (shards[i] as [number, ReadFrom])[0]
-        const last = records.at(-1)
-        if (last !== undefined) this.#positions.set(shard, { after: last.sequence })
-        const before = fetched.length
-        expand(records, shard, fetched)
-        if (records.length > 0)
-          this.#limits.set(shard, storedLimit(this.batch, records.length, fetched.length - before))
+  /**
+   * Yields the records of each fetch in turn. A plain iterator object rather than an async
+   * generator: a generator's `yield*` of a fetched array costs several promise jobs per record
+   * (about 0.35 µs each), here a buffered record is one resolved promise. Calls of `next()` made
+   * while a fetch is in flight wait for it, in order, as a generator's would.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<StreamRecord<T>> {
+    const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
+    let buffer: StreamRecord<T>[] = []
+    let index = 0
+    let done = false
+    /** The last call of `next()` or `return()` still to settle, while a fetch is in flight. */
+    let tail: Promise<IteratorResult<StreamRecord<T>>> | undefined
+    const fill = async (): Promise<IteratorResult<StreamRecord<T>>> => {
+      try {
+        while (!this.#stopped) {
+          buffer = await this.#fetch()
+          index = 0
+          if (buffer.length > 0) return { value: buffer[index++] as StreamRecord<T>, done: false }
+          if (!this.#stopped) await this.#idle()
+        }
+      } catch (error) {
+        done = true
+        buffer = []
+        throw error
       }
-      yield* fetched
-      if (fetched.length === 0 && !this.#stopped) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.idleMs)
-          this.#wake = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        this.#wake = undefined
-      }
+      done = true
+      return DONE
     }
+    const step = (): IteratorResult<StreamRecord<T>> | Promise<IteratorResult<StreamRecord<T>>> => {
+      if (index < buffer.length) return { value: buffer[index++] as StreamRecord<T>, done: false }
+      return done ? DONE : fill()
+    }
+    const settle = (
+      result: IteratorResult<StreamRecord<T>> | Promise<IteratorResult<StreamRecord<T>>>,
+    ): Promise<IteratorResult<StreamRecord<T>>> => {
+      if (!(result instanceof Promise)) return Promise.resolve(result)
+      tail = result
+      const clear = () => {
+        if (tail === result) tail = undefined
+      }
+      result.then(clear, clear)
+      return result
+    }
+    const finish = (): IteratorReturnResult<undefined> => {
+      done = true
+      buffer = []
+      return DONE
+    }
+    return {
+      next: () => settle(tail === undefined ? step() : tail.then(step, step)),
+      return: () => settle(tail === undefined ? finish() : tail.then(finish, finish)),
+    }
+  }
+
+  /** Reads every shard once from its position, all at once (one round trip on one connection). */
+  async #fetch(): Promise<StreamRecord<T>[]> {
+    const shards = [...this.#positions]
+    const reads = await Promise.all(
+      shards.map(([shard, from]) =>
+        this.backend.read(this.stream, shard, from, this.#limits.get(shard) ?? this.batch),
+      ),
+    )
+    const fetched: StreamRecord<T>[] = []
+    for (let i = 0; i < reads.length; i++) {
+      const records = reads[i] as StoredRecord[]
+      const shard = (shards[i] as [number, ReadFrom])[0]
+      const last = records[records.length - 1]
+      if (last === undefined) continue
+      this.#positions.set(shard, { after: last.sequence })
+      const before = fetched.length
+      expand(records, shard, fetched)
+      this.#limits.set(shard, storedLimit(this.batch, records.length, fetched.length - before))
+    }
+    return fetched
+  }
+
+  /** Waits `idleMs`, or until `stop()`. */
+  async #idle(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.idleMs)
+      this.#wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.#wake = undefined
   }
 }
 

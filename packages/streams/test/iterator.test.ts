@@ -89,6 +89,40 @@ for (const name of BACKENDS) {
       await backend.close()
     })
 
+    test('next() called again before a fetch settled: records in order, each once; return() ends it', async () => {
+      const backend = make[name]()
+      const stream = fresh(backend)
+      await stream.putMany([0, 1, 2, 3, 4].map((i) => ({ k: 'a', i })))
+      const iterator = (await stream.iterator({ from: 'all', batch: 2 }))[Symbol.asyncIterator]()
+      const first = await Promise.all([iterator.next(), iterator.next(), iterator.next()])
+      expect(first.map((r) => (r.done ? undefined : r.value.data.i))).toEqual([0, 1, 2])
+      const [next, returned, after] = await Promise.all([
+        iterator.next(),
+        iterator.return?.(),
+        iterator.next(),
+      ])
+      expect(next.done ? undefined : next.value.data.i).toBe(3)
+      expect(returned?.done).toBe(true)
+      expect(after.done).toBe(true) // ended by return(), record 4 is not yielded
+      await backend.close()
+    })
+
+    test('data in any Unicode, with the append time and the sequence of its stored record', async () => {
+      const backend = make[name]()
+      const stream = fresh(backend)
+      const before = await backend.now()
+      const k = 'é中😀\u0000"\\'
+      const [put] = await stream.putMany([{ k, i: 1 }])
+      const after = await backend.now()
+      const [record] = await take(await stream.iterator({ from: 'all' }), 1)
+      expect(record?.data).toEqual({ k, i: 1 })
+      expect(record?.sequence).toBe(put?.sequence)
+      expect(record?.subSequence).toBe(0)
+      expect(record?.timestamp).toBeGreaterThanOrEqual(before - 1_000)
+      expect(record?.timestamp).toBeLessThanOrEqual(after + 1_000)
+      await backend.close()
+    })
+
     test('a static subset of shards by index', async () => {
       const backend = make[name]()
       const stream = fresh(backend, 4)

@@ -117,10 +117,23 @@ export class RedisBackend implements Backend {
           : 'at' in from
             ? from.at
             : String(from.timestamp)
+    // Buffers, not strings: ioredis decodes every reply into Buffers and its string commands
+    // then copy each reply array while converting every Buffer; reading the Buffers once here
+    // converts only the id and the data (not the field name) and builds no intermediate arrays.
     const entries = await wrap(
-      this.redis.xrange(shardKey(stream, shard), start, '+', 'COUNT', limit),
+      this.redis.xrangeBuffer(shardKey(stream, shard), start, '+', 'COUNT', limit),
     )
-    return entries.map(toRecord)
+    const records = new Array<StoredRecord>(entries.length)
+    for (let i = 0; i < entries.length; i++) {
+      const [id, fields] = entries[i] as [Buffer, Buffer[]]
+      const sequence = id.toString('latin1') // `<ms>-<n>`: ASCII digits
+      records[i] = {
+        sequence,
+        timestamp: Number.parseInt(sequence, 10), // the `<ms>` part: parsing stops at the '-'
+        data: (fields[1] as Buffer).toString('utf8'),
+      }
+    }
+    return records
   }
 
   coordinator(stream: StreamDefinition, application: string): Coordinator {
@@ -138,7 +151,7 @@ export class RedisBackend implements Backend {
 }
 
 function toRecord([sequence, fields]: [string, string[]]): StoredRecord {
-  return { sequence, timestamp: Number(sequence.split('-')[0]), data: fields[1] as string }
+  return { sequence, timestamp: Number.parseInt(sequence, 10), data: fields[1] as string }
 }
 
 /** Redis failures as {@link StreamError}s. */
