@@ -2,7 +2,9 @@
  * `@phonon/streams` on a private redis-server, against raw ioredis in the same run:
  * - put: `stream.putMany` (validation, MD5 routing, batching per shard) vs pipelined `XADD` of
  *   the same JSON to the same 16 keys;
- * - consume: an iterator over the 16 shards from the start vs `XREAD COUNT` over the same keys.
+ * - consume: an iterator over the 16 shards from the start vs `XREAD COUNT` over the same keys,
+ *   each record's data `JSON.parse`d (the issue's baseline); also vs the same reads unparsed, and
+ *   vs `XREAD` with Buffer replies (the cheapest raw ioredis reader), runs interleaved.
  * - aggregated (`aggregate: true`, records packed per shard as the KPL does): the same put and
  *   consume in user records/s, against raw XADD / XREAD of the same records one per entry;
  * - source: `Worker` + `phononSource` (into a `MemoryShard`) over the aggregated stream, from
@@ -76,6 +78,39 @@ async function best(body: () => Promise<void>, setup?: () => Promise<void>) {
   return { recordsPerSec: Math.round(rate), nodeCpuMicrosPerRecord: Number(cpu.toFixed(2)) }
 }
 
+/**
+ * {@link best} of several bodies, their runs interleaved (run 1 of each, then run 2 of each, …),
+ * so a figure and its baselines are measured under the same load of the shared machine.
+ */
+async function interleaved<K extends string>(
+  variants: Record<K, { body: () => Promise<void>; setup?: () => Promise<void> }>,
+) {
+  const figures = new Map<K, { rate: number; cpu: number }>()
+  for (let run = 0; run < RUNS; run++) {
+    for (const [name, { body, setup }] of Object.entries(variants) as Array<
+      [K, { body: () => Promise<void>; setup?: () => Promise<void> }]
+    >) {
+      await redis.flushall()
+      await setup?.()
+      const started = performance.now()
+      const usage = process.cpuUsage()
+      await body()
+      const used = process.cpuUsage(usage)
+      const was = figures.get(name) ?? { rate: 0, cpu: Number.POSITIVE_INFINITY }
+      figures.set(name, {
+        rate: Math.max(was.rate, RECORDS / ((performance.now() - started) / 1000)),
+        cpu: Math.min(was.cpu, (used.user + used.system) / RECORDS),
+      })
+    }
+  }
+  return Object.fromEntries(
+    [...figures].map(([name, { rate, cpu }]) => [
+      name,
+      { recordsPerSec: Math.round(rate), nodeCpuMicrosPerRecord: Number(cpu.toFixed(2)) },
+    ]),
+  ) as Record<K, { recordsPerSec: number; nodeCpuMicrosPerRecord: number }>
+}
+
 const config = defineStreams({ widgets: { name: 'bench', partitionKey: 'widget', shards: SHARDS } })
 const stream = getStream<(typeof records)[number]>('widgets', config, backend)
 const keys = Array.from({ length: SHARDS }, (_, i) => `{triton:bench:${i}}`)
@@ -141,7 +176,18 @@ async function source() {
   await run
   if (counted !== RECORDS) throw new Error(`the sink counted ${counted} of ${RECORDS} records`)
 }
+/**
+ * The issue's baseline: one `XREAD COUNT 1000` over the 16 keys at a time (ioredis' string
+ * replies), each record's data `JSON.parse`d, as the iterator does.
+ */
 async function rawConsume() {
+  await rawXread(true)
+}
+/** The same reads without parsing the data: what reading alone costs. */
+async function rawConsumeUnparsed() {
+  await rawXread(false)
+}
+async function rawXread(parse: boolean) {
   const ids = keys.map(() => '0')
   let read = 0
   while (read < RECORDS) {
@@ -149,10 +195,33 @@ async function rawConsume() {
       [string, Array<[string, string[]]>]
     > | null
     for (const [key, entries] of reply ?? []) {
-      for (const [, fields] of entries) JSON.parse(fields[1] as string)
+      if (parse) for (const [, fields] of entries) JSON.parse(fields[1] as string)
       read += entries.length
       const last = entries.at(-1)
       if (last !== undefined) ids[keys.indexOf(key)] = last[0]
+    }
+  }
+}
+/**
+ * The cheapest raw reader ioredis allows: the same `XREAD` with Buffer replies (no copy of the
+ * reply into strings by ioredis), converting each record's id and data once, data parsed — what
+ * the Redis backend does since it reads Buffers.
+ */
+async function rawConsumeBuffers() {
+  const ids = keys.map(() => '0')
+  let read = 0
+  while (read < RECORDS) {
+    const reply = (await redis.xreadBuffer('COUNT', 1_000, 'STREAMS', ...keys, ...ids)) as Array<
+      [Buffer, Array<[Buffer, Buffer[]]>]
+    > | null
+    for (const [key, entries] of reply ?? []) {
+      let last: string | undefined
+      for (const [id, fields] of entries) {
+        last = id.toString('latin1')
+        JSON.parse((fields[1] as Buffer).toString('utf8'))
+      }
+      read += entries.length
+      if (last !== undefined) ids[keys.indexOf(key.toString('latin1'))] = last
     }
   }
 }
@@ -285,11 +354,22 @@ async function commandsPerRecord(body: () => Promise<void>, setup?: () => Promis
 
 const ratio = (a: { recordsPerSec: number }, b: { recordsPerSec: number }) =>
   Number((a.recordsPerSec / b.recordsPerSec).toFixed(2))
-const putResult = await best(put)
-const rawPutResult = await best(rawPut)
+const { put: putResult, rawPut: rawPutResult } = await interleaved({
+  put: { body: put },
+  rawPut: { body: rawPut },
+})
 const putAggregatedResult = await best(putAggregated)
-const consumeResult = await best(consume, rawPut)
-const rawConsumeResult = await best(rawConsume, rawPut)
+const {
+  consume: consumeResult,
+  rawConsume: rawConsumeResult,
+  rawConsumeUnparsed: rawConsumeUnparsedResult,
+  rawConsumeBuffers: rawConsumeBuffersResult,
+} = await interleaved({
+  consume: { body: consume, setup: rawPut },
+  rawConsume: { body: rawConsume, setup: rawPut },
+  rawConsumeUnparsed: { body: rawConsumeUnparsed, setup: rawPut },
+  rawConsumeBuffers: { body: rawConsumeBuffers, setup: rawPut },
+})
 const consumeAggregatedResult = await best(consume, putAggregated)
 const sourceResult = await best(source, putAggregated)
 const result = {
@@ -304,8 +384,18 @@ const result = {
     ...rawConsumeResult,
     redisCommandsPerRecord: await commandsPerRecord(rawConsume, rawPut),
   },
+  rawConsumeUnparsed: rawConsumeUnparsedResult,
+  rawConsumeBuffers: rawConsumeBuffersResult,
+  consumeNote:
+    'rawConsume is the issue baseline: XREAD COUNT 1000 over the 16 keys (string replies), each record JSON.parsed as the iterator does; rawConsumeUnparsed: the same without parsing; rawConsumeBuffers: XREAD with Buffer replies, id and data converted once, data parsed (the cheapest raw ioredis reader). Runs of consume and its baselines interleaved.',
   ratioPutToRaw: ratio(putResult, rawPutResult),
   ratioConsumeToRaw: ratio(consumeResult, rawConsumeResult),
+  ratioConsumeToRawUnparsed: ratio(consumeResult, rawConsumeUnparsedResult),
+  ratioConsumeToRawBuffers: ratio(consumeResult, rawConsumeBuffersResult),
+  /** Node CPU per record of the iterator ÷ that of the issue's raw baseline (lower is better). */
+  cpuRatioConsumeToRaw: Number(
+    (consumeResult.nodeCpuMicrosPerRecord / rawConsumeResult.nodeCpuMicrosPerRecord).toFixed(2),
+  ),
   aggregated: {
     note: 'aggregate: true (500 records per stored record); user records/s vs raw XADD / XREAD of the same records one per entry',
     put: {
@@ -345,11 +435,21 @@ printTable(
     ['put (putMany, 16 shards)', formatRate(putResult.recordsPerSec), `${result.ratioPutToRaw}×`],
     ['raw pipelined XADD', formatRate(rawPutResult.recordsPerSec), '1×'],
     [
-      'consume (iterator, from all)',
+      `consume (iterator, from all; ${consumeResult.nodeCpuMicrosPerRecord} vs ${rawConsumeResult.nodeCpuMicrosPerRecord} µs CPU/record raw)`,
       formatRate(consumeResult.recordsPerSec),
       `${result.ratioConsumeToRaw}×`,
     ],
-    ['raw XREAD COUNT 1000', formatRate(rawConsumeResult.recordsPerSec), '1×'],
+    ['raw XREAD COUNT 1000 + JSON.parse', formatRate(rawConsumeResult.recordsPerSec), '1×'],
+    [
+      'raw XREAD COUNT 1000, no parsing',
+      formatRate(rawConsumeUnparsedResult.recordsPerSec),
+      `${result.ratioConsumeToRawUnparsed}× (consume ÷)`,
+    ],
+    [
+      'raw XREAD COUNT 1000, Buffer replies + JSON.parse',
+      formatRate(rawConsumeBuffersResult.recordsPerSec),
+      `${result.ratioConsumeToRawBuffers}× (consume ÷)`,
+    ],
     [
       'aggregated put',
       formatRate(putAggregatedResult.recordsPerSec),

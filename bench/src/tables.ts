@@ -399,6 +399,69 @@ function e2e(r: Result): Section {
   }
 }
 
+function streams(r: Result): Section {
+  const rate = (path: string) => num(r, `${path}.recordsPerSec`)
+  const cpu = (path: string) => num(r, `${path}.nodeCpuMicrosPerRecord`)
+  const xadd = 'raw pipelined XADD'
+  const xread = 'raw XREAD + JSON.parse'
+  const rows = [
+    row('put (putMany), records/s', rate('put'), xadd, rate('rawPut')),
+    row('put (putMany), Node CPU µs/record', cpu('put'), xadd, cpu('rawPut')),
+    row('consume (iterator), records/s', rate('consume'), xread, rate('rawConsume')),
+    row('consume (iterator), Node CPU µs/record', cpu('consume'), xread, cpu('rawConsume')),
+    row(
+      'consume (iterator), records/s',
+      rate('consume'),
+      'raw XREAD, no parsing',
+      rate('rawConsumeUnparsed'),
+    ),
+    row(
+      'consume (iterator), records/s',
+      rate('consume'),
+      'raw XREAD, Buffer replies + JSON.parse',
+      rate('rawConsumeBuffers'),
+    ),
+    row(
+      'consume (iterator), Node CPU µs/record',
+      cpu('consume'),
+      'raw XREAD, Buffer replies + JSON.parse',
+      cpu('rawConsumeBuffers'),
+    ),
+    row('aggregated put, records/s', rate('aggregated.put'), xadd, rate('rawPut')),
+    row('aggregated consume, records/s', rate('aggregated.consume'), xread, rate('rawConsume')),
+    row('Worker + phononSource, records/s', rate('source'), xread, rate('rawConsume')),
+    row('Worker + phononSource, Node CPU µs/record', cpu('source'), xread, cpu('rawConsume')),
+    row(
+      'Kinesis put (kinesalite), records/s',
+      rate('kinesis.put'),
+      'SDK PutRecords',
+      rate('kinesis.sdkPut'),
+    ),
+    row(
+      'Kinesis consume (kinesalite), records/s',
+      rate('kinesis.consume'),
+      'SDK GetRecords',
+      rate('kinesis.sdkConsume'),
+    ),
+  ].filter((cells) => cells[1] !== '–')
+  const note = get(r, 'consumeNote')
+  return {
+    benchmark: 'streams',
+    about:
+      '`@phonon/streams` put and consume on a private redis-server against raw ioredis in the same run (records/s, Node CPU µs per record), best of the runs.',
+    header: HEADER,
+    rows,
+    notes: [
+      `${formatValue(num(r, 'records'))} records over ${formatValue(num(r, 'shards'))} shards, best of ${formatValue(num(r, 'runs'))}.`,
+      ...(typeof note === 'string' ? [note] : []),
+      ...(typeof get(r, 'kinesis.note') === 'string'
+        ? [`Kinesis: ${String(get(r, 'kinesis.note'))}.`]
+        : []),
+    ],
+    targets: [],
+  }
+}
+
 /** Any other benchmark: its top-level numbers, with no baseline known. */
 function generic(name: string, r: Result): Section {
   const rows = Object.entries(r)
@@ -432,10 +495,15 @@ const BUILDERS: Readonly<Record<string, (r: Result) => Section>> = {
   sink,
   sweep,
   e2e,
+  streams,
 }
 
 /** The benchmarks in the order of `pnpm bench`; others follow, by name. */
-export const ORDER = Object.keys(BUILDERS)
+export const ORDER = [
+  ...Object.keys(BUILDERS).filter((name) => name !== 'streams'),
+  'events',
+  'streams',
+]
 
 /**
  * The table of one result.

@@ -84,6 +84,17 @@ const fixtures: Record<string, object> = {
       { workers: 2, eventsPerSec: 45_000, eventsPerSqlStatement: 35, check: true, wallMs: 222 },
     ],
   },
+  streams: {
+    records: 1000,
+    shards: 16,
+    runs: 3,
+    consume: { recordsPerSec: 150_000, nodeCpuMicrosPerRecord: 3 },
+    rawConsume: { recordsPerSec: 200_000, nodeCpuMicrosPerRecord: 4 },
+    rawConsumeBuffers: { recordsPerSec: 300_000, nodeCpuMicrosPerRecord: 3 },
+    targets: [
+      { what: 'consume ÷ raw XREAD', value: 0.75, goal: 0.7, better: 'higher', ratio: true },
+    ],
+  },
   mystery: {
     answer: 42,
     targets: [
@@ -110,7 +121,16 @@ describe('bench:report', () => {
       const report = readFileSync(join(dir, 'REPORT.md'), 'utf8')
       for (const name of Object.keys(fixtures)) expect(report).toContain(`## ${name}\n`)
       // In the order of `pnpm bench`, others last.
-      const order = ['core', 'redis-shard', 'lru-update', 'sink', 'sweep', 'e2e', 'mystery']
+      const order = [
+        'core',
+        'redis-shard',
+        'lru-update',
+        'sink',
+        'sweep',
+        'e2e',
+        'streams',
+        'mystery',
+      ]
       const positions = order.map((name) => report.indexOf(`## ${name}\n`))
       expect(positions).toEqual([...positions].sort((a, b) => a - b))
       // The machine and date of each result.
@@ -142,6 +162,12 @@ describe('bench:report', () => {
         '| 2 workers: events/s | 45,000 | naive per-event SQL upsert | 1,000 | 45× |',
       )
       expect(report).toContain('| 2 workers: events/s | 45,000 | 1 worker | 30,000 | 1.5× |')
+      expect(report).toContain(
+        '| consume (iterator), records/s | 150,000 | raw XREAD + JSON.parse | 200,000 | 0.75× |',
+      )
+      expect(report).toContain(
+        '| consume (iterator), Node CPU µs/record | 3 | raw XREAD, Buffer replies + JSON.parse | 3 | 1× |',
+      )
       expect(report).toContain('| answer | 42 | – | – | – |')
       // Every target with its verdict: under its section, and all of them in one table. A new
       // benchmark (mystery) states its targets in its result; the report needs no code for them.
@@ -154,12 +180,13 @@ describe('bench:report', () => {
         '- Target: answers/s ≥ 40: 42 — met.',
         '- Target: µs per answer ≤ 2: 3 — **missed**.',
         '- Target: overhead ≤ 0.25×: 0.5× — **missed**.',
+        '- Target: consume ÷ raw XREAD ≥ 0.7×: 0.75× — met.',
         "| [redis-shard](#redis-shard) | releases ÷ redis-benchmark's rate for the release script | ≥ 0.5× | 0.75× | met |",
         '| [mystery](#mystery) | µs per answer | ≤ 2 | 3 | **missed** |',
       ])
         expect(report).toContain(line)
       const overview = report.slice(report.indexOf('## Targets'), report.indexOf('## core'))
-      expect(overview.match(/^\| \[/gm)).toHaveLength(9)
+      expect(overview.match(/^\| \[/gm)).toHaveLength(10)
       expect(report).toContain('![The eviction-ratio curve](sweep.svg)')
       expectChartOf(
         readFileSync(join(dir, 'sweep.svg'), 'utf8'),
