@@ -101,7 +101,13 @@ export interface RedisShardOptions {
  * queue as is (registry writes) or one resource's segment of a batch script.
  */
 type Call =
-  | { readonly client: Client; readonly key: string; readonly run: (target: object) => unknown }
+  | {
+      readonly client: Client
+      readonly key: string
+      readonly run: (target: object) => unknown
+      /** The registry entries this write adds (resource → type): in doubt should its batch fail. */
+      readonly adds?: ReadonlyMap<string, string>
+    }
   | {
       readonly client: Client
       readonly key: string
@@ -139,6 +145,11 @@ export class RedisShard implements Shard {
   readonly #claims = new Map<string, Claim>()
   /** Resources to remove from the registry with the next batch. */
   readonly #idle = new Set<string>()
+  /**
+   * Resources held whose registry entry is in doubt (resource → type): the batch that carried
+   * its write failed, so it may not have run; written again with the next batch.
+   */
+  readonly #unregistered = new Map<string, string>()
   readonly #locks = new RedisLocks(() => {
     this.#roundTrips++
     this.#scripts++
@@ -482,7 +493,14 @@ export class RedisShard implements Shard {
       refs.set(ref.resourceId, ref)
     const { client, key } = this.registryOf(this.#incarnation)
     const fields = [...refs.values()].flatMap((ref) => [ref.resourceId, ref.typeName])
-    if (fields.length > 0) await client.hset(key, ...fields)
+    if (fields.length === 0) return
+    try {
+      await client.hset(key, ...fields)
+    } catch (error) {
+      // Written again with the next batch (see #unregistered).
+      for (const ref of refs.values()) this.#unregistered.set(ref.resourceId, ref.typeName)
+      throw error
+    }
   }
 
   /** The client and key of an incarnation's registry. @internal */
@@ -601,6 +619,22 @@ export class RedisShard implements Shard {
    * each). Returns the replies in order.
    */
   async #batch(calls: readonly Call[]): Promise<unknown[]> {
+    try {
+      return await this.#send(calls)
+    } catch (error) {
+      // A registry write may not have run: the holds it registers are acquired again with the
+      // same token (idempotent), and must not be left out of the registry (recovery would not
+      // evict them when this worker dies).
+      for (const call of calls)
+        if ('adds' in call && call.adds)
+          for (const [resourceId, typeName] of call.adds)
+            this.#unregistered.set(resourceId, typeName)
+      throw error
+    }
+  }
+
+  /** {@link RedisShard.#batch}, without the bookkeeping of a failure. */
+  async #send(calls: readonly Call[]): Promise<unknown[]> {
     const replies: unknown[] = new Array(calls.length)
     const nodes = new Map<unknown, number[]>()
     calls.forEach((call, i) => {
@@ -681,13 +715,23 @@ export class RedisShard implements Shard {
       if (!this.#sessions.has(ref.resourceId) && !this.#claims.has(ref.resourceId))
         fresh.set(ref.resourceId, ref.typeName)
     }
+    for (const [resourceId, typeName] of this.#unregistered) {
+      this.#idle.delete(resourceId)
+      fresh.set(resourceId, typeName)
+    }
+    this.#unregistered.clear()
     const removed = [...this.#idle]
     this.#idle.clear()
     const { client, key } = this.registryOf(this.#incarnation)
     const calls: Call[] = []
     if (fresh.size > 0) {
       const fields = [...fresh].flat()
-      calls.push({ client, key, run: (target) => (target as Redis).hset(key, ...fields) })
+      calls.push({
+        client,
+        key,
+        run: (target) => (target as Redis).hset(key, ...fields),
+        adds: fresh,
+      })
     }
     if (removed.length > 0)
       calls.push({ client, key, run: (target) => (target as Redis).hdel(key, ...removed) })

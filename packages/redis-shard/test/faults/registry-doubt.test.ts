@@ -1,0 +1,68 @@
+import { type RedisServer, startFaultProxy, startRedis } from '@phonon/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { connect } from '../../src/index.js'
+import { codec, Widget } from '../shards.js'
+
+/**
+ * A worker's registry (resource → type, what recovery evicts when the worker dies) must list every
+ * resource it holds, also after a batch that carried the registry write failed without anyone
+ * knowing whether it ran: the retry of the acquire must write it again. Found by the streams
+ * proxy loop (packages/streams/test/proxyloop.test.ts): holds of a SIGKILLed worker left in Redis
+ * after its recovery, their folded deltas never claimed (under-counted).
+ */
+
+let server: RedisServer
+beforeAll(async () => {
+  server = await startRedis()
+})
+afterAll(async () => {
+  await server?.stop()
+})
+
+it('an acquire retried after its batch failed registers its resource: the holder dies, recovery evicts it', async () => {
+  const namespace = 'doubt'
+  const proxy = await startFaultProxy({ target: server })
+  const direct = new Redis(server.url)
+  const dying = await connect({
+    nodes: [proxy.url],
+    codec: codec(),
+    namespace,
+    workerId: 'dying',
+    heartbeatMs: 0,
+    redis: { retryStrategy: () => 20 },
+  })
+  try {
+    const hold = dying.newHold(Widget.create({ id: 'w1' }))
+    // The registry write's connection is cut before Redis sees it, and reconnects are refused
+    // until ioredis gives the batch up (maxRetriesPerRequest).
+    const lost = proxy.failNext('drop-command', (c) => c.name === 'HSET')
+    proxy.refuse()
+    await expect(dying.acquireMany([hold])).rejects.toThrow()
+    await lost
+    proxy.allow()
+    // Acquired on the retry (the same hold: lru-update retries a session's hold).
+    expect(await dying.acquireMany([hold])).toEqual([hold])
+    const registry = `{${namespace}:i:${dying.incarnation}}`
+    expect(await direct.hgetall(registry)).toEqual({ 'Widget.w1': 'Widget' })
+
+    // The worker dies (no heartbeat any more): another one recovers it, evicting its hold.
+    const survivor = await connect({
+      nodes: [server.url],
+      codec: codec(),
+      namespace,
+      workerId: 'survivor',
+      heartbeatMs: 0,
+      deadAfterMs: 200,
+    })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await survivor.recovery.beat()).toContain(dying.incarnation)
+    expect(await survivor.count('Widget.w1')).toBe(0)
+    await survivor.close()
+  } finally {
+    proxy.cut()
+    dying.router.clients.map((client) => client.disconnect())
+    await proxy.close()
+    await direct.quit()
+  }
+}, 30_000)
