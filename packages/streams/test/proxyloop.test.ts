@@ -43,6 +43,8 @@ const CUTS = 6
 const LEASE_MS = 3_000
 /** The probability of a lost reply of a write (half that of a lost write). */
 const WRITE_FAULTS = Number(process.env.PROXY_LOOP_WRITE_FAULTS ?? 0.03)
+/** How long a partition lasts at least (at most twice that): default past the leases' time to live. */
+const PARTITION_MS = Number(process.env.PROXY_LOOP_PARTITION_MS ?? LEASE_MS)
 /** Commands that only read. */
 const READS = new Set(['XRANGE', 'XREVRANGE', 'HGET', 'HGETALL', 'ZRANGEBYSCORE', 'TIME', 'PING'])
 
@@ -136,8 +138,10 @@ test(`proxy loop: ${EVENTS} events, 4 workers through a proxy losing replies and
       if (draw < 0.7) {
         // A partition past the stream leases' time to live: rounds refused, discarded.
         faults.partitions++
+        const ms = PARTITION_MS * (1 + random())
         proxy.cut()
-        proxy.refuse(LEASE_MS + random() * LEASE_MS)
+        proxy.refuse(ms)
+        await sleep(ms) // not cut short by the next fault's refuse()
         continue
       }
       const names = [...workers.keys()]
