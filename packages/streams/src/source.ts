@@ -43,7 +43,10 @@ export interface PhononSourceOptions<T>
    * at each tick — the log goes on meanwhile. A rejection fails the whole log entry (applied
    * again later).
    */
-  readonly executeBatch: (claims: readonly Claim[]) => Promise<void | BatchOutcome>
+  readonly executeBatch: (
+    claims: readonly Claim[],
+    // biome-ignore lint/suspicious/noConfusingVoidType: an async callback returning nothing is Promise<void>
+  ) => Promise<void | BatchOutcome>
   /** Told of each claim the sink refused alone (it is executed again at the next tick). */
   readonly onExecuteError?: (claim: Claim, error: unknown) => void
   /** Told of each record the handler refused (it is skipped, not retried). */

@@ -3,7 +3,6 @@ import type { Claim, Hold, ReleaseItem, ReleaseResult } from '@phonon/redis-shar
 import { Cause, Duration, Effect, Either, Fiber, Queue, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
 import { batchFailures, type Settings } from '../options.js'
-import { describe } from './describe.js'
 import type { Entry, Job } from './Entry.js'
 import type { Counters } from './Stats.js'
 import { failAll, settleAll } from './Tracker.js'
