@@ -175,13 +175,13 @@ class DeferredShard implements Shard {
   async close() {}
 }
 
-/** A per-item error of a `*Many` call, thrown (the log entry stays, to be applied again). */
 /** A fold refused because its hold's session was released already. */
 const isReleasedHold = (result: unknown) =>
   result instanceof ResourceError && result.code === 'notHeld'
 
 const isClaim = (claim: Claim | undefined): claim is Claim => claim !== undefined
 
+/** A per-item error of a `*Many` call, thrown (the log entry stays, to be applied again). */
 function check<T>(results: ReadonlyArray<T | ResourceError>): T[] {
   for (const result of results) if (result instanceof ResourceError) throw result
   return results as T[]
