@@ -75,10 +75,19 @@ function logScale(lo: number, hi: number, from: number, to: number) {
   return (v: number) => from + ((Math.log10(v) - a) / (b - a || 1)) * (to - from)
 }
 
+/**
+ * The power of ten at or below `v` (> 0). `Math.log10` rounds values just under a power of ten up
+ * to it (log10(99999999.99999999) is 8), so the estimate is checked against `v`.
+ */
+function decadeOf(v: number): number {
+  const decade = 10 ** Math.floor(Math.log10(v))
+  return decade > v ? decade / 10 : decade
+}
+
 /** Ticks 1, 2, 5 × each power of ten within `[lo, hi]`. */
 function logTicks(lo: number, hi: number): number[] {
   const ticks: number[] = []
-  for (let decade = 10 ** Math.floor(Math.log10(lo)); decade <= hi; decade *= 10) {
+  for (let decade = decadeOf(lo); decade <= hi; decade *= 10) {
     for (const m of [1, 2, 5]) {
       const t = m * decade
       if (t >= lo && t <= hi) ticks.push(t)
@@ -89,10 +98,7 @@ function logTicks(lo: number, hi: number): number[] {
 
 /** The 1-2-5 numbers just below `lo` and just above `hi` (both > 0). */
 function niceLogRange(lo: number, hi: number): [number, number] {
-  const steps = (v: number) => {
-    const decade = 10 ** Math.floor(Math.log10(v))
-    return [1, 2, 5, 10].map((m) => m * decade)
-  }
+  const steps = (v: number) => [1, 2, 5, 10].map((m) => m * decadeOf(v))
   const below = steps(lo).filter((t) => t <= lo)
   const above = steps(hi).filter((t) => t >= hi)
   const from = below.at(-1) ?? lo

@@ -104,6 +104,14 @@ describe('sweepChart', () => {
     )
   })
 
+  it('spans a value just under a power of ten with two ticks (log10 rounds it up to the power)', () => {
+    const under = { skew: 0.1, max: 1, evictionsPerEvent: 0, hitRatio: 0 }
+    for (const steadyEventsPerSec of [99_999_999.999_999_99, 999.999_999_999_999_9]) {
+      const sweep = sweepOf([{ ...under, steadyEventsPerSec }])
+      expectChartOf(sweepChart(sweep), sweep)
+    }
+  })
+
   it('is caught when a point is off its value', () => {
     const sweep = sweepOf(points)
     const svg = sweepChart(sweep)
