@@ -51,7 +51,7 @@ export { fairShare, type LeaseChanges, ShardLeases } from './Lease.js'
 export { Producer, type ProducerOptions, type PutResult } from './Producer.js'
 export { compareSequences, hashKeyRange, shardIdOf, shardOf } from './routing.js'
 export { getStream, type ShardLag, Stream } from './Stream.js'
-export { type PhononSourceOptions, phononSource } from './source.js'
+export { type PhononSourceOptions, type PhononSourceStats, phononSource } from './source.js'
 export {
   handlerProcessor,
   type RoundProcessor,

@@ -17,6 +17,7 @@ import {
   ResourceError,
   type ResourceRef,
   type Shard,
+  type ShardStats,
 } from '@phonon/redis-shard'
 import type { Coordinator } from './Backend.js'
 import { StreamError } from './errors.js'
@@ -56,6 +57,22 @@ export interface PhononSourceOptions<T>
    * Must be below the shard's `retryWindowMs`, by a wide margin (see the README, "Exactly once").
    */
   readonly orphanMs?: number
+}
+
+/** Counters of a {@link phononSource}, for metrics (`source.stats()`). */
+export interface PhononSourceStats {
+  /**
+   * Folds of applied log entries that the shard refused `notHeld` (their hold released at an
+   * earlier step) and that the source took as applied. A replayed entry's folds answer as
+   * applied when its release came after them, so a correct run leaves this at 0; a non-zero
+   * value says a hold was released before folds the log still had (their deltas are not in the
+   * shard): look for a bug, or a hold released behind the source's back.
+   */
+  readonly releasedHoldFolds: number
+  /** Claims the sink refused alone, waiting to be executed again at the next tick. */
+  readonly refusedClaims: number
+  /** The shard's own counters (its `shardStateLost` counts holds it no longer knew). */
+  readonly shard: ShardStats
 }
 
 /** A fold or release the shard has not seen yet, as the log stores it (delta encoded). */
@@ -200,6 +217,8 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
   aggregator(): Aggregator
   /** Applies every log entry left by anyone; for a final drain. */
   applyAll(coordinator: Coordinator): Promise<void>
+  /** Counters since the source was made (see {@link PhononSourceStats}). */
+  stats(): PhononSourceStats
 } {
   const {
     shard,
@@ -223,6 +242,8 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
     )
   }
   let applying = Promise.resolve()
+  /** Folds refused `notHeld` and taken as applied (see {@link PhononSourceStats}). */
+  let releasedHoldFolds = 0
 
   /** Claims the sink refused alone: still claimed in the shard, executed again at each tick. */
   const refused: Claim[] = []
@@ -268,10 +289,14 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       op === 'fold' ? [[hold, delta as Update] as const] : [],
     )
     // A replayed fold whose session was released since is refused `notHeld`: the shard accepts a
-    // release only after every fold before it, so that fold was applied (invariant 11). A fold
-    // of a hold recovery evicted may win a claim (it left its resource idle).
+    // release only after every fold before it, so that fold was applied (invariant 11). Such
+    // refusals are counted (stats().releasedHoldFolds): a correct replay answers as applied, so a
+    // refusal means a hold was released before folds the log still had. A fold of a hold
+    // recovery evicted may win a claim (it left its resource idle).
     if (folds.length > 0) {
-      const results = check((await shard.foldMany(folds)).filter((r) => !isReleasedHold(r)))
+      const all = await shard.foldMany(folds)
+      const results = check(all.filter((r) => !isReleasedHold(r)))
+      releasedHoldFolds += all.length - results.length
       await executeAll(results.flatMap((r) => (r.claim ? [r.claim] : [])))
     }
     await releaseAll(
@@ -341,6 +366,7 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
 
   return {
     aggregator: () => aggregator,
+    stats: () => ({ releasedHoldFolds, refusedClaims: refused.length, shard: shard.stats() }),
     async process(records) {
       // Straight into the aggregator, without a message and acknowledgement per record: the
       // round is the unit of durability (its flush in prepare() is what withLocalAggregation's

@@ -60,6 +60,8 @@ test('a log entry applied in full (claims completed) and replayed before its rem
     expect(await coordinator.walEntries(0)).toEqual([])
     expect(totals.get('w1')).toBe('1/1')
     expect(shardA.stats().shardStateLost + shardB.stats().shardStateLost).toBe(0)
+    // A replay of an entry applied in full: its folds answer as applied, none refused.
+    expect(b.stats().releasedHoldFolds).toBe(0)
     // A ends w2's session (closing releases it); every record counted once.
     await a.close()
     expect(Object.fromEntries(totals)).toEqual({ w1: '1/1', w2: '1/0' })
@@ -140,6 +142,53 @@ test('a round refused after its entry was prepared releases what it ended, held 
     expect(totals.get('w2')).toBe('1/0')
   } finally {
     await shardA.close().catch(() => undefined)
+    await backend.close()
+  }
+}, 60_000)
+
+test('a committed fold replayed after its hold was released before it is refused notHeld, taken as applied and counted in stats().releasedHoldFolds', async () => {
+  const { totals, shard, source, backend, coordinator } = replayRig(server.url, 'notheld')
+  const shardA = await shard('a')
+  const a = source(shardA)
+  const shardB = await shard('b')
+  const b = source(shardB)
+  try {
+    const token = (await coordinator.acquire(0, 'a', 60_000)) as number
+    // Round 1: w1's hold takes its first fold, applied.
+    await a.process([record('1-0', { widget: 'w1', click: 1 })])
+    const entry1 = (await a.prepare()) as string
+    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '1-0' }], {
+      id: 'e1',
+      wal: entry1,
+    })
+    await a.committed('e1', entry1, coordinator)
+    await waitFor('entry 1 applied', async () => (await coordinator.walEntries(0)).length === 0)
+    // Round 2: a second fold of the same hold, committed (the entry is in the log)…
+    await a.process([record('2-0', { widget: 'w1', click: 1 })])
+    const entry2 = (await a.prepare()) as string
+    expect(entry2).toContain('fold')
+    expect(entry2).not.toContain('release')
+    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: '1-0', sequence: '2-0' }], {
+      id: 'e2',
+      wal: entry2,
+    })
+    // …but A discards the round as if it had been refused: the session is released at the step
+    // the shard has, before the entry's fold (the wrong turn the counter is there to show).
+    await a.discard()
+    expect(await shardA.count('Widget.w1')).toBe(0)
+    expect(a.stats().releasedHoldFolds).toBe(0)
+    // B replays the entry: its fold comes after the hold's release, refused notHeld, taken as
+    // applied (the entry is removed, nothing fails) and counted.
+    await b.applyAll(coordinator)
+    expect(await coordinator.walEntries(0)).toEqual([])
+    expect(b.stats().releasedHoldFolds).toBe(1)
+    expect(b.stats().shard.shardStateLost).toBe(0)
+    // What the counter points at: record 2-0's click, checkpointed, is not in the sink.
+    expect(totals.get('w1')).toBe('1/0')
+    await a.close()
+  } finally {
+    await a.close().catch(() => undefined)
+    await b.close()
     await backend.close()
   }
 }, 60_000)
