@@ -123,6 +123,42 @@ describe('recovery of dead workers', () => {
     expect(await recoverer.count(hold.resourceId)).toBe(0)
   })
 
+  it('a worker recovered and forgotten while cut off renews at its next beat: a claim it makes later is still recovered', async () => {
+    const namespace = 'forgotten'
+    const executed: Claim[] = []
+    const cutOff = await redis.worker({ namespace, deadAfterMs: 200 })
+    const hold = await cutOff.acquire(Widget.create({ id: 'w4' }))
+    const folded = await cutOff.fold(hold, Widget.create({ id: 'w4', clicks: 2 }))
+    const before = cutOff.incarnation
+    // Its heartbeat went stale (a partition): another worker recovers it, executes what it had
+    // folded, and forgets it (registry and heartbeat deleted).
+    await redis.server.cli('hset', `{${namespace}}:workers`, before, '1')
+    const recoverer = await redis.worker({
+      namespace,
+      deadAfterMs: 200,
+      execute: (claim) => void executed.push(claim),
+    })
+    await waitFor(
+      'the cut-off worker recovered and forgotten',
+      async () => (await redis.server.cli('hexists', `{${namespace}}:workers`, before)) === '0',
+      10_000,
+    )
+    expect(executed).toHaveLength(1)
+    // Back: its next beat finds no heartbeat of its own. Coming back under the old name would
+    // leave its open sessions in no registry (the recovery deleted it).
+    await cutOff.recovery.heartbeat()
+    expect(cutOff.incarnation).not.toBe(before)
+    expect(cutOff.lineage).toEqual([before])
+    // Its late release claims what it adds; it dies before completing: the claim is recovered.
+    const late = await cutOff.release(folded.hold, Widget.create({ id: 'w4', clicks: 3 }))
+    expect(late.last).toBe(true)
+    expect(await recoverer.recovery.recover(cutOff.incarnation, cutOff.lineage)).toBe(true)
+    const clicks = executed.map((c) => (c.update as ModelUpdate).aggregate().clicks)
+    expect(clicks).toEqual([2, 3])
+    await recoverer.completeMany(executed.slice(1))
+    expect(await redis.server.cli('exists', `{${namespace}:Widget.w4}`)).toBe('0')
+  })
+
   it('close() removes the heartbeat of a worker that holds nothing, and keeps it otherwise', async () => {
     const namespace = 'closing'
     const idle = await redis.worker({ namespace })

@@ -3,21 +3,23 @@
   recover: those whose heartbeat is older than the timeout and, at an incarnation's first beat,
   every other incarnation of the same worker name (a restarted process: the old one is dead).
   An incarnation whose own heartbeat is already stale is not refreshed: it must renew (its holds
-  are being recovered as a dead incarnation's).
+  are being recovered as a dead incarnation's). So must one whose heartbeat is gone after its
+  first beat: a recovery forgot it (its registry is deleted; coming back under the old name would
+  leave its open sessions and claims in no registry), or Redis lost its data.
 
   KEYS[1] workers (incarnation -> last heartbeat, ms)   KEYS[2] names (incarnation -> name)
   KEYS[3] lineage (incarnation -> the incarnations it renewed from, space-separated)
   ARGV[1] incarnation   ARGV[2] name   ARGV[3] timeout (ms)
   ARGV[4] '-' for a regular beat; else this is the first beat, and it is the lineage ('' if none)
 
-  Returns {1} when this incarnation's own heartbeat is stale, else {0, dead, its lineage, ..}.
+  Returns {1} when this incarnation's own heartbeat is stale or gone, else {0, dead, its lineage, ..}.
 ]]
 --@include now
 
 local t = now()
 local inc, name, timeout, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] ~= '-'
 local own = redis.call('HGET', KEYS[1], inc)
-if own and t - tonumber(own) > timeout then return { 1 } end
+if (own and t - tonumber(own) > timeout) or (not own and not first) then return { 1 } end
 redis.call('HSET', KEYS[1], inc, t)
 if first then
   redis.call('HSET', KEYS[2], inc, name)

@@ -1,4 +1,4 @@
-import { type RedisServer, startFaultProxy, startRedis } from '@phonon/testkit'
+import { type RedisServer, startFaultProxy, startRedis, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { connect } from '../../src/index.js'
@@ -55,8 +55,15 @@ it('an acquire retried after its batch failed registers its resource: the holder
       heartbeatMs: 0,
       deadAfterMs: 200,
     })
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect(await survivor.recovery.beat()).toContain(dying.incarnation)
+    // Its first beat (at connect) or a later one recovers it, evicting its hold, then forgets it.
+    await waitFor(
+      'the dying worker recovered',
+      async () => {
+        await survivor.recovery.beat()
+        return !(await direct.hexists(`{${namespace}}:workers`, dying.incarnation))
+      },
+      10_000,
+    )
     expect(await survivor.count('Widget.w1')).toBe(0)
     await survivor.close()
   } finally {
