@@ -624,8 +624,9 @@ async function runInProcess(
   const view = progressView(names, options)
   let executions = 0
   const executeBatch = async (claims: readonly Claim[]) => {
-    await database.sink.executeBatch(claims)
-    executions += claims.length
+    const outcome = await database.sink.executeBatch(claims)
+    executions += claims.length - outcome.failed.length
+    return outcome
   }
   const workers = names.map((name) => {
     const widgetCodec = codec()

@@ -1,5 +1,10 @@
-import { createSink, type PGliteSinkOptions, type Sink } from '@phonon/adapters-django-style'
-import { ArgumentError, SinkError } from '@phonon/core'
+import {
+  type BatchResult,
+  createSink,
+  type PGliteSinkOptions,
+  type Sink,
+} from '@phonon/adapters-django-style'
+import { ArgumentError } from '@phonon/core'
 import type { Claim } from '@phonon/redis-shard'
 import { Widget } from './model.js'
 
@@ -8,8 +13,14 @@ export interface CountingSink {
   readonly sink: Sink
   /** Statements sent so far. */
   statements(): number
-  /** Writes a flush's claims in one transaction (one multi-row upsert). */
-  executeBatch(claims: readonly Pick<Claim, 'resourceId' | 'epoch' | 'update'>[]): Promise<void>
+  /**
+   * Writes a flush's claims (one multi-row upsert), each row failing alone: the sink's
+   * `{ applied, skipped, failed }` as it is, which the phonon source takes (the written claims
+   * are completed, a refused one stays claimed and is executed again).
+   */
+  executeBatch(
+    claims: readonly Pick<Claim, 'resourceId' | 'epoch' | 'update'>[],
+  ): Promise<BatchResult>
   close(): Promise<void>
 }
 
@@ -54,18 +65,7 @@ export async function openSink(
   return {
     sink,
     statements: () => statements,
-    executeBatch: async (claims) => {
-      const { failed } = await sink.executeMany(claims)
-      // lru-update's executeBatch is all or nothing: a claim not written fails the call, so that
-      // none is completed unwritten (on the retry the written ones are recorded, and skipped).
-      const [first] = failed
-      if (first !== undefined) {
-        throw new SinkError(
-          `${failed.length} of ${claims.length} claims not written, the first ${first.resourceId}: ${first.error.message}`,
-          { cause: first.error },
-        )
-      }
-    },
+    executeBatch: (claims) => sink.executeMany(claims),
     close: () => sink.close(),
   }
 }

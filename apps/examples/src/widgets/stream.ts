@@ -4,6 +4,7 @@
  * with the exactly-once {@link phononSource} feeding an LRU aggregator.
  */
 import type { Codec } from '@phonon/core'
+import type { BatchOutcome } from '@phonon/lru-update'
 import type { Claim, Shard } from '@phonon/redis-shard'
 import {
   type Backend,
@@ -43,7 +44,14 @@ export function widgetWorker(options: {
   readonly shard: Shard
   readonly codec: Codec
   readonly tuning: WorkerTuning
-  readonly executeBatch: (claims: readonly Claim[]) => Promise<void>
+  /**
+   * Writes claims to the sink: resolves with nothing (all written) or a `BatchOutcome` naming
+   * the rows the database refused alone (the others are completed; those are executed again at
+   * each tick, told to `onExecuteError`).
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: an async callback returning nothing is Promise<void>
+  readonly executeBatch: (claims: readonly Claim[]) => Promise<void | BatchOutcome>
+  readonly onExecuteError?: (claim: Claim, error: unknown) => void
   readonly onError?: (error: unknown) => void
 }) {
   const { tuning } = options
@@ -53,6 +61,7 @@ export function widgetWorker(options: {
     max: tuning.capacity,
     toUpdates: (record) => widgetUpdate(record.data),
     executeBatch: options.executeBatch,
+    ...(options.onExecuteError === undefined ? {} : { onExecuteError: options.onExecuteError }),
   })
   const worker = new Worker<WidgetRecord>({
     stream: options.stream,

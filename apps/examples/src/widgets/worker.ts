@@ -48,10 +48,13 @@ process.once('SIGTERM', () => stop())
 process.once('SIGINT', () => stop())
 process.once('disconnect', () => stop())
 let sql: CountingSink | undefined
+/** Writes claims, each row failing alone (`{ applied, skipped, failed }`, passed on as it is). */
 const executeBatch = async (claims: readonly Claim[]) => {
   sql ??= await sqlOpening
-  await sql.executeBatch(claims)
+  return sql.executeBatch(claims)
 }
+/** Widgets whose row the database refused, told once each (they are executed again each tick). */
+const refused = new Set<string>()
 
 try {
   const backend = new RedisBackend({ redis: config.redisUrl })
@@ -64,8 +67,12 @@ try {
     workerId: config.name,
     // phononSource requires it: a log entry applied again must not count its executions twice.
     rememberExecuted: true,
-    // What recovery of a dead worker executes goes the same way.
-    execute: (claim) => executeBatch([claim]),
+    // What recovery of a dead worker executes goes the same way (one claim: its row's failure
+    // fails the call, and recovery tries it again).
+    execute: async (claim) => {
+      const [failure] = (await executeBatch([claim])).failed
+      if (failure !== undefined) throw failure.error
+    },
   })
   let executions = 0
   const { worker, source } = widgetWorker({
@@ -75,8 +82,16 @@ try {
     codec: widgetCodec,
     tuning: config.tuning,
     executeBatch: async (claims) => {
-      await executeBatch(claims)
-      executions += claims.length
+      const outcome = await executeBatch(claims)
+      executions += claims.length - outcome.failed.length
+      return outcome
+    },
+    onExecuteError: (claim, error) => {
+      if (refused.has(claim.resourceId)) return
+      refused.add(claim.resourceId)
+      process.stderr.write(
+        `${config.name}: the database refused ${claim.resourceId} (executed again each lease tick): ${(error as Error)?.message ?? String(error)}\n`,
+      )
     },
   })
   const progress = () => ({
