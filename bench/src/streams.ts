@@ -176,54 +176,70 @@ async function source() {
   await run
   if (counted !== RECORDS) throw new Error(`the sink counted ${counted} of ${RECORDS} records`)
 }
+/** A raw `XREAD` reply: per key, its entries as `[id, [field, value, …]]`. */
+type XreadReply<P> = Array<[P, Array<[P, P[]]>]> | null
+
+/** How a raw reader reads: the `XREAD` call, and the conversion of its reply's parts to text. */
+interface XreadDecoder<P> {
+  read(ids: readonly string[]): Promise<XreadReply<P>>
+  /** An id or a key (ASCII). */
+  id(part: P): string
+  /** A record's data. */
+  data(part: P): string
+}
+
+/** ioredis' string replies: its parts are text already. */
+const stringReplies: XreadDecoder<string> = {
+  read: (ids) =>
+    redis.xread('COUNT', 1_000, 'STREAMS', ...keys, ...ids) as Promise<XreadReply<string>>,
+  id: (part) => part,
+  data: (part) => part,
+}
+
+/**
+ * Buffer replies (no copy of the reply into strings by ioredis), each record's id and data
+ * converted once — what the Redis backend does since it reads Buffers.
+ */
+const bufferReplies: XreadDecoder<Buffer> = {
+  read: (ids) =>
+    redis.xreadBuffer('COUNT', 1_000, 'STREAMS', ...keys, ...ids) as Promise<XreadReply<Buffer>>,
+  id: (part) => part.toString('latin1'),
+  data: (part) => part.toString('utf8'),
+}
+
+/**
+ * Reads the 16 keys from their start until `RECORDS` records were read, one `XREAD COUNT 1000`
+ * over all of them at a time, each record's data `JSON.parse`d when `parse`.
+ */
+async function rawXread<P>(decoder: XreadDecoder<P>, parse: boolean) {
+  const ids = keys.map(() => '0')
+  let read = 0
+  while (read < RECORDS) {
+    for (const [key, entries] of (await decoder.read(ids)) ?? []) {
+      let last: string | undefined
+      for (const [id, fields] of entries) {
+        last = decoder.id(id)
+        if (parse) JSON.parse(decoder.data(fields[1] as P))
+      }
+      read += entries.length
+      if (last !== undefined) ids[keys.indexOf(decoder.id(key))] = last
+    }
+  }
+}
 /**
  * The issue's baseline: one `XREAD COUNT 1000` over the 16 keys at a time (ioredis' string
  * replies), each record's data `JSON.parse`d, as the iterator does.
  */
 async function rawConsume() {
-  await rawXread(true)
+  await rawXread(stringReplies, true)
 }
 /** The same reads without parsing the data: what reading alone costs. */
 async function rawConsumeUnparsed() {
-  await rawXread(false)
+  await rawXread(stringReplies, false)
 }
-async function rawXread(parse: boolean) {
-  const ids = keys.map(() => '0')
-  let read = 0
-  while (read < RECORDS) {
-    const reply = (await redis.xread('COUNT', 1_000, 'STREAMS', ...keys, ...ids)) as Array<
-      [string, Array<[string, string[]]>]
-    > | null
-    for (const [key, entries] of reply ?? []) {
-      if (parse) for (const [, fields] of entries) JSON.parse(fields[1] as string)
-      read += entries.length
-      const last = entries.at(-1)
-      if (last !== undefined) ids[keys.indexOf(key)] = last[0]
-    }
-  }
-}
-/**
- * The cheapest raw reader ioredis allows: the same `XREAD` with Buffer replies (no copy of the
- * reply into strings by ioredis), converting each record's id and data once, data parsed — what
- * the Redis backend does since it reads Buffers.
- */
+/** The cheapest raw reader ioredis allows: the same `XREAD` with Buffer replies, data parsed. */
 async function rawConsumeBuffers() {
-  const ids = keys.map(() => '0')
-  let read = 0
-  while (read < RECORDS) {
-    const reply = (await redis.xreadBuffer('COUNT', 1_000, 'STREAMS', ...keys, ...ids)) as Array<
-      [Buffer, Array<[Buffer, Buffer[]]>]
-    > | null
-    for (const [key, entries] of reply ?? []) {
-      let last: string | undefined
-      for (const [id, fields] of entries) {
-        last = id.toString('latin1')
-        JSON.parse((fields[1] as Buffer).toString('utf8'))
-      }
-      read += entries.length
-      if (last !== undefined) ids[keys.indexOf(key.toString('latin1'))] = last
-    }
-  }
+  await rawXread(bufferReplies, true)
 }
 
 /**
