@@ -1,7 +1,7 @@
 import { type RedisServer, startFaultProxy, startRedis, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { connect } from '../../src/index.js'
+import { type ConnectOptions, connect } from '../../src/index.js'
 import { codec, Widget } from '../shards.js'
 
 /**
@@ -24,14 +24,10 @@ it('an acquire retried after its batch failed registers its resource: the holder
   const namespace = 'doubt'
   const proxy = await startFaultProxy({ target: server })
   const direct = new Redis(server.url)
-  const dying = await connect({
-    nodes: [proxy.url],
-    codec: codec(),
-    namespace,
-    workerId: 'dying',
-    heartbeatMs: 0,
-    redis: { retryStrategy: () => 20 },
-  })
+  /** A worker of `namespace` on `url`, without a heartbeat of its own. */
+  const worker = (workerId: string, url: string, options: Partial<ConnectOptions>) =>
+    connect({ nodes: [url], codec: codec(), namespace, workerId, heartbeatMs: 0, ...options })
+  const dying = await worker('dying', proxy.url, { redis: { retryStrategy: () => 20 } })
   try {
     const hold = dying.newHold(Widget.create({ id: 'w1' }))
     // The registry write's connection is cut before Redis sees it, and reconnects are refused
@@ -47,14 +43,7 @@ it('an acquire retried after its batch failed registers its resource: the holder
     expect(await direct.hgetall(registry)).toEqual({ 'Widget.w1': 'Widget' })
 
     // The worker dies (no heartbeat any more): another one recovers it, evicting its hold.
-    const survivor = await connect({
-      nodes: [server.url],
-      codec: codec(),
-      namespace,
-      workerId: 'survivor',
-      heartbeatMs: 0,
-      deadAfterMs: 200,
-    })
+    const survivor = await worker('survivor', server.url, { deadAfterMs: 200 })
     // Its first beat (at connect) or a later one recovers it, evicting its hold, then forgets it.
     await waitFor(
       'the dying worker recovered',
