@@ -63,19 +63,7 @@ const records = Array.from(ranks, (rank, i) => ({
 
 /** Best rate (records/s) and CPU µs per record of `runs` runs of `body` (after `setup`, untimed). */
 async function best(body: () => Promise<void>, setup?: () => Promise<void>) {
-  let rate = 0
-  let cpu = Number.POSITIVE_INFINITY
-  for (let run = 0; run < RUNS; run++) {
-    await redis.flushall()
-    await setup?.()
-    const started = performance.now()
-    const usage = process.cpuUsage()
-    await body()
-    const used = process.cpuUsage(usage)
-    rate = Math.max(rate, RECORDS / ((performance.now() - started) / 1000))
-    cpu = Math.min(cpu, (used.user + used.system) / RECORDS)
-  }
-  return { recordsPerSec: Math.round(rate), nodeCpuMicrosPerRecord: Number(cpu.toFixed(2)) }
+  return (await interleaved({ only: setup === undefined ? { body } : { body, setup } })).only
 }
 
 /**
