@@ -94,6 +94,12 @@ export interface Coordinator {
   walEntries(ageMs: number): Promise<string[]>
   /** A write-ahead log entry, or undefined once removed. */
   walEntry(id: string): Promise<string | undefined>
+  /**
+   * How long ago (ms, by the coordinator's clock: Redis' server time) the entry was committed,
+   * or undefined once removed. Optional: without it a phonon source cannot tell a replay later
+   * than the shard's `retryWindowMs` (see `LateReplay`).
+   */
+  walEntryAge?(id: string): Promise<number | undefined>
   /** Removes a write-ahead log entry once it was applied. */
   removeWal(id: string): Promise<void>
 }

@@ -63,3 +63,25 @@ export class CheckpointConflict extends PhononError {
     )
   }
 }
+
+/**
+ * A log entry older than the shard's `retryWindowMs` was about to be replayed: the shard may have
+ * forgotten the releases and evicted holds it would need to recognise the entry's operations as
+ * applied, and would then fold them again (over-count). Nothing of it was applied; it stays in
+ * the log (see the README, "Exactly once"; `phononSource`'s `lateReplays: 'apply'` applies it
+ * anyway).
+ */
+export class LateReplay extends PhononError {
+  readonly _tag = 'LateReplay' as const
+  constructor(
+    /** The log entry's id. */
+    readonly id: string,
+    /** How long ago it was committed (ms, by the coordinator's clock). */
+    readonly ageMs: number,
+    readonly retryWindowMs: number,
+  ) {
+    super(
+      `log entry ${id} was committed ${ageMs} ms ago, past the shard's retryWindowMs (${retryWindowMs}): replaying it could count its folds and releases twice`,
+    )
+  }
+}

@@ -35,6 +35,7 @@ export {
 export {
   CheckpointConflict,
   CommitUnconfirmed,
+  LateReplay,
   LeaseLost,
   RecordError,
   type RecordRefusal,

@@ -20,7 +20,7 @@ import {
   type ShardStats,
 } from '@phonon/redis-shard'
 import type { Coordinator } from './Backend.js'
-import { StreamError } from './errors.js'
+import { LateReplay, StreamError } from './errors.js'
 import type { StreamRecord } from './Iterator.js'
 import type { RoundProcessor } from './worker.js'
 
@@ -57,6 +57,14 @@ export interface PhononSourceOptions<T>
    * Must be below the shard's `retryWindowMs`, by a wide margin (see the README, "Exactly once").
    */
   readonly orphanMs?: number
+  /**
+   * A log entry left in the log longer than the shard's `retryWindowMs` (by the coordinator's
+   * clock) may count twice when replayed: the shard has forgotten what would tell its operations
+   * applied. `'refuse'` (default): it is not applied — a {@link LateReplay} error (the orphan
+   * sweep stops there and `onEvent` is told; `applyAll` rejects) and it stays in the log;
+   * `'apply'`: applied anyway. Needs a coordinator with `walEntryAge` (Redis and memory have it).
+   */
+  readonly lateReplays?: 'refuse' | 'apply'
 }
 
 /** Counters of a {@link phononSource}, for metrics (`source.stats()`). */
@@ -228,8 +236,12 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
     onBadRecord,
     onExecuteError,
     orphanMs = 15_000,
+    lateReplays = 'refuse',
     ...rest
   } = options
+  if (lateReplays !== 'refuse' && lateReplays !== 'apply') {
+    throw new ArgumentError(`lateReplays must be 'refuse' or 'apply', got ${String(lateReplays)}`)
+  }
   if (shard.rememberExecuted !== true) {
     throw new ArgumentError(
       'phononSource needs a shard made with rememberExecuted: true (connect / MemoryShard option): ' +
@@ -312,6 +324,16 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
       delta === null ? undefined : codec.decode(delta),
       options,
     ])
+  /**
+   * Throws {@link LateReplay} when the entry `id`, read from the log (not this worker's own just
+   * committed), is older than the shard's `retryWindowMs` (unless `lateReplays: 'apply'`).
+   */
+  const refuseLate = async (coordinator: Coordinator, id: string) => {
+    const window = shard.retryWindowMs
+    if (lateReplays === 'apply' || window === undefined || !Number.isFinite(window)) return
+    const age = await coordinator.walEntryAge?.(id)
+    if (age !== undefined && age > window) throw new LateReplay(id, age, window)
+  }
   /** Applies a committed log entry, then removes it; in commit order, one at a time. */
   const applyLogged = (
     coordinator: Coordinator,
@@ -322,6 +344,7 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
     const run = applying.then(async () => {
       if (held !== undefined) await applyHeld(held)
       else {
+        if (entry === undefined) await refuseLate(coordinator, id)
         const text = entry ?? (await coordinator.walEntry(id))
         if (text !== undefined) await applyHeld(decode(text))
       }

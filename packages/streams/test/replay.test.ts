@@ -11,9 +11,9 @@ import { ArgumentError } from '@phonon/core'
 import { connect, MemoryShard } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { phononSource } from '../src/index.js'
+import { LateReplay, phononSource } from '../src/index.js'
 import { putEntryBack, replayRig } from './fixtures/rig.js'
-import { codec, streamRecord } from './fixtures/widgets.js'
+import { codec, streamRecord, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -189,6 +189,77 @@ test('a committed fold replayed after its hold was released before it is refused
   } finally {
     await a.close().catch(() => undefined)
     await b.close()
+    await backend.close()
+  }
+}, 60_000)
+
+test("a log entry older than the shard's retryWindowMs is refused (LateReplay) and stays; applied anyway it would count again", async () => {
+  const WINDOW = 1_000
+  const { totals, executeBatch, backend, stream, coordinator } = replayRig(server.url, 'late')
+  const shard = (workerId: string) =>
+    connect({
+      nodes: [server.url],
+      codec: codec(),
+      namespace: 'late',
+      workerId,
+      rememberExecuted: true,
+      retryWindowMs: WINDOW,
+      execute: (claim) => executeBatch([claim]),
+    })
+  const source = (s: Awaited<ReturnType<typeof shard>>, lateReplays?: 'apply') =>
+    phononSource<WidgetEvent>({
+      shard: s,
+      codec: codec(),
+      max: 1,
+      toUpdates: (r) => toUpdate(r.data),
+      executeBatch,
+      orphanMs: 100,
+      ...(lateReplays === undefined ? {} : { lateReplays }),
+    })
+  expect(() => source(undefined as never, 'later' as never)).toThrow(/lateReplays/)
+  const a = source(await shard('a'))
+  const b = source(await shard('b'))
+  const c = source(await shard('c'), 'apply')
+  try {
+    // A's round ends w1's session (w2 comes after it); the entry is applied in full.
+    const token = (await coordinator.acquire(0, 'a', 60_000)) as number
+    await a.process([
+      record('1-0', { widget: 'w1', click: 1 }),
+      record('2-0', { widget: 'w1', click: 0 }),
+      record('3-0', { widget: 'w2', click: 1 }),
+    ])
+    const entry = (await a.prepare()) as string
+    expect(entry).toContain('release')
+    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
+      id: 'e1',
+      wal: entry,
+    })
+    await a.committed('e1', entry, coordinator)
+    await waitFor('the entry applied', async () => (await coordinator.walEntries(0)).length === 0)
+    expect(totals.get('w1')).toBe('1/1')
+    // The entry back in the log, committed twice the window ago: B refuses to replay it.
+    const at = Date.now() - 2 * WINDOW
+    await putEntryBack(backend.redis, stream.definition, 'app', 'e1', entry, at)
+    const refused = await b.applyAll(coordinator).catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(LateReplay)
+    expect(refused).toMatchObject({ id: 'e1', retryWindowMs: WINDOW })
+    expect((refused as LateReplay).ageMs).toBeGreaterThan(WINDOW)
+    expect(await coordinator.walEntries(0)).toEqual(['e1'])
+    expect(totals.get('w1')).toBe('1/1')
+    // Why: once the shard forgot w1's release (its record expires after the window), the same
+    // entry applied anyway (lateReplays: 'apply') folds the release again and counts it twice.
+    await waitFor(
+      "w1's release record expired",
+      async () => (await backend.redis.exists('{late:Widget.w1}:r')) === 0,
+    )
+    await c.applyAll(coordinator)
+    expect(await coordinator.walEntries(0)).toEqual([])
+    expect(totals.get('w1')).toBe('2/2')
+    expect(c.stats().shard.shardStateLost).toBe(1)
+  } finally {
+    await a.close()
+    await b.close()
+    await c.close()
     await backend.close()
   }
 }, 60_000)

@@ -197,6 +197,11 @@ class MemoryCoordinator implements Coordinator {
     return this.#wal.get(id)?.blob
   }
 
+  async walEntryAge(id: string) {
+    const entry = this.#wal.get(id)
+    return entry === undefined ? undefined : this.clock() - entry.at
+  }
+
   async removeWal(id: string) {
     this.#wal.delete(id)
   }

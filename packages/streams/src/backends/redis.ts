@@ -274,6 +274,14 @@ class RedisCoordinator implements Coordinator {
     return (await wrap(this.redis.hget(this.#keys.wal, id))) ?? undefined
   }
 
+  async walEntryAge(id: string) {
+    const [score, [s, us]] = await wrap(
+      Promise.all([this.redis.zscore(this.#keys.walIndex, id), this.redis.time()]),
+    )
+    if (score === null) return undefined
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000) - Number(score)
+  }
+
   async removeWal(id: string) {
     await wrap(this.redis.multi().hdel(this.#keys.wal, id).zrem(this.#keys.walIndex, id).exec())
   }
