@@ -11,7 +11,7 @@ import { ArgumentError } from '@phonon/core'
 import { connect, MemoryShard } from '@phonon/redis-shard'
 import { type RedisServer, startRedis, waitFor } from '@phonon/testkit'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { LateReplay, phononSource } from '../src/index.js'
+import { type Coordinator, LateReplay, phononSource, type RoundProcessor } from '../src/index.js'
 import { putEntryBack, replayRig } from './fixtures/rig.js'
 import { codec, streamRecord, toUpdate, type WidgetEvent } from './fixtures/widgets.js'
 
@@ -25,6 +25,32 @@ afterAll(async () => {
 
 const record = streamRecord
 
+/**
+ * Worker A's round over a fresh coordinator: w1 twice, then w2 ends w1's session (the entry holds
+ * w1's release), committed as `e1` and applied in full by A (w1's claim executed and completed,
+ * the entry removed). Returns the entry.
+ */
+async function applyRoundInFull(
+  a: Pick<RoundProcessor<WidgetEvent>, 'process' | 'prepare' | 'committed'>,
+  coordinator: Coordinator,
+): Promise<string> {
+  const token = (await coordinator.acquire(0, 'a', 60_000)) as number
+  await a.process([
+    record('1-0', { widget: 'w1', click: 1 }),
+    record('2-0', { widget: 'w1', click: 0 }),
+    record('3-0', { widget: 'w2', click: 1 }),
+  ])
+  const entry = (await a.prepare()) as string
+  expect(entry).toContain('release')
+  await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
+    id: 'e1',
+    wal: entry,
+  })
+  await a.committed('e1', entry, coordinator)
+  await waitFor('the entry applied', async () => (await coordinator.walEntries(0)).length === 0)
+  return entry
+}
+
 test('a log entry applied in full (claims completed) and replayed before its removal counts each record once', async () => {
   const { totals, shard, source, backend, stream, coordinator } = replayRig(server.url, 'replay')
 
@@ -33,23 +59,9 @@ test('a log entry applied in full (claims completed) and replayed before its rem
   const shardB = await shard('b')
   const b = source(shardB)
   try {
-    // Worker A's round: w1 twice, then w2 ends w1's session: the entry holds w1's release.
-    const token = (await coordinator.acquire(0, 'a', 60_000)) as number
-    await a.process([
-      record('1-0', { widget: 'w1', click: 1 }),
-      record('2-0', { widget: 'w1', click: 0 }),
-      record('3-0', { widget: 'w2', click: 1 }),
-    ])
-    const entry = (await a.prepare()) as string
-    expect(entry).toContain('release')
-    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
-      id: 'e1',
-      wal: entry,
-    })
-    // A applies it in full: w1's release claims, the claim is executed and completed, the entry
-    // removed…
-    await a.committed('e1', entry, coordinator)
-    await waitFor('the entry applied', async () => (await coordinator.walEntries(0)).length === 0)
+    // A applies its round in full: w1's release claims, the claim is executed and completed, the
+    // entry removed…
+    const entry = await applyRoundInFull(a, coordinator)
     expect(totals.get('w1')).toBe('1/1')
     expect(await shardA.count('Widget.w1')).toBe(0)
     // …but as if A died before removing it: the entry is there again.
@@ -222,20 +234,7 @@ test("a log entry older than the shard's retryWindowMs is refused (LateReplay) a
   const c = source(await shard('c'), 'apply')
   try {
     // A's round ends w1's session (w2 comes after it); the entry is applied in full.
-    const token = (await coordinator.acquire(0, 'a', 60_000)) as number
-    await a.process([
-      record('1-0', { widget: 'w1', click: 1 }),
-      record('2-0', { widget: 'w1', click: 0 }),
-      record('3-0', { widget: 'w2', click: 1 }),
-    ])
-    const entry = (await a.prepare()) as string
-    expect(entry).toContain('release')
-    await coordinator.commit('a', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
-      id: 'e1',
-      wal: entry,
-    })
-    await a.committed('e1', entry, coordinator)
-    await waitFor('the entry applied', async () => (await coordinator.walEntries(0)).length === 0)
+    const entry = await applyRoundInFull(a, coordinator)
     expect(totals.get('w1')).toBe('1/1')
     // The entry back in the log, committed twice the window ago: B refuses to replay it.
     const at = Date.now() - 2 * WINDOW
