@@ -29,6 +29,8 @@ export class Recovery {
   #recovering: Promise<void> | undefined
   /** The incarnation whose first heartbeat was sent (a renewal announces a new one). */
   #announced: string | undefined
+  /** Incarnations this worker renewed from whose registries are not swept yet (see sweep). */
+  readonly #unswept = new Set<string>()
 
   constructor(
     private readonly shard: RedisShard,
@@ -86,10 +88,15 @@ export class Recovery {
     if (reply[0] === 1) {
       // Our own heartbeat is stale: others are recovering our holds. Continue as a new
       // incarnation; open sessions are re-registered under it, their late releases still fold.
+      this.#unswept.add(shard.incarnation)
       await shard.renew()
       return this.heartbeat()
     }
     this.#announced = shard.incarnation
+    if (this.#unswept.size > 0) {
+      const swept = await this.sweep([...this.#unswept]).catch(() => [])
+      for (const incarnation of swept) this.#unswept.delete(incarnation)
+    }
     const dead: Dead[] = []
     for (let i = 1; i < reply.length; i += 2) {
       const lineage = String(reply[i + 1] ?? '')
@@ -164,10 +171,32 @@ export class Recovery {
       // next beat recover it again.
       if (watched > 0) return true
       await this.forget(dead)
+      await this.sweep(lineage)
       return true
     } finally {
       await callScript(client, 'unlock', [lock], [shard.incarnation])
     }
+  }
+
+  /**
+   * Deletes the registries of those of `incarnations` whose heartbeat is gone (recovered and
+   * forgotten), and returns them. A worker back from a partition may write to the registry of the
+   * incarnation it renewed from after that incarnation's recovery deleted it (commands queued
+   * while cut off, or sent again on reconnect): nothing would read or delete it again. Its own
+   * later commands go to the same connection after those, so its sweep comes last.
+   */
+  async sweep(incarnations: readonly string[]): Promise<string[]> {
+    if (incarnations.length === 0) return []
+    const [workers] = workersKeys(this.shard.namespace)
+    const beats = await this.shard.workersClient().hmget(workers, ...incarnations)
+    const gone = incarnations.filter((_, i) => beats[i] === null)
+    await Promise.all(
+      gone.map((incarnation) => {
+        const registry = this.shard.registryOf(incarnation)
+        return registry.client.del(registry.key)
+      }),
+    )
+    return gone
   }
 
   /** Removes an incarnation's registry and heartbeat (nothing of it is left to recover). */

@@ -470,6 +470,7 @@ export class RedisShard implements Shard {
     if (this.#open.size === 0 && this.#claims.size === 0) {
       await this.recovery.forget(this.#incarnation).catch(() => {})
     }
+    await this.recovery.sweep(this.#lineage).catch(() => {})
     await Promise.allSettled(this.router.clients.map((client) => client.quit()))
   }
 

@@ -144,19 +144,27 @@ describe('recovery of dead workers', () => {
       10_000,
     )
     expect(executed).toHaveLength(1)
-    // Back: its next beat finds no heartbeat of its own. Coming back under the old name would
-    // leave its open sessions in no registry (the recovery deleted it).
+    // Back: a registry write it queued while cut off lands first, after the recovery deleted
+    // that registry. Its next beat finds no heartbeat of its own: coming back under the old name
+    // would leave its open sessions in no registry. It renews, and deletes the registry the
+    // write re-created (nobody else would).
+    const leftBehind = `{${namespace}:i:${before}}`
+    await redis.server.cli('hset', leftBehind, 'Widget.w4', 'Widget')
     await cutOff.recovery.heartbeat()
     expect(cutOff.incarnation).not.toBe(before)
     expect(cutOff.lineage).toEqual([before])
+    expect(await redis.server.cli('exists', leftBehind)).toBe('0')
     // Its late release claims what it adds; it dies before completing: the claim is recovered.
     const late = await cutOff.release(folded.hold, Widget.create({ id: 'w4', clicks: 3 }))
     expect(late.last).toBe(true)
+    // Had it died between the write and its sweep: the recovery of its new incarnation sweeps.
+    await redis.server.cli('hset', leftBehind, 'Widget.w4', 'Widget')
     expect(await recoverer.recovery.recover(cutOff.incarnation, cutOff.lineage)).toBe(true)
     const clicks = executed.map((c) => (c.update as ModelUpdate).aggregate().clicks)
     expect(clicks).toEqual([2, 3])
     await recoverer.completeMany(executed.slice(1))
     expect(await redis.server.cli('exists', `{${namespace}:Widget.w4}`)).toBe('0')
+    expect(await redis.server.cli('keys', `{${namespace}:i:*`)).toBe('')
   })
 
   it('close() removes the heartbeat of a worker that holds nothing, and keeps it otherwise', async () => {
