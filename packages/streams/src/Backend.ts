@@ -45,6 +45,32 @@ export interface CommitEntry extends LeaseGrant {
 }
 
 /**
+ * Batches whose stream ids an idempotent backend remembers per producer and shard, to answer a
+ * batch sent again with the ids of its first append: 16. A {@link Producer} keeps at most this
+ * many batches per shard in flight, so a batch it (or its client) sends again is always one of
+ * them.
+ */
+export const PRODUCER_WINDOW = 16
+
+/**
+ * Who appends a batch, for an exactly-once append (see the README, "Exactly once"): the
+ * payloads carry the producer's sequence numbers `first`, `first + 1`, … on the shard.
+ */
+export interface ProducerBatch {
+  /** The producer's id. */
+  readonly producerId: string
+  /** Its epoch on the shard (0 for a random id; from {@link Backend.initProducer} otherwise). */
+  readonly epoch: number
+  /** The sequence number of the first payload; the others follow, one each. */
+  readonly first: number
+  /**
+   * Every sequence below this the producer holds as appended (≤ `first`; below `first` when
+   * earlier batches are still in flight or were given up, which the backend may then skip).
+   */
+  readonly floor: number
+}
+
+/**
  * How long a coordinator remembers a commit's id (ms), to answer a commit sent again after its
  * reply was lost `'already-committed'`: 10 minutes.
  */
@@ -111,8 +137,36 @@ export interface Backend {
    * keep aggregated records under (Kinesis: 1 MiB with the partition key).
    */
   readonly maxRecordBytes?: number
-  /** Appends payloads to one shard in order; their sequence numbers. */
-  append(stream: StreamDefinition, shard: number, payloads: readonly string[]): Promise<string[]>
+  /**
+   * Whether {@link Backend.append} honours a {@link ProducerBatch} (exactly-once appends): Redis
+   * and memory do; Kinesis does not (it has no idempotent producer: at least once).
+   */
+  readonly idempotent: boolean
+  /**
+   * Appends payloads to one shard in order; their sequence numbers. With `producer` (on an
+   * {@link Backend.idempotent} backend) a payload whose producer sequence was appended already
+   * is not appended again: its first sequence number is answered, the same on every retry.
+   * @throws {@link ProducerFenced} when a newer process took the producer id; nothing written.
+   * @throws {@link SequenceError} for a gap or a sequence older than {@link PRODUCER_WINDOW}
+   *   batches; nothing written.
+   * @throws {@link StreamError} when the backend fails: the batch may or may not be appended.
+   */
+  append(
+    stream: StreamDefinition,
+    shard: number,
+    payloads: readonly string[],
+    producer?: ProducerBatch,
+  ): Promise<string[]>
+  /**
+   * Starts a producer id on a shard (a process reusing an id it was given): takes the id's next
+   * epoch, fencing its older processes, and returns it with the next sequence to use. Only on
+   * {@link Backend.idempotent} backends.
+   */
+  initProducer?(
+    stream: StreamDefinition,
+    shard: number,
+    producerId: string,
+  ): Promise<{ readonly epoch: number; readonly next: number }>
   /** The shard's last sequence, or undefined when it holds nothing. */
   last(stream: StreamDefinition, shard: number): Promise<StoredRecord | undefined>
   /**

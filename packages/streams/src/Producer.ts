@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import { ArgumentError, assertJson } from '@phonon/core'
 import { aggregate, aggregateBytes } from './aggregation.js'
-import type { Backend } from './Backend.js'
+import { type Backend, PRODUCER_WINDOW } from './Backend.js'
 import type { StreamDefinition } from './config.js'
-import { RecordError } from './errors.js'
+import { RecordError, StreamError } from './errors.js'
 import { shardOf } from './routing.js'
 
 /** Where a record landed: proof of receipt. */
@@ -15,8 +16,27 @@ export interface PutResult {
   readonly subSequence: number
 }
 
-/** Batching bounds of a producer. */
+/** Batching bounds, identity and retries of a producer. */
 export interface ProducerOptions {
+  /**
+   * The producer's id (letters, digits, `_ . : -`, up to 128): on Redis and memory each record's
+   * (id, shard, sequence) is appended once, however often its batch is sent. Give the same id to
+   * a restarted process to continue the id's sequences (its older processes are fenced: see
+   * {@link ProducerFenced}); one id is one live producer. Default: a random UUID per producer.
+   */
+  readonly producerId?: string
+  /**
+   * Times a batch whose append failed with a {@link StreamError} (its outcome unknown) is sent
+   * again, 50 ms · 2^attempt apart, on a backend that dedupes (Redis, memory): the same
+   * sequences, so never appended twice. Default 3. Always 0 on Kinesis (at least once: a
+   * retry could store records twice).
+   */
+  readonly retries?: number
+  /**
+   * Batches per shard in flight at once, at most {@link PRODUCER_WINDOW} (the batches a backend
+   * remembers per producer to answer one sent again). Default {@link PRODUCER_WINDOW}.
+   */
+  readonly maxInFlight?: number
   /**
    * Records per shard sent in one call at most — with `aggregate`, user records per stored
    * record. Default 500 (Kinesis's `PutRecords` limit).
@@ -45,6 +65,23 @@ interface Pending {
   readonly reject: (error: unknown) => void
 }
 
+/** A producer's sequences on one shard. */
+interface ShardSequences {
+  /** Its epoch there (0 with a random id). */
+  readonly epoch: number
+  /** The sequence of the next record. */
+  next: number
+  /** First sequences of the batches in flight or given up (ascending): the floor is the first. */
+  open: number[]
+  /** First sequences of the batches given up (a failure not retried, or out of retries). */
+  readonly given: Set<number>
+  /** Batches in flight, and the batches waiting for a slot (first in, first out). */
+  inFlight: number
+  readonly waiters: Array<() => void>
+}
+
+const PRODUCER_ID = /^[A-Za-z0-9_.:-]{1,128}$/
+
 interface Queue {
   datas: string[]
   sizes: number[]
@@ -55,8 +92,21 @@ interface Queue {
 /**
  * Encodes, routes and batches records: `put` resolves once its batch was appended. Records of one
  * shard are appended in the order they were put.
+ *
+ * Exactly once on Redis and memory: every record gets the producer's next sequence number on its
+ * shard, and the backend appends a (producer, shard, sequence) once — a batch sent again (a retry,
+ * or a command the client resent after a lost reply) is answered with the first append's sequence
+ * numbers. A put that resolved is in the stream once; a put that rejected with a
+ * {@link StreamError} is in it once or not at all (never twice); one that rejected with a
+ * {@link SequenceError} or {@link ProducerFenced} is not in it. Kinesis: at least once.
  */
 export class Producer {
+  /** The producer's id: given, or random. */
+  readonly id: string
+  readonly #resumes: boolean
+  readonly #retries: number
+  readonly #maxInFlight: number
+  readonly #sequences = new Map<number, Promise<ShardSequences>>()
   readonly #queues = new Map<number, Queue>()
   /** Partition key → shard, for keys seen lately. */
   readonly #routes = new Map<string, number>()
@@ -73,6 +123,21 @@ export class Producer {
     readonly backend: Backend,
     options: ProducerOptions = {},
   ) {
+    this.#resumes = options.producerId !== undefined
+    this.id = options.producerId ?? randomUUID()
+    if (!PRODUCER_ID.test(this.id)) {
+      throw new ArgumentError(
+        `producerId must be 1 to 128 letters, digits or _ . : -, got ${JSON.stringify(this.id)}`,
+      )
+    }
+    this.#retries = backend.idempotent ? (options.retries ?? 3) : 0
+    if (!Number.isSafeInteger(this.#retries) || this.#retries < 0)
+      throw new ArgumentError(`retries must be an integer ≥ 0, got ${options.retries}`)
+    this.#maxInFlight = positive(options.maxInFlight ?? PRODUCER_WINDOW, 'maxInFlight')
+    if (this.#maxInFlight > PRODUCER_WINDOW)
+      throw new ArgumentError(
+        `maxInFlight must be ≤ ${PRODUCER_WINDOW} (the batches a backend remembers), got ${this.#maxInFlight}`,
+      )
     this.#maxBatch = positive(options.maxBatch ?? 500, 'maxBatch')
     this.#maxBatchBytes = positive(options.maxBatchBytes ?? 5 << 20, 'maxBatchBytes')
     this.#lingerMs = options.lingerMs ?? 0
@@ -240,7 +305,7 @@ export class Producer {
       const payloads = batches.map(([start, end]) =>
         end - start === 1 ? (datas[start] as string) : aggregate(datas.slice(start, end)),
       )
-      const sequences = await this.backend.append(this.stream, shard, payloads)
+      const sequences = await this.#appendBatch(shard, payloads)
       batches.forEach(([start, end], b) => {
         const sequence = sequences[b] as string
         for (let i = start; i < end; i++) results[i] = { shard, sequence, subSequence: i - start }
@@ -248,7 +313,7 @@ export class Producer {
     } else {
       await Promise.all(
         batches.map(async ([start, end]) => {
-          const sequences = await this.backend.append(this.stream, shard, datas.slice(start, end))
+          const sequences = await this.#appendBatch(shard, datas.slice(start, end))
           for (let i = start; i < end; i++) {
             results[i] = { shard, sequence: sequences[i - start] as string, subSequence: 0 }
           }
@@ -256,6 +321,76 @@ export class Producer {
       )
     }
     return results
+  }
+
+  /**
+   * Appends one batch to a shard under the producer's next sequences, once a slot of
+   * `maxInFlight` is free (slots are taken in call order, so batches go out in order); sends it
+   * again (same sequences) after a {@link StreamError}, up to `retries` times.
+   */
+  async #appendBatch(shard: number, payloads: readonly string[]): Promise<string[]> {
+    const s = await this.#shardSequences(shard)
+    if (s.inFlight >= this.#maxInFlight || s.waiters.length > 0) {
+      await new Promise<void>((resolve) => s.waiters.push(resolve))
+    } else s.inFlight++
+    const first = s.next
+    s.next += payloads.length
+    s.open.push(first)
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const sequences = await this.backend.append(
+            this.stream,
+            shard,
+            payloads,
+            this.backend.idempotent
+              ? { producerId: this.id, epoch: s.epoch, first, floor: s.open[0] as number }
+              : undefined,
+          )
+          // Appended: the sequences below it are resolved, those given up skipped for good.
+          s.open = s.open.filter((f) => f > first || (f < first && !s.given.has(f)))
+          for (const f of s.given) if (f < first) s.given.delete(f)
+          return sequences
+        } catch (error) {
+          if (!(error instanceof StreamError) || attempt >= this.#retries) {
+            s.given.add(first)
+            throw error
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt))
+        }
+      }
+    } finally {
+      const waiter = s.waiters.shift()
+      if (waiter === undefined) s.inFlight--
+      else waiter() // the slot passes on
+    }
+  }
+
+  /** The producer's sequences on a shard: from 1, or where its given id left off (a new epoch). */
+  #shardSequences(shard: number): Promise<ShardSequences> {
+    let sequences = this.#sequences.get(shard)
+    if (sequences === undefined) {
+      const init =
+        this.#resumes && this.backend.initProducer !== undefined
+          ? this.backend.initProducer(this.stream, shard, this.id)
+          : Promise.resolve({ epoch: 0, next: 1 })
+      sequences = init.then(
+        ({ epoch, next }) => ({
+          epoch,
+          next,
+          open: [],
+          given: new Set(),
+          inFlight: 0,
+          waiters: [],
+        }),
+        (error) => {
+          this.#sequences.delete(shard) // the next batch tries again
+          throw error
+        },
+      )
+      this.#sequences.set(shard, sequences)
+    }
+    return sequences
   }
 
   #send(): void {

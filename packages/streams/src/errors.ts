@@ -1,4 +1,5 @@
 import { ArgumentError, PhononError, type PhononErrorOptions } from '@phonon/core'
+import { PRODUCER_WINDOW } from './Backend.js'
 
 /** A streams config (YAML or code) is invalid; the message names the file, stream and field. */
 export class StreamConfigError extends ArgumentError {
@@ -82,6 +83,56 @@ export class LateReplay extends PhononError {
   ) {
     super(
       `log entry ${id} was committed ${ageMs} ms ago, past the shard's retryWindowMs (${retryWindowMs}): replaying it could count its folds and releases twice`,
+    )
+  }
+}
+
+/**
+ * Why an idempotent backend refused a producer's batch (nothing of it was written):
+ * - `gap`: records the producer holds as appended are not on the shard's record (the shard lost
+ *   writes, e.g. a failover to a replica that had not got them, or a restart without
+ *   persistence): those records are lost; appending after them would hide it.
+ * - `stale`: a record of the batch has a sequence the producer appended before its last
+ *   {@link PRODUCER_WINDOW} batches (or gave up on and skipped): it may be in the stream already
+ *   and its id is no longer known, so it is not appended a second time.
+ */
+export type SequenceRefusal = 'gap' | 'stale'
+
+/** A producer's batch was refused for its sequence numbers; nothing of it was written. */
+export class SequenceError extends PhononError {
+  readonly _tag = 'SequenceError' as const
+  constructor(
+    readonly reason: SequenceRefusal,
+    readonly shard: number,
+    readonly producerId: string,
+    /** The batch's first sequence. */
+    readonly first: number,
+    /** The last sequence the shard holds of this producer. */
+    readonly last: number,
+  ) {
+    super(
+      reason === 'gap'
+        ? `producer ${producerId} on shard ${shard}: records up to its batch at ${first} were acknowledged, but the shard holds its records only up to ${last} (the shard lost writes); nothing written`
+        : `producer ${producerId} on shard ${shard}: the batch at ${first} is older than the ${PRODUCER_WINDOW} batches remembered (last ${last}); it may be appended already, nothing written`,
+    )
+  }
+}
+
+/**
+ * Another process started with this producer id (a newer epoch on the shard): this one's batches
+ * are refused, nothing written. Stop it; one id is one live producer.
+ */
+export class ProducerFenced extends PhononError {
+  readonly _tag = 'ProducerFenced' as const
+  constructor(
+    readonly shard: number,
+    readonly producerId: string,
+    readonly epoch: number,
+    /** The newer epoch that fenced it. */
+    readonly current: number,
+  ) {
+    super(
+      `producer ${producerId} (epoch ${epoch}) on shard ${shard} was fenced: a process took epoch ${current} of the id; nothing written`,
     )
   }
 }

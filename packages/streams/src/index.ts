@@ -11,10 +11,11 @@ export type {
   Coordinator,
   Lease,
   LeaseGrant,
+  ProducerBatch,
   ReadFrom,
   StoredRecord,
 } from './Backend.js'
-export { COMMIT_IDS_KEPT_MS } from './Backend.js'
+export { COMMIT_IDS_KEPT_MS, PRODUCER_WINDOW } from './Backend.js'
 export {
   KinesisBackend,
   type KinesisBackendOptions,
@@ -37,8 +38,11 @@ export {
   CommitUnconfirmed,
   LateReplay,
   LeaseLost,
+  ProducerFenced,
   RecordError,
   type RecordRefusal,
+  SequenceError,
+  type SequenceRefusal,
   StreamConfigError,
   StreamError,
 } from './errors.js'

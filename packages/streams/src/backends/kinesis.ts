@@ -74,8 +74,15 @@ const CREATE_TIMEOUT_MS = 120_000
  * dependency loaded on first use). Shard index i is the stream's i-th open shard by starting
  * hash key, and records are put with that shard's starting hash key as explicit hash key, so a
  * partition key lands on the same index as on the other backends.
+ *
+ * Producers are at least once here: Kinesis has no idempotent producer, so a `PutRecords` whose
+ * reply was lost, sent again (by the SDK's retries, this backend's `putAttempts`, or the caller),
+ * stores its records twice; the producer id and sequence numbers of a {@link Producer} are
+ * ignored. Dedupe downstream (e.g. by a key of your own in the record) where that matters.
  */
 export class KinesisBackend implements Backend {
+  /** Kinesis has no idempotent producer: appends are at least once. */
+  readonly idempotent = false
   /** A record's data and partition key (up to 256 bytes; ours are ≤ 39) take 1 MiB at most. */
   readonly maxRecordBytes = (1 << 20) - 256
   readonly #options: KinesisBackendOptions

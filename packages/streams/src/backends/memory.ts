@@ -6,20 +6,35 @@ import {
   type Coordinator,
   type Lease,
   type LeaseGrant,
+  PRODUCER_WINDOW,
+  type ProducerBatch,
   type ReadFrom,
   type StoredRecord,
 } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
-import { CheckpointConflict, LeaseLost } from '../errors.js'
+import { CheckpointConflict, LeaseLost, ProducerFenced, SequenceError } from '../errors.js'
 import { assertNoCursor } from '../Iterator.js'
 import { compareSequences } from '../routing.js'
 
+/** A producer's state on a shard, as `append-2.lua` keeps it. */
+interface ProducerState {
+  epoch: number
+  last: number
+  /** Its last appended batches (oldest first): first sequence and the ids. */
+  window: Array<{ first: number; ids: string[] }>
+  expiresAt: number
+}
+
 /**
  * Streams in this process: the same behaviour as Redis Streams (sequences `<ms>-<n>`, retention
- * by age, leases, fenced checkpoints), for tests and single-process runs.
+ * by age, exactly-once producers, leases, fenced checkpoints), for tests and single-process runs:
+ * the reference model of the Redis scripts.
  */
 export class MemoryBackend implements Backend {
+  readonly idempotent = true
   readonly #shards = new Map<string, StoredRecord[]>()
+  /** Producer states by stream, shard and producer id; each expires after the retention. */
+  readonly #producers = new Map<string, ProducerState>()
   readonly #coordinators = new Map<string, MemoryCoordinator>()
   readonly #clock: () => number
 
@@ -28,9 +43,65 @@ export class MemoryBackend implements Backend {
     this.#clock = clock
   }
 
-  async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
-    const records = this.#shard(stream, shard)
+  async append(
+    stream: StreamDefinition,
+    shard: number,
+    payloads: readonly string[],
+    producer?: ProducerBatch,
+  ) {
     const now = this.#clock()
+    for (const [key, state] of this.#producers)
+      if (state.expiresAt <= now) this.#producers.delete(key)
+    if (producer === undefined) return this.#add(stream, shard, payloads, now)
+    // As append-2.lua: fencing, gap, the known records from the window, the rest appended.
+    const { producerId, epoch, first, floor } = producer
+    const key = `${stream.name}\0${shard}\0${producerId}`
+    const state = this.#producers.get(key)
+    const last = state?.last ?? first - 1
+    if (state !== undefined) {
+      if (epoch < state.epoch) throw new ProducerFenced(shard, producerId, epoch, state.epoch)
+      if (last + 1 < floor) throw new SequenceError('gap', shard, producerId, first, last)
+    }
+    const n = payloads.length
+    const known = Math.max(0, Math.min(last, first + n - 1) - first + 1)
+    const ids: string[] = new Array(n)
+    for (let i = 0; i < known; i++) {
+      const s = first + i
+      const batch = state?.window.find((b) => b.first <= s && s < b.first + b.ids.length)
+      if (batch === undefined) throw new SequenceError('stale', shard, producerId, first, last)
+      ids[i] = batch.ids[s - batch.first] as string
+    }
+    const window = state?.window ?? []
+    if (known < n) {
+      const added = this.#add(stream, shard, payloads.slice(known), now)
+      for (let i = known; i < n; i++) ids[i] = added[i - known] as string
+      window.push({ first: first + known, ids: added })
+      if (window.length > PRODUCER_WINDOW) window.shift()
+    } else this.#add(stream, shard, [], now) // the trim
+    this.#producers.set(key, {
+      epoch,
+      last: Math.max(last, first + n - 1),
+      window,
+      expiresAt: now + stream.retentionMs,
+    })
+    return ids
+  }
+
+  async initProducer(stream: StreamDefinition, shard: number, producerId: string) {
+    const now = this.#clock()
+    const key = `${stream.name}\0${shard}\0${producerId}`
+    const was = this.#producers.get(key)
+    const state =
+      was !== undefined && was.expiresAt > now
+        ? { ...was, epoch: was.epoch + 1 }
+        : { epoch: 1, last: 0, window: [] }
+    this.#producers.set(key, { ...state, expiresAt: now + stream.retentionMs })
+    return { epoch: state.epoch, next: state.last + 1 }
+  }
+
+  /** Trims the shard to the retention and appends `payloads`: their sequences. */
+  #add(stream: StreamDefinition, shard: number, payloads: readonly string[], now: number) {
+    const records = this.#shard(stream, shard)
     const oldest = records.findIndex((r) => r.timestamp >= now - stream.retentionMs)
     records.splice(0, oldest === -1 ? records.length : oldest)
     return payloads.map((data) => {

@@ -8,11 +8,19 @@ import {
   type Coordinator,
   type Lease,
   type LeaseGrant,
+  PRODUCER_WINDOW,
+  type ProducerBatch,
   type ReadFrom,
   type StoredRecord,
 } from '../Backend.js'
 import type { StreamDefinition } from '../config.js'
-import { CheckpointConflict, LeaseLost, StreamError } from '../errors.js'
+import {
+  CheckpointConflict,
+  LeaseLost,
+  ProducerFenced,
+  SequenceError,
+  StreamError,
+} from '../errors.js'
 import { assertNoCursor } from '../Iterator.js'
 
 /** The package's scripts, registered under names carrying this version. */
@@ -21,6 +29,8 @@ const SCRIPTS = {
   leaseRenew: { file: 'leaseRenew-1.lua', keys: 1 },
   commit: { file: 'commit-5.lua', keys: 5 },
   heartbeat: { file: 'heartbeat-1.lua', keys: 1 },
+  append: { file: 'append-2.lua', keys: 2 },
+  producerInit: { file: 'producerInit-1.lua', keys: 1 },
 } as const
 const VERSION = 'v2'
 const LUA_DIR = new URL('../lua/', import.meta.url)
@@ -37,6 +47,14 @@ type ScriptClient = Redis & {
  */
 export const shardKey = (stream: StreamDefinition, shard: number): string =>
   `{triton:${stream.name}:${shard}}`
+
+/**
+ * The key of a producer's state on a shard (its epoch, last sequence and the ids of its last
+ * batches, see `append-2.lua`): `{triton:<name>:<i>}:producer:<id>`, under the shard's hash tag
+ * so the append script touches one Cluster slot; it expires after the stream's retention.
+ */
+export const producerKey = (stream: StreamDefinition, shard: number, producerId: string): string =>
+  `${shardKey(stream, shard)}:producer:${producerId}`
 
 /**
  * The coordination keys of an application on a stream share the tag `{triton:<name>:app:<app>}`,
@@ -64,9 +82,11 @@ export interface RedisBackendOptions {
 }
 
 /**
- * Streams on Redis Streams: a logical stream of N shards is N stream keys (`XADD`, then one
- * `XTRIM MINID ~` per batch trimming records older than the retention; `XRANGE` to read); leases, checkpoints and the
- * source's log are hashes written by scripts.
+ * Streams on Redis Streams: a logical stream of N shards is N stream keys (a producer's batch is
+ * one script: its records' `XADD`s, skipping those of its sequences already appended, then one
+ * `XTRIM MINID ~` trimming records older than the retention; `XRANGE` to read); leases,
+ * checkpoints and the source's log are hashes written by scripts. Exactly-once appends: see
+ * {@link Backend.append}.
  */
 export class RedisBackend implements Backend {
   readonly redis: Redis
@@ -88,9 +108,40 @@ export class RedisBackend implements Backend {
     return this.redis as ScriptClient
   }
 
-  async append(stream: StreamDefinition, shard: number, payloads: readonly string[]) {
+  readonly idempotent = true
+
+  async append(
+    stream: StreamDefinition,
+    shard: number,
+    payloads: readonly string[],
+    producer?: ProducerBatch,
+  ) {
     const key = shardKey(stream, shard)
     const minId = String(Math.max(0, Date.now() - stream.retentionMs))
+    if (producer !== undefined) {
+      // One script per batch: dedupe by (producer, sequence), XADDs, trim, the producer's state.
+      const reply = (await wrap(
+        this.#scripts.triton_append_v2(
+          key,
+          producerKey(stream, shard, producer.producerId),
+          producer.epoch,
+          producer.first,
+          producer.floor,
+          minId,
+          stream.retentionMs,
+          PRODUCER_WINDOW,
+          ...payloads,
+        ),
+      )) as Array<string | number>
+      const code = reply[0]
+      if (typeof code === 'number') {
+        const { producerId, epoch, first } = producer
+        const other = reply[1] as number
+        if (code === -1) throw new ProducerFenced(shard, producerId, epoch, other)
+        throw new SequenceError(code === -2 ? 'gap' : 'stale', shard, producerId, first, other)
+      }
+      return reply as string[]
+    }
     // One trim per batch (not per record): records older than the retention go, roughly.
     const pipeline = this.redis.pipeline()
     for (const data of payloads) pipeline.xadd(key, '*', 'd', data)
@@ -100,6 +151,16 @@ export class RedisBackend implements Backend {
       if (error) throw new StreamError(`XADD to ${key} failed: ${error.message}`, { cause: error })
       return id as string
     })
+  }
+
+  async initProducer(stream: StreamDefinition, shard: number, producerId: string) {
+    const [epoch, last] = (await wrap(
+      this.#scripts.triton_producerInit_v2(
+        producerKey(stream, shard, producerId),
+        stream.retentionMs,
+      ),
+    )) as [number, number]
+    return { epoch, next: last + 1 }
   }
 
   async last(stream: StreamDefinition, shard: number) {
