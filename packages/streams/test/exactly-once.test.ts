@@ -117,7 +117,7 @@ const streamOf = () =>
     's',
   ) as StreamDefinition
 
-describe('producers through a fault proxy (redis)', () => {
+describe('producers through a fault proxy (redis)', { timeout: 60_000 }, () => {
   test('ioredis resends unanswered appends after reconnecting: every record is stored once', async () => {
     proxy = await startFaultProxy({
       target: server,
