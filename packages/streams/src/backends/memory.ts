@@ -35,6 +35,7 @@ export class MemoryBackend implements Backend {
   readonly #shards = new Map<string, StoredRecord[]>()
   /** Producer states by stream, shard and producer id; each expires after the retention. */
   readonly #producers = new Map<string, ProducerState>()
+  #sweepAt = Number.NEGATIVE_INFINITY
   readonly #coordinators = new Map<string, MemoryCoordinator>()
   readonly #clock: () => number
 
@@ -50,13 +51,19 @@ export class MemoryBackend implements Backend {
     producer?: ProducerBatch,
   ) {
     const now = this.#clock()
-    for (const [key, state] of this.#producers)
-      if (state.expiresAt <= now) this.#producers.delete(key)
+    if (now >= this.#sweepAt) {
+      // Expired producer states go (at most once a second, not on every append).
+      this.#sweepAt = now + 1_000
+      for (const [key, state] of this.#producers) {
+        if (state.expiresAt <= now) this.#producers.delete(key)
+      }
+    }
     if (producer === undefined) return this.#add(stream, shard, payloads, now)
     // As append-2.lua: fencing, gap, the known records from the window, the rest appended.
     const { producerId, epoch, first, floor } = producer
     const key = `${stream.name}\0${shard}\0${producerId}`
-    const state = this.#producers.get(key)
+    const kept = this.#producers.get(key)
+    const state = kept !== undefined && kept.expiresAt > now ? kept : undefined
     const last = state?.last ?? first - 1
     if (state !== undefined) {
       if (epoch < state.epoch) throw new ProducerFenced(shard, producerId, epoch, state.epoch)

@@ -132,15 +132,21 @@ export class RedisBackend implements Backend {
           PRODUCER_WINDOW,
           ...payloads,
         ),
-      )) as Array<string | number>
-      const code = reply[0]
-      if (typeof code === 'number') {
+      )) as number[]
+      const code = reply[0] as number
+      if (code < 0) {
         const { producerId, epoch, first } = producer
         const other = reply[1] as number
         if (code === -1) throw new ProducerFenced(shard, producerId, epoch, other)
         throw new SequenceError(code === -2 ? 'gap' : 'stale', shard, producerId, first, other)
       }
-      return reply as string[]
+      // Runs of consecutive ids: (index from 1, count, ms, k) → `<ms>-<k>`, `<ms>-<k + 1>`, …
+      const ids = new Array<string>(payloads.length)
+      for (let r = 0; r < reply.length; r += 4) {
+        const [index, count, ms, k] = reply.slice(r, r + 4) as [number, number, number, number]
+        for (let j = 0; j < count; j++) ids[index - 1 + j] = `${ms}-${k + j}`
+      }
+      return ids
     }
     // One trim per batch (not per record): records older than the retention go, roughly.
     const pipeline = this.redis.pipeline()
