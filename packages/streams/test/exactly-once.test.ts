@@ -54,14 +54,21 @@ interface Outcome {
 }
 
 /** `PRODUCERS` producers, each on its own client through the proxy, put `RECORDS` records each. */
-async function produce(stream: StreamDefinition, redisOptions: RedisOptions): Promise<Outcome> {
+async function produce(
+  stream: StreamDefinition,
+  redisOptions: RedisOptions,
+  retries?: number,
+): Promise<Outcome> {
   const outcome: Outcome = { resolved: new Map(), rejected: new Map() }
   await Promise.all(
     Array.from({ length: PRODUCERS }, async (_, p) => {
       const backend = new RedisBackend({ redis: (proxy as FaultProxy).url, redisOptions })
       backend.redis.on('error', () => {})
       closing.push(backend)
-      const producer = new Producer(stream, backend, { maxBatch: 25 })
+      const producer = new Producer(stream, backend, {
+        maxBatch: 25,
+        ...(retries === undefined ? {} : { retries }),
+      })
       for (let i = 0; i < RECORDS; i += 50) {
         const chunk = Array.from({ length: 50 }, (_, j) => ({ k: `k${(i + j) % 97}`, p, i: i + j }))
         await Promise.all(
@@ -146,5 +153,25 @@ describe('producers through a fault proxy (redis)', { timeout: 60_000 }, () => {
     })
     expect(proxy.stats().droppedReplies).toBeGreaterThan(5)
     expectExactlyOnce(outcome, await storedRecords(stream))
+  })
+
+  test('no retries: puts reject, each of their records is stored once or not at all, the next batches go on', async () => {
+    proxy = await startFaultProxy({
+      target: server,
+      policy: randomFaults({ seed: 13, dropReply: 0.04, dropCommand: 0.02, match: isAppend }),
+    })
+    const stream = streamOf()
+    const outcome = await produce(
+      stream,
+      { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, retryStrategy: () => 5 },
+      0,
+    )
+    const where = await storedRecords(stream)
+    expectExactlyOnce(outcome, where)
+    // Replies dropped after Redis ran the batch: stored, though their puts rejected.
+    const rejectedStored = [...outcome.rejected.keys()].filter((key) => where.has(key)).length
+    expect(outcome.rejected.size).toBeGreaterThan(0)
+    expect(rejectedStored).toBeGreaterThan(0)
+    expect(rejectedStored).toBeLessThan(outcome.rejected.size)
   })
 })
