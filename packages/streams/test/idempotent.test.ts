@@ -207,6 +207,84 @@ describe.each(['memory', 'redis'] as const)('idempotent append (%s)', (kind) => 
   })
 })
 
+describe('memory is the model of the script', () => {
+  type Op =
+    | { kind: 'append'; producer: string; epoch: number; first: number; size: number; back: number }
+    | { kind: 'init'; producer: string }
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 9,
+      arbitrary: fc.record({
+        kind: fc.constant('append' as const),
+        producer: fc.constantFrom('a', 'b'),
+        epoch: fc.integer({ min: 0, max: 2 }),
+        first: fc.integer({ min: 1, max: 40 }),
+        size: fc.integer({ min: 1, max: 4 }),
+        back: fc.integer({ min: 0, max: 3 }),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('init' as const),
+        producer: fc.constantFrom('a', 'b'),
+      }),
+    },
+  )
+
+  /** Each op's outcome, ids as places in the stream's read order (the backends' ids differ). */
+  async function run(backend: Backend, ops: readonly Op[]) {
+    const stream = definition()
+    const outcomes: unknown[] = []
+    for (const o of ops) {
+      if (o.kind === 'init') {
+        outcomes.push(
+          await (backend.initProducer as NonNullable<Backend['initProducer']>)(
+            stream,
+            0,
+            o.producer,
+          ),
+        )
+        continue
+      }
+      const floor = Math.max(1, o.first - o.back)
+      try {
+        const ids = await backend.append(stream, 0, payloads(o.first, o.size), {
+          producerId: o.producer,
+          epoch: o.epoch,
+          first: o.first,
+          floor,
+        })
+        outcomes.push(ids)
+      } catch (error) {
+        outcomes.push(
+          error instanceof SequenceError
+            ? error.reason
+            : error instanceof ProducerFenced
+              ? 'fenced'
+              : String(error),
+        )
+      }
+    }
+    const place = new Map(
+      (await backend.read(stream, 0, 'all', 100_000)).map((r, i) => [r.sequence, i] as const),
+    )
+    return {
+      outcomes: outcomes.map((o) => (Array.isArray(o) ? o.map((id) => place.get(id)) : o)),
+      stored: await stored(backend, stream),
+    }
+  }
+
+  test('random appends (two producers, epochs, floors, retries, gaps) and inits: the same outcomes on memory and Redis', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
+        expect(await run(makers.redis(), ops)).toEqual(await run(makers.memory(), ops))
+      }),
+      { numRuns: 60 },
+    )
+  })
+})
+
 describe('idempotent append (redis specifics)', () => {
   test('the producer state lives under the shard hash tag and expires with the retention', async () => {
     const backend = makers.redis()
