@@ -447,14 +447,14 @@ export class Aggregator implements AsyncDisposable {
     cause: EndCause | undefined,
   ): void {
     this.#queued++
-    const queuedAt = performance.now()
     this.#flusher.enqueue({
       kind,
       entry,
       update,
       acks,
       cause,
-      queuedAt,
+      // Only folds and releases have a latency: an acquire reads no clock.
+      queuedAt: kind === 'acquire' ? 0 : performance.now(),
       sentWith: undefined,
       finished: false,
     })

@@ -39,6 +39,8 @@ export class Entry {
   size = 0
   /** Set once the session left the LRU. */
   ended = false
+  /** The flusher's lane of its resource (-1 until the flusher picks it, once per session). */
+  lane = -1
 
   constructor(
     /** The resource id, `collection.id`. */
@@ -66,7 +68,7 @@ export interface Job {
   readonly acks: Tracker[] | undefined
   /** Why the session ended (release). */
   readonly cause: EndCause | undefined
-  /** `performance.now()` when queued. */
+  /** `performance.now()` when queued (a fold or release; 0 for an acquire). */
   readonly queuedAt: number
   /** The hold it was sent to the shard with (fold, release): a retry releases that one again. */
   sentWith: Hold | undefined

@@ -1,9 +1,10 @@
 import { ArgumentError, CacheError, CodecError, ShardError, type Update } from '@phonon/core'
 import type { Claim, Hold, ReleaseItem, ReleaseResult } from '@phonon/redis-shard'
-import { Cause, Duration, Effect, Either, Fiber, Queue, Schedule } from 'effect'
+import { Cause, Duration, Effect, Either, Fiber, Schedule } from 'effect'
 import type { Failure } from '../Failure.js'
 import { batchFailures, type Settings } from '../options.js'
 import type { Entry, Job } from './Entry.js'
+import { Lane } from './Lane.js'
 import type { Counters } from './Stats.js'
 import { failAll, settleAll } from './Tracker.js'
 
@@ -35,7 +36,7 @@ type Outcome<R> = Either.Either<R, unknown>
 type Rerun = Effect.Effect<number, unknown>
 
 /**
- * Hands jobs to the shard in batches: one lane (an Effect queue drained by one fiber) per
+ * Hands jobs to the shard in batches: one lane (a queue drained by one fiber) per
  * `flushConcurrency`, a resource always in the same lane, so the jobs of a session run in order.
  * A batch acquires the holds it needs, folds, releases (one `*Many` call each, one pipeline per
  * node), then executes what it claimed and completes it.
@@ -55,7 +56,7 @@ export class Flusher {
   readonly #settings: Settings
   readonly #counters: Counters
   readonly #owner: FlusherOwner
-  readonly #lanes: Array<Queue.Queue<Job>>
+  readonly #lanes: Array<Lane<Job>>
   readonly #fibers: Array<Fiber.RuntimeFiber<never, never>>
   /** The one retry schedule: exponential from `baseDelayMs`, jittered, capped at `maxDelayMs`. */
   readonly #schedule: Schedule.Schedule<unknown, unknown>
@@ -70,9 +71,7 @@ export class Flusher {
       Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(maxDelayMs))),
       Schedule.intersect(Schedule.recurs(attempts - 1)),
     )
-    this.#lanes = Array.from({ length: settings.flushConcurrency }, () =>
-      Effect.runSync(Queue.unbounded<Job>()),
-    )
+    this.#lanes = Array.from({ length: settings.flushConcurrency }, () => new Lane<Job>())
     this.#fibers = this.#lanes.map((lane) =>
       Effect.runFork(
         Effect.forever(Effect.flatMap(this.#takeBatch(lane), (jobs) => this.#process(jobs))),
@@ -82,8 +81,9 @@ export class Flusher {
 
   /** Queues a job in its resource's lane. */
   enqueue(job: Job): void {
-    const lane = this.#lanes[laneOf(job.entry.key, this.#lanes.length)] as Queue.Queue<Job>
-    lane.unsafeOffer(job)
+    const entry = job.entry
+    if (entry.lane < 0) entry.lane = laneOf(entry.key, this.#lanes.length)
+    ;(this.#lanes[entry.lane] as Lane<Job>).push(job)
   }
 
   /** Stops the lanes (after the owner waited for them to drain). */
@@ -95,13 +95,11 @@ export class Flusher {
    * The next batch of a lane: its first job, then whatever else arrives until the producer's
    * current macrotask ends (a producer merging in microtasks fills the batch), up to `flushBatch`.
    */
-  #takeBatch(lane: Queue.Queue<Job>): Effect.Effect<readonly Job[]> {
-    return Effect.gen(this, function* () {
-      const first = yield* Queue.take(lane)
-      yield* nextMacrotask
-      const rest = yield* Queue.takeUpTo(lane, this.#settings.flushBatch - 1)
-      return [first, ...rest]
-    })
+  #takeBatch(lane: Lane<Job>): Effect.Effect<readonly Job[]> {
+    return Effect.zipRight(
+      Effect.zipRight(lane.ready, nextMacrotask),
+      Effect.sync(() => lane.take(this.#settings.flushBatch)),
+    )
   }
 
   /**
@@ -156,8 +154,11 @@ export class Flusher {
     const entries: Entry[] = []
     const holds: Hold[] = []
     const errors = new Map<Entry, unknown>()
+    // An entry may have several jobs in a wave (its acquire, then its release): acquired once.
+    const seen = new Set<Entry>()
     for (const { entry, update } of jobs) {
-      if (entry.acquired || update === undefined || entries.includes(entry)) continue
+      if (entry.acquired || update === undefined || seen.has(entry)) continue
+      seen.add(entry)
       try {
         entry.hold ??= this.#settings.shard.newHold(update)
       } catch (error) {
@@ -525,13 +526,20 @@ export class Flusher {
    * A call retried on the schedule while its error is worth retrying; `attemptsMade` attempts
    * were made already and count against `retry.attempts`.
    */
-  #retrying<A>(call: () => A | Promise<A>, attemptsMade = 0): Effect.Effect<A, unknown> {
+  /** The retry schedule of a call `attemptsMade` attempts were made of already. */
+  #scheduleAfter(attemptsMade: number): Schedule.Schedule<unknown, unknown> {
     const remaining = this.#settings.retry.attempts - attemptsMade
+    return Schedule.intersect(this.#schedule, Schedule.recurs(Math.max(0, remaining - 1)))
+  }
+
+  readonly #countRetry = () => Effect.sync(() => this.#counters.retries++)
+
+  #retrying<A>(call: () => A | Promise<A>, attemptsMade = 0): Effect.Effect<A, unknown> {
     const once = Effect.tryPromise({ try: async () => call(), catch: (error) => error }).pipe(
-      Effect.tapError(() => Effect.sync(() => this.#counters.retries++)),
+      Effect.tapError(this.#countRetry),
     )
     return Effect.retry(once, {
-      schedule: Schedule.intersect(this.#schedule, Schedule.recurs(Math.max(0, remaining - 1))),
+      schedule: attemptsMade === 0 ? this.#schedule : this.#scheduleAfter(attemptsMade),
       while: retryable,
     })
   }
