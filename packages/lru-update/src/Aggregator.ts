@@ -240,6 +240,18 @@ export class Aggregator implements AsyncDisposable {
     return this.#failures
   }
 
+  /**
+   * Entries holding a partial aggregate not handed to the shard yet: merged since their last
+   * fold, or put back by a fold that could not be sent (its session's acquire failed), which
+   * `flush()` leaves there. O(entries).
+   */
+  unflushed(): number {
+    let n = 0
+    for (let entry = this.#recency.oldest; entry !== undefined; entry = entry.newer)
+      if (entry.update !== undefined) n++
+    return n
+  }
+
   /** Entries held now. */
   get size(): number {
     return this.#recency.size

@@ -94,6 +94,9 @@ type Held = readonly ['fold' | 'release', Hold, Update | undefined, (ReleaseOpti
  * discarding, folds are dropped and releases go through without their delta, at the step the
  * shard has (before the hold's first dropped fold: a release never overtakes a fold).
  */
+/** How many times a round's prepare() sends folds that went back into their entries again. */
+const UNSENT_FOLD_RETRIES = 3
+
 class DeferredShard implements Shard {
   held: Held[] = []
   discarding = false
@@ -417,7 +420,17 @@ export function phononSource<T>(options: PhononSourceOptions<T>): RoundProcessor
     },
     async prepare() {
       // Every dirty entry folded (into the held-back operations) and nothing left in flight.
+      // A fold that could not be sent (its session's acquire failed: a Redis node failing over)
+      // goes back into its entry, where flush() leaves it: it is tried again, and if it still
+      // cannot be sent the round is refused — committed, its checkpoints would pass records
+      // whose deltas are only in this process, lost with the next refused round or a crash.
       await aggregator.flush()
+      for (let again = 1; aggregator.unflushed() > 0; again++) {
+        if (again > UNSENT_FOLD_RETRIES) {
+          throw new StreamError('a fold of the round could not be sent (its hold was not acquired)')
+        }
+        await aggregator.flush()
+      }
       const failure = failed ?? aggregator.failures()[0]?.error
       if (failure !== undefined) {
         throw new StreamError('a record of the round could not be aggregated', { cause: failure })

@@ -1,11 +1,12 @@
 import { ArgumentError, Codec, defineModel, id, sum } from '@phonon/core'
-import { type Claim, MemoryShard } from '@phonon/redis-shard'
+import { type Claim, MemoryShard, ResourceError } from '@phonon/redis-shard'
 import { expect, test } from 'vitest'
 import {
   defineStreams,
   getStream,
   MemoryBackend,
   phononSource,
+  StreamError,
   type StreamRecord,
   Worker,
 } from '../src/index.js'
@@ -137,4 +138,83 @@ test('a claim the sink refuses alone neither blocks the log nor is lost: execute
   expect(await shard.timesModified('Widget.w1')).toBe(0)
   await source.close()
   expect(sink.get('w3')).toBe(3)
+})
+
+/**
+ * A shard whose acquire of `Widget.w1` fails the first `failures` times (as while its Redis node
+ * fails over): the aggregator puts that session's fold back into its entry.
+ */
+class FailingAcquires extends MemoryShard {
+  failures: number
+  constructor(codec: Codec, failures: number) {
+    super({ codec, rememberExecuted: true })
+    this.failures = failures
+  }
+  override async acquireMany(targets: Parameters<MemoryShard['acquireMany']>[0]) {
+    const results = await super.acquireMany(targets)
+    return results.map((result) => {
+      if (result instanceof Error || result.resourceId !== 'Widget.w1' || this.failures <= 0)
+        return result
+      this.failures--
+      return new ResourceError(result.resourceId, 'wrongType', 'MOVED (failing over)')
+    })
+  }
+}
+
+test('a round whose fold could not be sent (its acquire failed) is not committed without it', async () => {
+  for (const failures of [1, 10]) {
+    const backend = new MemoryBackend()
+    const config = defineStreams({
+      s: { name: `unsent${failures}`, partitionKey: 'widget', shards: 1 },
+    })
+    const stream = getStream<Event>('s', config, backend)
+    const coordinator = backend.coordinator(stream.definition, 'app')
+    const codec = new Codec([Widget])
+    const sink = new Map<string, number>()
+    const source = phononSource<Event>({
+      shard: new FailingAcquires(codec, failures),
+      codec,
+      max: 10,
+      toUpdates: ({ data }) => Widget.create({ id: data.widget, clicks: data.clicks }),
+      executeBatch: async (claims: readonly Claim[]) => {
+        for (const claim of claims) {
+          const { id, clicks } = (
+            claim.update as unknown as { aggregate(): { id: string; clicks: number } }
+          ).aggregate()
+          sink.set(id, (sink.get(id) ?? 0) + clicks)
+        }
+      },
+    })
+    const records = ['w1', 'w2'].map((widget, i) => ({
+      data: { widget, clicks: i + 1 },
+      shard: 0,
+      shardId: '0',
+      sequence: `${i + 1}-0`,
+    })) as unknown as StreamRecord<Event>[]
+    await source.process(records)
+    // A round that commits carries every delta it read; one that cannot is refused (its
+    // records are read again), never committed with a delta left in memory only.
+    const prepared = await source.prepare().then(
+      (entry) => ({ entry }),
+      (error: unknown) => ({ error }),
+    )
+    if (failures === 1) {
+      expect(prepared).toHaveProperty('entry')
+      const entry = (prepared as { entry: string }).entry
+      await source.committed('e1', entry, coordinator)
+    } else expect((prepared as { error: Error }).error).toBeInstanceOf(StreamError)
+    // The next round is refused (a lease lost): the source discards it and closes.
+    await source.process([])
+    await source.discard()
+    await source.applyAll(coordinator)
+    await source.close()
+    expect(sink).toEqual(
+      failures === 1
+        ? new Map([
+            ['w1', 1],
+            ['w2', 2],
+          ])
+        : new Map(),
+    )
+  }
 })
