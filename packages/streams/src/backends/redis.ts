@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { ArgumentError } from '@phonon/core'
-import { Redis, type RedisOptions } from 'ioredis'
+import { type Cluster, Redis, type RedisOptions } from 'ioredis'
 import {
   type Backend,
   COMMIT_IDS_KEPT_MS,
@@ -35,7 +35,7 @@ const SCRIPTS = {
 const VERSION = 'v2'
 const LUA_DIR = new URL('../lua/', import.meta.url)
 
-type ScriptClient = Redis & {
+type ScriptClient = (Redis | Cluster) & {
   [K in `triton_${keyof typeof SCRIPTS}_${typeof VERSION}`]: (
     ...args: Array<string | number>
   ) => Promise<unknown>
@@ -75,8 +75,11 @@ export const coordinationKeys = (stream: StreamDefinition, application: string) 
 
 /** Options of {@link RedisBackend}. */
 export interface RedisBackendOptions {
-  /** A `redis://` URL, or an ioredis client (not closed by `close()`). */
-  readonly redis: string | Redis
+  /**
+   * A `redis://` URL, or an ioredis client (not closed by `close()`): a `Redis` connection or a
+   * `Cluster` (every command and script touches one hash tag: one slot).
+   */
+  readonly redis: string | Redis | Cluster
   /** ioredis options when `redis` is a URL. */
   readonly redisOptions?: RedisOptions
 }
@@ -89,7 +92,7 @@ export interface RedisBackendOptions {
  * {@link Backend.append}.
  */
 export class RedisBackend implements Backend {
-  readonly redis: Redis
+  readonly redis: Redis | Cluster
   readonly #owned: boolean
 
   constructor(options: RedisBackendOptions) {
