@@ -485,25 +485,33 @@ export class Flusher {
   // Re-runs of failures
 
   /**
-   * A never-sent job's delta as a session of its own: a hold minted now, once (every run of the
-   * retry acquires and releases that same hold: idempotent), acquired, released with the delta;
-   * then its claims run. (Not the entry's hold: that one may be released by now.)
+   * A never-sent job's delta as a session of its own: a hold minted now, once, acquired, released
+   * with the delta; then its claims run. (Not the entry's hold: that one may be released by now.)
+   * Every run of the retry uses that same hold, and once an acquire went through, later runs only
+   * release it (idempotent): acquiring again after a release whose answer was lost would open the
+   * released hold anew, and its release would fold the delta a second time.
    */
   #asNewSession(job: Job): () => Rerun {
     const update = job.update
     let hold: Hold | undefined
+    let acquired = false
     return () => {
       if (update === undefined) return Effect.succeed(0)
       const shard = this.#settings.shard
       return Effect.suspend(() => {
         hold ??= shard.newHold(update)
         const minted = hold
-        return Effect.flatMap(
-          this.#retrying(() => shard.acquire(minted)),
-          () => {
-            this.#counters.acquires++
-            return this.#releaseAndRun(minted, update, job.entry.claimEmpty)
-          },
+        const acquire = acquired
+          ? Effect.void
+          : Effect.map(
+              this.#retrying(() => shard.acquire(minted)),
+              () => {
+                acquired = true
+                this.#counters.acquires++
+              },
+            )
+        return Effect.flatMap(acquire, () =>
+          this.#releaseAndRun(minted, update, job.entry.claimEmpty),
         )
       })
     }
