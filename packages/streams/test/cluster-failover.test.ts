@@ -29,7 +29,7 @@ import { coordinationKeys, shardKey } from '../src/backends/redis.js'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
 import { drainAndCheck, killWorkers, startWorker } from './fixtures/loop.js'
 import { clusterUrl, redisClient } from './fixtures/redis.js'
-import { createSchema, sinkTotals } from './fixtures/sink.js'
+import { createSchema, executionCount, sinkTotals } from './fixtures/sink.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const LEASE_MS = 3_000
@@ -91,26 +91,15 @@ async function settled(cluster: RedisCluster, promoted: RedisServer): Promise<bo
   )
 }
 
-/** How many executions the table has recorded. */
-const executions = async (sink: Sink) =>
-  Number(
-    (
-      await sink.db
-        .selectFrom('phonon_executions')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirst()
-    )?.n,
-  )
-
 /** Puts `events` in batches while the workers consume, then waits for an execution more. */
 async function feed(
   stream: ReturnType<typeof getStream<WidgetEvent>>,
   sink: Sink,
   events: readonly WidgetEvent[],
 ) {
-  const before = await executions(sink)
+  const before = await executionCount(sink)
   for (let i = 0; i < events.length; i += 1_000) await stream.putMany(events.slice(i, i + 1_000))
-  await waitFor('an execution', async () => (await executions(sink)) > before, 60_000)
+  await waitFor('an execution', async () => (await executionCount(sink)) > before, 60_000)
 }
 
 test('CLUSTER FAILOVER of the coordination’s and of phonon’s primaries under two workers: table == truth', async () => {

@@ -6,14 +6,8 @@
  * refused. The lost reply is a real one: a fault proxy between ioredis and redis-server drops
  * the reply after Redis ran the script.
  */
-import {
-  type FaultProxy,
-  type RedisServer,
-  startFaultProxy,
-  startRedis,
-  waitFor,
-} from '@phonon/testkit'
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { type FaultProxy, waitFor } from '@phonon/testkit'
+import { describe, expect, test } from 'vitest'
 import {
   type Backend,
   CheckpointConflict,
@@ -26,21 +20,10 @@ import {
   StreamError,
   Worker,
 } from '../src/index.js'
+import { proxiedRedis } from './fixtures/proxied.js'
 
-let server: RedisServer
-let proxy: FaultProxy | undefined
-const closing: Backend[] = []
-beforeAll(async () => {
-  server = await startRedis()
-})
-afterAll(async () => {
-  await server?.stop()
-})
-afterEach(async () => {
-  for (const backend of closing.splice(0)) await backend.close()
-  await proxy?.close()
-  proxy = undefined
-})
+const redis = proxiedRedis()
+const { closing } = redis
 
 let n = 0
 /** A coordinator of a fresh 1-shard stream on `backend`. */
@@ -52,7 +35,7 @@ function coordinatorOn(backend: Backend): Coordinator {
 
 const makers = {
   memory: () => new MemoryBackend(),
-  redis: () => new RedisBackend({ redis: server.url }),
+  redis: () => new RedisBackend({ redis: redis.server.url }),
 }
 
 /** Sends `send` again while the backend cannot be reached (as a Worker does), for up to 10 s. */
@@ -169,7 +152,7 @@ function backendThrough(proxy: FaultProxy): RedisBackend {
 describe('commits through a fault proxy (redis)', () => {
   /** A coordinator whose client neither resends nor retries: a lost reply is a StreamError. */
   async function throughProxy(): Promise<{ c: Coordinator; proxy: FaultProxy }> {
-    proxy = await startFaultProxy({ target: server })
+    const proxy = await redis.startProxy()
     return { c: coordinatorOn(backendThrough(proxy)), proxy }
   }
   /** The commit script (the only one with the checkpoints key). */
@@ -228,9 +211,9 @@ describe('commits through a fault proxy (redis)', () => {
 
 describe('a worker through a fault proxy (redis)', () => {
   test('a refused round whose checkpoint read fails halfway reads nothing until every shard is back at its checkpoint', async () => {
-    proxy = await startFaultProxy({ target: server })
+    const proxy = await redis.startProxy()
     const config = defineStreams({ s: { name: `refused-${++n}`, partitionKey: 'k', shards: 2 } })
-    const direct = new RedisBackend({ redis: server.url })
+    const direct = new RedisBackend({ redis: redis.server.url })
     closing.push(direct)
     const producer = getStream<{ k: string; i: number }>('s', config, direct)
     const put = await producer.putMany(Array.from({ length: 2_000 }, (_, i) => ({ k: `k${i}`, i })))

@@ -7,15 +7,9 @@
  * once, at the sequence its put returned, and no record twice. On the old append (pipelined
  * XADDs) the resent commands stored records twice.
  */
-import {
-  type FaultProxy,
-  type RedisServer,
-  randomFaults,
-  startFaultProxy,
-  startRedis,
-} from '@phonon/testkit'
+import { type FaultProxy, randomFaults } from '@phonon/testkit'
 import type { RedisOptions } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import {
   defineStreams,
   Producer,
@@ -24,21 +18,10 @@ import {
   type StreamDefinition,
   StreamError,
 } from '../src/index.js'
+import { proxiedRedis } from './fixtures/proxied.js'
 
-let server: RedisServer
-let proxy: FaultProxy | undefined
-const closing: RedisBackend[] = []
-beforeAll(async () => {
-  server = await startRedis()
-})
-afterAll(async () => {
-  await server?.stop()
-})
-afterEach(async () => {
-  for (const backend of closing.splice(0)) await backend.close()
-  await proxy?.close()
-  proxy = undefined
-})
+const redis = proxiedRedis()
+const { closing } = redis
 
 const PRODUCERS = 3
 const RECORDS = 1_500 // per producer
@@ -62,7 +45,7 @@ async function produce(
   const outcome: Outcome = { resolved: new Map(), rejected: new Map() }
   await Promise.all(
     Array.from({ length: PRODUCERS }, async (_, p) => {
-      const backend = new RedisBackend({ redis: (proxy as FaultProxy).url, redisOptions })
+      const backend = new RedisBackend({ redis: (redis.proxy as FaultProxy).url, redisOptions })
       backend.redis.on('error', () => {})
       closing.push(backend)
       const producer = new Producer(stream, backend, {
@@ -87,7 +70,7 @@ async function produce(
 
 /** Every stored record, by `p:i`: where it is (several places: stored more than once). */
 async function storedRecords(stream: StreamDefinition) {
-  const reader = new RedisBackend({ redis: server.url })
+  const reader = new RedisBackend({ redis: redis.server.url })
   closing.push(reader)
   const where = new Map<string, Array<{ shard: number; sequence: string }>>()
   for (let shard = 0; shard < SHARDS; shard++) {
@@ -126,8 +109,7 @@ const streamOf = () =>
 
 describe('producers through a fault proxy (redis)', { timeout: 60_000 }, () => {
   test('ioredis resends unanswered appends after reconnecting: every record is stored once', async () => {
-    proxy = await startFaultProxy({
-      target: server,
+    const proxy = await redis.startProxy({
       policy: randomFaults({ seed: 11, dropReply: 0.04, dropCommand: 0.02, match: isAppend }),
     })
     const stream = streamOf()
@@ -141,8 +123,7 @@ describe('producers through a fault proxy (redis)', { timeout: 60_000 }, () => {
   })
 
   test('a client that does not resend: the producer sends the batch again, every record once', async () => {
-    proxy = await startFaultProxy({
-      target: server,
+    const proxy = await redis.startProxy({
       policy: randomFaults({ seed: 12, dropReply: 0.04, dropCommand: 0.02, match: isAppend }),
     })
     const stream = streamOf()
@@ -156,8 +137,7 @@ describe('producers through a fault proxy (redis)', { timeout: 60_000 }, () => {
   })
 
   test('no retries: puts reject, each of their records is stored once or not at all, the next batches go on', async () => {
-    proxy = await startFaultProxy({
-      target: server,
+    const _proxy = await redis.startProxy({
       policy: randomFaults({ seed: 13, dropReply: 0.04, dropCommand: 0.02, match: isAppend }),
     })
     const stream = streamOf()

@@ -21,6 +21,7 @@ import {
   processTestServers,
   startWorker,
 } from './fixtures/loop.js'
+import { executionCount } from './fixtures/sink.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const EVENTS = Number(process.env.KILL_LOOP_EVENTS ?? 300_000)
@@ -89,12 +90,9 @@ test(`kill -9 loop: ${EVENTS} events, 4 workers, 16 shards, ≥ ${FAULTS} SIGKIL
   )
 
   await drainAndCheck(server.url, backend, stream, [...workers.values()], truth, sink)
-  const executions = await sink.db
-    .selectFrom('phonon_executions')
-    .select((eb) => eb.fn.countAll().as('n'))
-    .executeTakeFirst()
+  const executions = await executionCount(sink)
   console.log(
-    `kill -9 loop: ${EVENTS} events, ${truth.size} widgets, ${faults.kills} SIGKILLs (${faults.reused} restarted under the same name), ${faults.stops} SIGSTOPs past the lease; ${Number(executions?.n)} executions; produce+faults ${((faulted - started) / 1000).toFixed(1)} s, drain ${((Date.now() - faulted) / 1000).toFixed(1)} s; table == truth`,
+    `kill -9 loop: ${EVENTS} events, ${truth.size} widgets, ${faults.kills} SIGKILLs (${faults.reused} restarted under the same name), ${faults.stops} SIGSTOPs past the lease; ${executions} executions; produce+faults ${((faulted - started) / 1000).toFixed(1)} s, drain ${((Date.now() - faulted) / 1000).toFixed(1)} s; table == truth`,
   )
   // No stream record committed by two workers (the audit can miss a round a SIGKILL cut short
   // between its commit and its report, so only overlaps are checked here, not the count).

@@ -6,12 +6,11 @@
  * checkpoints, log, phonon's holds and pending state): what was put before the restart and not
  * yet executed may be lost, but every record put after it is counted, and nothing twice.
  */
-import type { Sink } from '@phonon/adapters-django-style'
 import { startRedis, uniqueName, waitFor } from '@phonon/testkit'
 import { afterEach, expect, test } from 'vitest'
 import { defineStreams, getStream, RedisBackend } from '../src/index.js'
 import { caughtUp, drainAndCheck, killWorkers, startWorker } from './fixtures/loop.js'
-import { createSchema } from './fixtures/sink.js'
+import { createSchema, executionCount } from './fixtures/sink.js'
 import { truthOf, type WidgetEvent, widgetEvents } from './fixtures/widgets.js'
 
 const cleanup: Array<() => Promise<void>> = []
@@ -35,17 +34,6 @@ async function setUp(args: string[], name: string) {
   return { server, schema, sink, backend, stream }
 }
 
-/** How many executions the table has recorded. */
-const executions = async (sink: Sink) =>
-  Number(
-    (
-      await sink.db
-        .selectFrom('phonon_executions')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirst()
-    )?.n,
-  )
-
 test('Redis restarted twice with AOF under two workers: table == truth', async () => {
   const { server, schema, sink, backend, stream } = await setUp(
     ['--appendonly', 'yes', '--appendfsync', 'always'],
@@ -56,9 +44,9 @@ test('Redis restarted twice with AOF under two workers: table == truth', async (
   // Each restart once the workers executed something of the latest batch, while they still have
   // records of it to read.
   for (const part of [events.slice(0, 10_000), events.slice(10_000, 20_000)]) {
-    const before = await executions(sink)
+    const before = await executionCount(sink)
     await stream.putMany(part)
-    await waitFor('an execution', async () => (await executions(sink)) > before, 180_000)
+    await waitFor('an execution', async () => (await executionCount(sink)) > before, 180_000)
     await server.restart()
   }
   await stream.putMany(events.slice(20_000))
@@ -73,7 +61,7 @@ test('Redis restarted without persistence under two workers: every record put af
   await stream.putMany(before)
   // Restarted once the workers executed some, while they still have records to read: the
   // records, leases, checkpoints, log and phonon's state are gone under them.
-  await waitFor('executions', async () => (await executions(sink)) > 800, 180_000)
+  await waitFor('executions', async () => (await executionCount(sink)) > 800, 180_000)
   await server.restart()
   for (let i = 0; i < stream.definition.shards; i++) {
     expect(await backend.last(stream.definition, i)).toBeUndefined() // the records are gone

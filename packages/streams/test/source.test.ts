@@ -17,6 +17,15 @@ interface Event {
   readonly clicks: number
 }
 
+/** Records of shard 0, one per widget: the i-th with i + 1 clicks, at sequence `<i + 1>-0`. */
+const recordsOf = (widgets: readonly string[]) =>
+  widgets.map((widget, i) => ({
+    data: { widget, clicks: i + 1 },
+    shard: 0,
+    shardId: '0',
+    sequence: `${i + 1}-0`,
+  })) as unknown as StreamRecord<Event>[]
+
 test('the phonon source over aggregated and plain records: each counted once, bad ones skipped', async () => {
   const backend = new MemoryBackend()
   const config = defineStreams({ s: { name: 'src', partitionKey: 'widget', shards: 4 } })
@@ -114,12 +123,7 @@ test('a claim the sink refuses alone neither blocks the log nor is lost: execute
     onExecuteError: (claim) => refusals.push(claim.resourceId),
   })
   const token = (await coordinator.acquire(0, 'w', 60_000)) as number
-  const records = ['w1', 'w2', 'w3'].map((widget, i) => ({
-    data: { widget, clicks: i + 1 },
-    shard: 0,
-    shardId: '0',
-    sequence: `${i + 1}-0`,
-  })) as unknown as StreamRecord<Event>[]
+  const records = recordsOf(['w1', 'w2', 'w3'])
   await source.process(records)
   const entry = (await source.prepare()) as string
   await coordinator.commit('w', 60_000, [{ shard: 0, token, from: undefined, sequence: '3-0' }], {
@@ -185,12 +189,7 @@ test('a round whose fold could not be sent (its acquire failed) is not committed
         }
       },
     })
-    const records = ['w1', 'w2'].map((widget, i) => ({
-      data: { widget, clicks: i + 1 },
-      shard: 0,
-      shardId: '0',
-      sequence: `${i + 1}-0`,
-    })) as unknown as StreamRecord<Event>[]
+    const records = recordsOf(['w1', 'w2'])
     await source.process(records)
     // A round that commits carries every delta it read; one that cannot is refused (its
     // records are read again), never committed with a delta left in memory only.
