@@ -29,6 +29,8 @@ export class Recovery {
   #recovering: Promise<void> | undefined
   /** The incarnation whose first heartbeat was sent (a renewal announces a new one). */
   #announced: string | undefined
+  /** The dead incarnations this worker is recovering now. */
+  readonly #inRecovery = new Set<string>()
   /** Incarnations this worker renewed from whose registries are not swept yet (see sweep). */
   readonly #unswept = new Set<string>()
 
@@ -145,7 +147,8 @@ export class Recovery {
     const registry = shard.registryOf(dead)
     const lock = recoveryKey(shard.namespace, dead)
     const lease = shard.leaseMs
-    if ((await client.set(lock, shard.incarnation, 'PX', lease, 'NX')) !== 'OK') return false
+    if (this.#inRecovery.has(dead) || !(await this.#lock(lock))) return false
+    this.#inRecovery.add(dead)
     try {
       const entries = Object.entries(await registry.client.hgetall(registry.key))
       let watched = 0
@@ -174,8 +177,21 @@ export class Recovery {
       await this.sweep(lineage)
       return true
     } finally {
+      this.#inRecovery.delete(dead)
       await callScript(client, 'unlock', [lock], [shard.incarnation])
     }
+  }
+
+  /**
+   * Takes a recovery lock for this incarnation. One it holds already counts as taken: its `SET`
+   * ran but the reply was lost, and the command sent again found the lock set (by itself), which
+   * would otherwise leave the dead worker unrecovered until the lock's lease ran out.
+   */
+  async #lock(lock: string): Promise<boolean> {
+    const { incarnation, leaseMs } = this.shard
+    const client = this.shard.workersClient()
+    if ((await client.set(lock, incarnation, 'PX', leaseMs, 'NX')) === 'OK') return true
+    return (await callScript(client, 'extend', [lock], [incarnation, leaseMs])) === 1
   }
 
   /**
