@@ -87,6 +87,9 @@ export interface PhononSourceStats {
 type Logged = readonly ['fold' | 'release', Hold, unknown, ReleaseOptions?]
 type Held = readonly ['fold' | 'release', Hold, Update | undefined, (ReleaseOptions | undefined)?]
 
+/** How many times a round's prepare() sends folds that went back into their entries again. */
+const UNSENT_FOLD_RETRIES = 3
+
 /**
  * A shard whose folds and releases are held back: the aggregator sees them succeed (so its
  * messages are acknowledged), and they reach Redis only once the round they belong to has
@@ -94,9 +97,6 @@ type Held = readonly ['fold' | 'release', Hold, Update | undefined, (ReleaseOpti
  * discarding, folds are dropped and releases go through without their delta, at the step the
  * shard has (before the hold's first dropped fold: a release never overtakes a fold).
  */
-/** How many times a round's prepare() sends folds that went back into their entries again. */
-const UNSENT_FOLD_RETRIES = 3
-
 class DeferredShard implements Shard {
   held: Held[] = []
   discarding = false
