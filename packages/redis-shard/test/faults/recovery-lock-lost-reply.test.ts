@@ -1,8 +1,8 @@
 import type { ModelUpdate } from '@phonon/core'
-import { type RedisServer, startFaultProxy, startRedis } from '@phonon/testkit'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { startFaultProxy } from '@phonon/testkit'
+import { expect, it } from 'vitest'
 import { type Claim, connect } from '../../src/index.js'
-import { codec, Widget } from '../shards.js'
+import { codec, redisFixture, Widget } from '../shards.js'
 
 /**
  * A recovery whose lock's reply is lost: the `SET … NX` ran, ioredis sends it again on its new
@@ -10,21 +10,15 @@ import { codec, Widget } from '../shards.js'
  * dead worker must be recovered now, not once the lock's lease (30 s by default) has run out.
  */
 
-let server: RedisServer
-beforeAll(async () => {
-  server = await startRedis()
-})
-afterAll(async () => {
-  await server?.stop()
-})
+const redis = redisFixture()
 
 it("a recovery lock whose reply was lost is the recoverer's own: the dead worker is recovered at once", async () => {
   const namespace = 'lock-lost'
-  const proxy = await startFaultProxy({ target: server })
+  const proxy = await startFaultProxy({ target: redis.server })
   const executed: Claim[] = []
   const worker = (workerId: string, url: string, options = {}) =>
     connect({ nodes: [url], codec: codec(), namespace, workerId, heartbeatMs: 0, ...options })
-  const dying = await worker('dying', server.url)
+  const dying = await worker('dying', redis.server.url)
   // Its heartbeat is not old enough for the recoverer to recover it by itself at connect.
   const recoverer = await worker('recoverer', proxy.url, {
     deadAfterMs: 60_000,

@@ -1,8 +1,8 @@
-import { type RedisServer, startFaultProxy, startRedis, waitFor } from '@phonon/testkit'
+import { startFaultProxy, waitFor } from '@phonon/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { type ConnectOptions, connect } from '../../src/index.js'
-import { codec, Widget } from '../shards.js'
+import { codec, redisFixture, Widget } from '../shards.js'
 
 /**
  * A worker's registry (resource → type, what recovery evicts when the worker dies) must list every
@@ -12,18 +12,12 @@ import { codec, Widget } from '../shards.js'
  * after its recovery, their folded deltas never claimed (under-counted).
  */
 
-let server: RedisServer
-beforeAll(async () => {
-  server = await startRedis()
-})
-afterAll(async () => {
-  await server?.stop()
-})
+const redis = redisFixture()
 
 it('an acquire retried after its batch failed registers its resource: the holder dies, recovery evicts it', async () => {
   const namespace = 'doubt'
-  const proxy = await startFaultProxy({ target: server })
-  const direct = new Redis(server.url)
+  const proxy = await startFaultProxy({ target: redis.server })
+  const direct = new Redis(redis.server.url)
   /** A worker of `namespace` on `url`, without a heartbeat of its own. */
   const worker = (workerId: string, url: string, options: Partial<ConnectOptions>) =>
     connect({ nodes: [url], codec: codec(), namespace, workerId, heartbeatMs: 0, ...options })
@@ -43,7 +37,7 @@ it('an acquire retried after its batch failed registers its resource: the holder
     expect(await direct.hgetall(registry)).toEqual({ 'Widget.w1': 'Widget' })
 
     // The worker dies (no heartbeat any more): another one recovers it, evicting its hold.
-    const survivor = await worker('survivor', server.url, { deadAfterMs: 200 })
+    const survivor = await worker('survivor', redis.server.url, { deadAfterMs: 200 })
     // Its first beat (at connect) or a later one recovers it, evicting its hold, then forgets it.
     await waitFor(
       'the dying worker recovered',
